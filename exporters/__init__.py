@@ -1,0 +1,69 @@
+"""Exporters: turn a SOURCE string into an :class:`~onnxmend.exporters.base.Export`.
+
+SOURCE forms: ``model.onnx``; ``torch:pkg.module:factory``, ``path/file.py:factory``, ``model.pt2``;
+``model.keras``, ``model.h5``, a SavedModel directory, ``keras:NAME`` (keras.applications);
+``zoo:NAME`` (the built-in reference zoo). Frameworks are imported only when a source needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from onnxmend.errors import BadSourceError
+from onnxmend.exporters.base import Export, TensorSpec
+from onnxmend.exporters.options import ExportOptions, InputArg, parse_input_arg
+
+__all__ = ["Export", "ExportOptions", "InputArg", "TensorSpec", "export", "parse_input_arg", "source_kind"]
+
+
+def source_kind(source: str) -> str:
+    """Which exporter handles ``source``: onnx, torch, keras or zoo. Raises BadSourceError otherwise."""
+    if source.startswith("zoo:"):
+        return "zoo"
+    if source.startswith("keras:"):
+        return "keras"
+    if source.startswith("torch:"):
+        return "torch"
+    if ":" in source and source.rsplit(":", 1)[0].endswith(".py"):
+        return "torch"
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix == ".pt2":
+        return "torch"
+    if suffix in (".keras", ".h5", ".hdf5"):
+        return "keras"
+    if path.is_dir():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
+            return "keras"
+        raise BadSourceError(f"{path} is a directory but not a SavedModel (it has no saved_model.pb).")
+    if not path.exists() and suffix in ("", ".py"):
+        raise BadSourceError(
+            f"Unknown source {source!r}; give a model file (.onnx, .keras, .h5, .pt2), a SavedModel "
+            "directory, keras:NAME, torch:pkg.module:factory, file.py:factory or zoo:NAME."
+        )
+    if not path.exists():
+        raise BadSourceError(f"{path} does not exist.")
+    raise BadSourceError(f"onnxmend does not know how to load {path.name} (unknown file type {suffix!r}).")
+
+
+def export(source: str, options: ExportOptions | None = None) -> Export:
+    """Export ``source`` to ONNX with its source runner."""
+    options = options or ExportOptions()
+    kind = source_kind(source)
+    if kind == "onnx":
+        from onnxmend.exporters.onnx_file import export_onnx_file
+
+        return export_onnx_file(source, options)
+    if kind == "torch":
+        from onnxmend.exporters.pytorch import export_torch_source
+
+        return export_torch_source(source, options)
+    if kind == "keras":
+        from onnxmend.exporters.keras import export_keras_source
+
+        return export_keras_source(source, options)
+    from onnxmend.models import export_zoo
+
+    return export_zoo(source[len("zoo:"):], options)

@@ -1,0 +1,88 @@
+"""Reading models with clear errors, and writing every output atomically (temp file, then rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import onnx
+
+from onnxmend.errors import OnnxmendError
+
+# Protobuf cannot serialise a single message past 2 GiB; above this we write external data.
+EXTERNAL_DATA_THRESHOLD = 1 << 30
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def write_json(target: str | os.PathLike[str], data: object) -> Path:
+    return write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
+    """Save atomically; models past 1 GiB go to external data (``NAME.onnx.data``) beside the file."""
+    target = Path(target)
+    if model.ByteSize() < EXTERNAL_DATA_THRESHOLD:
+        with atomic_path(target) as tmp:
+            onnx.save_model(model, str(tmp))
+        return target
+    data_name = target.name + ".data"
+    with atomic_path(target.parent / data_name) as tmp_data, atomic_path(target) as tmp:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx.save_model(
+            copy, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+            location=data_name, size_threshold=1024,
+        )
+        os.replace(tmp.parent / data_name, tmp_data)
+    return target
+
+
+def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Load an ONNX file, turning every way it can fail into one sentence."""
+    path = Path(path)
+    if not path.exists():
+        raise OnnxmendError(f"{path} does not exist.")
+    if path.is_dir():
+        raise OnnxmendError(f"{path} is a directory, not an ONNX file.")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        raise OnnxmendError(f"{path} is not a readable ONNX model ({type(exc).__name__}).") from exc
+    if not model.graph.node and not model.graph.output:
+        raise OnnxmendError(f"{path} is not an ONNX model (it parsed as an empty graph).")
+    return model

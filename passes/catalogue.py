@@ -1,0 +1,55 @@
+"""The pass catalogue and the presets: named, ordered lists of passes.
+
+Order matters and is stated here, not in comments elsewhere: cleanup first so later matchers see
+constants, padding before layout (a folded Pad no longer sits between Transposes), layout before norms
+(a LayerNorm over the channel axis is only recognisable once the layout is settled), cleanup last.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from onnxmend.errors import OnnxmendError
+from onnxmend.passes.base import Pass
+
+# Modules that contribute a ``PASSES`` tuple, in catalogue order.
+PASS_MODULES = ("cleanup",)
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "fix": (
+        "remove-identity", "fold-constants", "dedupe-initializers",
+        "eliminate-dead-nodes",
+    ),
+    "portable": (
+        "remove-identity", "fold-constants", "dedupe-initializers",
+        "eliminate-dead-nodes",
+    ),
+    "none": (),
+}
+
+
+def all_passes() -> dict[str, type[Pass]]:
+    """Every known pass class by its command-line name, in catalogue order."""
+    found: dict[str, type[Pass]] = {}
+    for module_name in PASS_MODULES:
+        module = importlib.import_module(f"onnxmend.passes.{module_name}")
+        for cls in module.PASSES:
+            found[cls.name] = cls
+    return found
+
+
+def resolve(preset: str | None = None, names: str | list[str] | None = None) -> list[Pass]:
+    """Pass instances for ``--passes a,b,c`` (any subset, in the order given) or a preset."""
+    catalogue = all_passes()
+    if names:
+        wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        unknown = [n for n in wanted if n not in catalogue]
+        if unknown:
+            raise OnnxmendError(
+                f"Unknown pass {', '.join(unknown)}; `onnxmend passes` lists the {len(catalogue)} known ones."
+            )
+        return [catalogue[n]() for n in wanted if n]
+    preset = preset or "fix"
+    if preset not in PRESETS:
+        raise OnnxmendError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    return [catalogue[n]() for n in PRESETS[preset]]

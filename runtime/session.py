@@ -1,0 +1,112 @@
+"""onnxruntime sessions: CUDA when it is present and works, CPU otherwise, and always say which.
+
+For validation the CUDA provider runs with TF32 off (``use_tf32=0``), so fp32 parity is not hidden
+behind 10-bit mantissas; benchmarks may turn it on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from onnxmend.errors import OnnxmendError
+
+log = logging.getLogger(__name__)
+
+Provider = Literal["auto", "cpu", "cuda"]
+OptLevel = Literal["disable", "basic", "extended", "all"]
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+@dataclass
+class Session:
+    """An onnxruntime session plus the facts a report needs about how it was made."""
+
+    inner: ort.InferenceSession
+    provider: str  # "CUDAExecutionProvider" or "CPUExecutionProvider"
+    threads: int
+    opt_level: str
+    fallback_reason: str | None = None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inner.get_inputs()]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.inner.get_outputs()]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise OnnxmendError(f"No value given for model input(s) {', '.join(missing)}.")
+        values = self.inner.run(None, {n: feeds[n] for n in self.input_names})
+        return dict(zip(self.output_names, values))
+
+
+def cuda_available() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def cuda_provider_options(tf32: bool) -> dict[str, str]:
+    return {"use_tf32": "1" if tf32 else "0"}
+
+
+def session_options(threads: int = 0, opt_level: OptLevel = "all") -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = _OPT_LEVELS[opt_level]
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return opts
+
+
+def create_session(
+    model: onnx.ModelProto | str,
+    provider: Provider = "auto",
+    threads: int = 0,
+    opt_level: OptLevel = "all",
+    tf32: bool = False,
+) -> Session:
+    """Create a session on CUDA if asked (or ``auto`` and available), falling back to CPU with a reason."""
+    source = model if isinstance(model, str) else model.SerializeToString()
+    opts = session_options(threads, opt_level)
+    fallback: str | None = None
+    if provider in ("auto", "cuda"):
+        if cuda_available():
+            try:
+                inner = ort.InferenceSession(
+                    source, opts,
+                    providers=[("CUDAExecutionProvider", cuda_provider_options(tf32)), "CPUExecutionProvider"],
+                )
+                if inner.get_providers()[0] == "CUDAExecutionProvider":
+                    return Session(inner, "CUDAExecutionProvider", threads, opt_level)
+                fallback = "the CUDA provider is installed but could not start (no usable GPU)"
+            except Exception as exc:  # ORT raises its own Fail/RuntimeException types
+                fallback = f"the CUDA provider failed to create a session ({_first_line(exc)})"
+        else:
+            fallback = "onnxruntime has no CUDA provider here"
+        if provider == "cuda":
+            raise OnnxmendError(f"CUDA was requested but {fallback}.")
+        log.info("Using CPU: %s.", fallback)
+    try:
+        inner = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise OnnxmendError(f"onnxruntime cannot load the model: {_first_line(exc)}") from exc
+    return Session(inner, "CPUExecutionProvider", threads, opt_level, fallback)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
