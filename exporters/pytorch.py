@@ -171,6 +171,8 @@ def _run_exporter(module, examples, names, out_names, options: ExportOptions) ->
     kwargs: dict[str, Any] = dict(
         input_names=list(names), output_names=list(out_names), opset_version=options.opset,
     )
+    # torch.onnx logs every unavailable torchvision op at WARNING; those are not the user's concern.
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if options.torch_exporter == "legacy":

@@ -6,6 +6,7 @@ behind 10-bit mantissas; benchmarks may turn it on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Literal, Mapping
@@ -17,6 +18,8 @@ import onnxruntime as ort
 from onnxmend.errors import OnnxmendError
 
 log = logging.getLogger(__name__)
+# onnxruntime logs provider-load failures as C++ errors on stderr; we report them in one sentence instead.
+ort.set_default_logger_severity(3)
 
 Provider = Literal["auto", "cpu", "cuda"]
 OptLevel = Literal["disable", "basic", "extended", "all"]
@@ -55,7 +58,35 @@ class Session:
 
 
 def cuda_available() -> bool:
-    return "CUDAExecutionProvider" in ort.get_available_providers()
+    """The CUDA provider is installed *and* starts (onnxruntime-gpu on a CPU-only machine lists it but fails)."""
+    return cuda_unavailable_reason() is None
+
+
+@functools.cache
+def cuda_unavailable_reason() -> str | None:
+    """Why CUDA cannot be used here, or None when it can; probed once per process with a 1-node model."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "onnxruntime has no CUDA provider here (install onnxruntime-gpu)"
+    probe = _probe_model()
+    ort.set_default_logger_severity(4)  # a missing libcublas is reported below, not as a C++ log line
+    try:
+        session = ort.InferenceSession(probe, session_options(), providers=["CUDAExecutionProvider"])
+    except Exception as exc:  # ORT raises its own Fail/RuntimeException types
+        return f"the CUDA provider failed to start ({_first_line(exc)})"
+    finally:
+        ort.set_default_logger_severity(3)
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        return "the CUDA provider is installed but could not start (no usable GPU or CUDA libraries)"
+    return None
+
+
+def _probe_model() -> bytes:
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    value = [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, [1]) for n in ("x", "y")]
+    graph = onnx.helper.make_graph([node], "probe", [value[0]], [value[1]])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
 
 
 def cuda_provider_options(tf32: bool) -> dict[str, str]:
@@ -84,21 +115,18 @@ def create_session(
     opts = session_options(threads, opt_level)
     fallback: str | None = None
     if provider in ("auto", "cuda"):
-        if cuda_available():
+        fallback = cuda_unavailable_reason()
+        if fallback is None:
             try:
                 inner = ort.InferenceSession(
                     source, opts,
                     providers=[("CUDAExecutionProvider", cuda_provider_options(tf32)), "CPUExecutionProvider"],
                 )
-                if inner.get_providers()[0] == "CUDAExecutionProvider":
-                    return Session(inner, "CUDAExecutionProvider", threads, opt_level)
-                fallback = "the CUDA provider is installed but could not start (no usable GPU)"
+                return Session(inner, "CUDAExecutionProvider", threads, opt_level)
             except Exception as exc:  # ORT raises its own Fail/RuntimeException types
                 fallback = f"the CUDA provider failed to create a session ({_first_line(exc)})"
-        else:
-            fallback = "onnxruntime has no CUDA provider here"
         if provider == "cuda":
-            raise OnnxmendError(f"CUDA was requested but {fallback}.")
+            raise OnnxmendError(f"CUDA was requested, but {fallback}.")
         log.info("Using CPU: %s.", fallback)
     try:
         inner = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])

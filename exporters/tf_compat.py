@@ -1,0 +1,150 @@
+"""Keras 3 / tf2onnx workarounds, applied only while the export function is traced.
+
+Two things stop tf2onnx 1.17 from converting Keras 3 models such as ConvNeXt:
+
+* Keras 3's TensorFlow backend runs every *grouped* ``Conv2D`` (``groups > 1``) through a nested
+  ``tf.function(jit_compile=True)``, because TF's CPU kernels cannot run grouped convolutions. The nested
+  function is marked ``_XlaMustCompile``/``_noinline``, so tf2onnx cannot inline it and leaves an opaque
+  ``StatefulPartitionedCall`` node in the ONNX graph. :func:`traceable_keras_ops` swaps the backend's
+  ``conv`` for one that emits the plain ``Conv2D`` op (whose grouped kernel tf2onnx turns into
+  ``Conv(group=g)``) or ``DepthwiseConv2dNative`` when ``groups == channels``. The math is unchanged; only
+  the XLA wrapper is skipped, and only for the graph handed to tf2onnx, never for the source runner.
+* Exact GELU traces to ``0.5 * x * Erfc(-x / sqrt(2))`` and ONNX has no ``Erfc``.
+  :func:`custom_op_handlers` maps ``Erfc(x)`` to ``Sub(1, Erf(x))``.
+
+Heavy frameworks are imported lazily; a missing one is a :class:`MissingDependencyError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import onnx
+
+from onnxmend.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+_KERAS_TF_NN = "keras.src.backend.tensorflow.nn"
+
+
+def import_tf() -> Any:
+    """Import TensorFlow quietly, or raise MissingDependencyError."""
+    # TF's C++ start-up chatter (oneDNN, CUDA probing) is noise for a CLI; a user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise MissingDependencyError("TensorFlow", "tf") from exc
+    return tf
+
+
+def import_keras() -> Any:
+    import_tf()
+    try:
+        import keras
+    except ImportError as exc:
+        raise MissingDependencyError("Keras", "tf") from exc
+    return keras
+
+
+def import_tf2onnx() -> Any:
+    import_tf()
+    try:
+        import tf2onnx
+    except ImportError as exc:
+        raise MissingDependencyError("tf2onnx", "tf") from exc
+    return tf2onnx
+
+
+@dataclass
+class TraceRewrites:
+    """What :func:`traceable_keras_ops` changed while tracing."""
+
+    grouped_convs: int = 0
+    depthwise_convs: int = 0
+
+
+@contextmanager
+def traceable_keras_ops() -> Iterator[TraceRewrites]:
+    """Within the block, Keras' TF backend emits grouped convolutions without the XLA wrapper."""
+    tf = import_tf()
+    nn = importlib.import_module(_KERAS_TF_NN)
+    original = nn.conv
+    rewrites = TraceRewrites()
+
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        data_format = nn.backend.standardize_data_format(data_format)
+        rank = len(inputs.shape)
+        channels = inputs.shape[-1]
+        grouped = data_format == "channels_last" and rank in (3, 4) and channels != kernel.shape[-2]
+        if not grouped:
+            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        return _grouped_conv(tf, inputs, kernel, strides, padding.upper(), dilation_rate, rewrites)
+
+    nn.conv = conv
+    try:
+        yield rewrites
+    finally:
+        nn.conv = original
+
+
+def _grouped_conv(tf: Any, inputs, kernel, strides, padding: str, dilation_rate, rewrites: TraceRewrites):
+    """A channels-last grouped convolution as one TF op tf2onnx understands."""
+    spatial = len(inputs.shape) - 2
+    strides = _tuple(strides, spatial)
+    dilations = _tuple(dilation_rate, spatial)
+    channels, per_group = int(inputs.shape[-1]), int(kernel.shape[-2])
+    depthwise = spatial == 2 and per_group == 1 and not (max(strides) > 1 and max(dilations) > 1)
+    if depthwise:
+        # Grouped kernel [kh, kw, 1, C*m] -> depthwise [kh, kw, C, m]: output channel c*m + k in both.
+        multiplier = int(kernel.shape[-1]) // channels
+        dw_kernel = tf.reshape(kernel, (*kernel.shape[:2], channels, multiplier))
+        rewrites.depthwise_convs += 1
+        return tf.nn.depthwise_conv2d(
+            inputs, dw_kernel, strides=(1, *strides, 1), padding=padding, dilations=dilations,
+        )
+    rewrites.grouped_convs += 1
+    # The plain op with a grouped kernel: TF cannot *run* it on CPU, but tracing it is fine and tf2onnx
+    # reads the group count from the kernel shape.
+    return tf.nn.convolution(inputs, kernel, strides, padding, dilations=dilations)
+
+
+def _tuple(value, n: int) -> tuple[int, ...]:
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),) * n
+
+
+def _erfc_to_one_minus_erf(ctx, node, name, args) -> None:  # noqa: ARG001  (tf2onnx's handler signature)
+    """Erfc(x) -> Sub(1, Erf(x)); Erf is an ONNX op since opset 9."""
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+    erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+    node.type = "Sub"
+    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+def custom_op_handlers() -> dict[str, tuple[Callable[..., None], list]]:
+    """tf2onnx ``custom_op_handlers`` for TF ops ONNX lacks."""
+    return {"Erfc": (_erfc_to_one_minus_erf, [])}
+
+
+def unknown_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """Ops in the default ONNX domain that have no schema at the model's opset, with their counts."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            onnx.defs.get_schema(node.op_type, opset, "")
+        except onnx.defs.SchemaError:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts

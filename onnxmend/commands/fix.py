@@ -1,0 +1,34 @@
+"""``onnxmend fix IN.onnx -o OUT.onnx``: run a pass pipeline on an existing ONNX file."""
+
+from __future__ import annotations
+
+import click
+
+from onnxmend.commands.render import console, ops_table, passes_table, print_json, progress
+from onnxmend.pipeline import fix
+from onnxmend.runtime.report import HEADLINE_OPS
+
+
+@click.command("fix")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "output", type=click.Path(dir_okay=False), required=True, help="Where to write the fixed model.")
+@click.option("--preset", type=click.Choice(["fix", "portable", "none"]), default="fix", show_default=True)
+@click.option("--passes", "pass_names", default=None, metavar="A,B,...", help="Run exactly these passes, in this order.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Gate every pass numerically against the graph before it (rolls back a pass that changes outputs).")
+@click.option("--layout", type=click.Choice(["keep", "nchw"]), default="keep", show_default=True,
+              help="nchw turns NHWC graph inputs/outputs channels-first (recorded in the model's metadata).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pass report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
+def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
+            as_json: bool, verbose: bool) -> int:
+    """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified."""
+    with progress(not as_json) as say:
+        result = fix(model, output, preset, pass_names, verify, layout, progress=say)  # type: ignore[arg-type]
+    if as_json:
+        print_json({"output": str(result.output), **result.pipeline.to_json()})
+    else:
+        console.print(passes_table(result.pipeline, verbose))
+        console.print(ops_table(result.before.ops, result.after.ops, HEADLINE_OPS))
+        console.print(f"wrote {result.output}")
+    return 1 if result.pipeline.rejected else 0

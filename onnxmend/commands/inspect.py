@@ -1,0 +1,43 @@
+"""``onnxmend inspect MODEL.onnx``: op histogram, interface, and what onnxmend would fix."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from onnxmend.commands.render import console, print_json
+from onnxmend.fileio import load_model
+from onnxmend.runtime.inspect import inspect_model
+
+
+@click.command("inspect")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the inspection as JSON.")
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Op types to list.")
+def command(model: str, as_json: bool, top: int) -> None:
+    """Show MODEL's op histogram, opset, size, dynamic dims and findings."""
+    result = inspect_model(load_model(model), model)
+    if as_json:
+        print_json(result.to_json())
+        return
+    console.print(f"[bold]{model}[/]: opset {result.opset}, {result.nodes} nodes, {result.size_bytes / 1e6:.2f} MB")
+    for io in result.inputs + result.outputs:
+        kind = "input " if io in result.inputs else "output"
+        console.print(f"  {kind} {io['name']}: {io['dtype']} {io['shape']}")
+    if result.dynamic_dims:
+        console.print(f"  dynamic dims: {', '.join(result.dynamic_dims)}")
+    ops = Table(title="ops", title_justify="left")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for op, count in list(result.ops.items())[:top]:
+        ops.add_row(op, str(count))
+    console.print(ops)
+    findings = Table(title="findings", title_justify="left")
+    findings.add_column("count", justify="right")
+    findings.add_column("finding")
+    for f in result.findings:
+        findings.add_row(str(f.count), f.message)
+    if result.epsilons:
+        eps = sorted({e["epsilon"] for e in result.epsilons})
+        findings.add_row(str(len(result.epsilons)), f"norm nodes; epsilons {', '.join(f'{e:g}' for e in eps)}")
+    console.print(findings)

@@ -1,0 +1,50 @@
+"""Click options shared by the commands that export a SOURCE."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import click
+
+from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions, parse_input_arg
+
+
+def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--input, --opset, --dynamic-batch, --torch-exporter, --weights; collected into ``export_opts``."""
+
+    @click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224[:DTYPE]",
+                  help="Input name and shape (repeatable); ? or -1 marks a dynamic dim. Defaults to the model's own.")
+    @click.option("--opset", type=click.IntRange(7, 23), default=DEFAULT_OPSET, show_default=True,
+                  help="Target ONNX opset (torch's dynamo exporter emits at least 18).")
+    @click.option("--dynamic-batch", is_flag=True, help="Export with a dynamic batch axis.")
+    @click.option("--torch-exporter", type=click.Choice(["dynamo", "legacy"]), default="dynamo", show_default=True,
+                  help="torch.onnx exporter: dynamo (torch.export) or the legacy TorchScript tracer.")
+    @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Local weights file for keras:NAME models (random weights otherwise).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, inputs: tuple[str, ...], opset: int, dynamic_batch: bool,
+                torch_exporter: str, weights: str | None, **kwargs: Any) -> Any:
+        kwargs["export_opts"] = ExportOptions(
+            inputs=tuple(parse_input_arg(t) for t in inputs), opset=opset, dynamic_batch=dynamic_batch,
+            torch_exporter=torch_exporter, weights=weights,  # type: ignore[arg-type]
+        )
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def tolerance_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+                  help="Absolute tolerance, times max(1, max|reference|).")
+    @click.option("--rtol", type=click.FloatRange(min=0), default=1e-3, show_default=True, help="Relative tolerance.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for synthesised inputs.")
+    @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                  help="onnxruntime provider; auto uses CUDA when it works (TF32 off), CPU otherwise.")
+    @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="onnxruntime intra-op threads (0 = onnxruntime's default).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,35 @@
+"""``onnxmend validate MODEL.onnx --source SOURCE``: parity of an ONNX file against its source model."""
+
+from __future__ import annotations
+
+import click
+
+from onnxmend.commands.options import export_options, tolerance_options
+from onnxmend.commands.render import VERDICT_STYLE, console, parity_table, print_json
+from onnxmend.exporters import export
+from onnxmend.exporters.options import ExportOptions
+from onnxmend.fileio import load_model
+from onnxmend.runtime.validate import validate
+
+
+@click.command("validate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", required=True, help="The source model MODEL was exported from (any SOURCE form).")
+@export_options
+@tolerance_options
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def command(model: str, source: str, export_opts: ExportOptions, atol: float, rtol: float, seed: int,
+            provider: str, threads: int, as_json: bool) -> int:
+    """Compare MODEL on onnxruntime with SOURCE in its own framework on seeded inputs.
+
+    Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input.
+    """
+    onnx_model = load_model(model)
+    exported = export(source, export_opts)
+    result = validate(onnx_model, exported, seed=seed, atol=atol, rtol=rtol, provider=provider, threads=threads)  # type: ignore[arg-type]
+    if as_json:
+        print_json(result.to_json())
+    else:
+        console.print(parity_table(result, f"{model} vs {source} ({result.provider})"))
+        console.print(f"[{VERDICT_STYLE[result.verdict]}]{result.verdict.upper()}[/]")
+    return 0 if result.verdict == "pass" else 1

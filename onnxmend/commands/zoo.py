@@ -1,0 +1,25 @@
+"""``onnxmend zoo``: the built-in reference models, usable as ``zoo:NAME``."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from onnxmend.commands.render import console, print_json
+
+
+@click.command("zoo")
+@click.option("--json", "as_json", is_flag=True, help="Print the zoo as JSON.")
+def command(as_json: bool) -> None:
+    """List the reference zoo: small models that reproduce each seed case."""
+    from onnxmend.models import ZOO
+
+    if as_json:
+        print_json([{"name": e.name, "framework": e.framework, "description": e.description} for e in ZOO.values()])
+        return
+    table = Table(title="zoo", title_justify="left")
+    for col in ("name", "framework", "reproduces"):
+        table.add_column(col)
+    for entry in ZOO.values():
+        table.add_row(f"zoo:{entry.name}", entry.framework, entry.description)
+    console.print(table)

@@ -1,0 +1,307 @@
+"""Small graph-matching helpers shared by the norm passes (layer_norm, group_norm, batch_norm, gelu).
+
+Everything here reads an onnx-graphsurgeon graph and never edits it. A matcher that gives up raises
+:class:`NoMatch` with the reason a user will see in ``--verbose`` output; the pass turns it into a skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+# dtypes whose statistics must be computed in float32 (LayerNormalization stash_type=1).
+LOW_PRECISION = (np.float16, "bfloat16")
+LOW_PRECISION_ONNX = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+class NoMatch(Exception):
+    """A candidate is not the pattern; the message is the reason recorded as a skip."""
+
+
+def require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise NoMatch(reason)
+
+
+def const_value(tensor: gs.Tensor | None) -> np.ndarray | None:
+    """The value of an initializer or of a ``Constant`` node's output, else ``None``."""
+    if isinstance(tensor, gs.Constant):
+        return np.asarray(tensor.values)
+    if isinstance(tensor, gs.Variable) and len(tensor.inputs) == 1 and tensor.inputs[0].op == "Constant":
+        attrs = tensor.inputs[0].attrs
+        if isinstance(attrs.get("value"), gs.Constant):
+            return np.asarray(attrs["value"].values)
+        for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype=dtype)
+        for key, dtype in (("value_floats", np.float32), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.asarray(list(attrs[key]), dtype=dtype)
+    return None
+
+
+def scalar(tensor: gs.Tensor | None) -> float | None:
+    """A constant with exactly one element, as a Python float."""
+    value = const_value(tensor)
+    if value is None or value.size != 1:
+        return None
+    return float(value.reshape(()))
+
+
+def close(value: float | None, expected: float, rtol: float = 1e-4) -> bool:
+    return value is not None and abs(value - expected) <= rtol * abs(expected)
+
+
+def producer(tensor: gs.Tensor, *ops: str) -> gs.Node | None:
+    """The node that writes ``tensor`` when its op is one of ``ops`` (any op when none given)."""
+    if not isinstance(tensor, gs.Variable) or len(tensor.inputs) != 1:
+        return None
+    node = tensor.inputs[0]
+    return node if not ops or node.op in ops else None
+
+
+def consumers(tensor: gs.Tensor) -> list[gs.Node]:
+    """Distinct consumer nodes (``Mul(d, d)`` lists its node once)."""
+    seen: dict[int, gs.Node] = {}
+    for node in tensor.outputs:
+        seen.setdefault(id(node), node)
+    return list(seen.values())
+
+
+def is_graph_output(graph: gs.Graph, tensor: gs.Tensor) -> bool:
+    return any(out is tensor for out in graph.outputs)
+
+
+def private(graph: gs.Graph, tensor: gs.Tensor, allowed: Iterable[gs.Node]) -> bool:
+    """True when only ``allowed`` nodes read ``tensor`` and it is not a graph output."""
+    allowed_ids = {id(n) for n in allowed}
+    return not is_graph_output(graph, tensor) and all(id(n) in allowed_ids for n in consumers(tensor))
+
+
+def require_private(graph: gs.Graph, tensor: gs.Tensor, allowed: Iterable[gs.Node]) -> None:
+    require(private(graph, tensor, allowed), f"intermediate {tensor.name} has other consumers")
+
+
+def sole_consumer(graph: gs.Graph, tensor: gs.Tensor, *ops: str) -> gs.Node:
+    """The single node reading ``tensor``, which must be one of ``ops``."""
+    users = consumers(tensor)
+    require(len(users) == 1 and not is_graph_output(graph, tensor), f"intermediate {tensor.name} has other consumers")
+    require(not ops or users[0].op in ops, f"{tensor.name} feeds {users[0].op}, not {'/'.join(ops)}")
+    return users[0]
+
+
+def other_input(node: gs.Node, tensor: gs.Tensor) -> gs.Tensor:
+    """For a binary op, the input that is not ``tensor``."""
+    require(len(node.inputs) == 2, f"{node.op} {node.name} does not have two inputs")
+    a, b = node.inputs
+    if a is tensor:
+        return b
+    require(b is tensor, f"{node.name} does not read {tensor.name}")
+    return a
+
+
+def rank_of(tensor: gs.Tensor) -> int | None:
+    shape = tensor.shape
+    return None if shape is None else len(shape)
+
+
+def static_dims(tensor: gs.Tensor, axes: Sequence[int]) -> tuple[int, ...] | None:
+    """The sizes of ``axes`` when every one of them is a known integer."""
+    shape = tensor.shape
+    if shape is None:
+        return None
+    dims = [shape[a] for a in axes]
+    return tuple(int(d) for d in dims) if all(isinstance(d, (int, np.integer)) and d > 0 for d in dims) else None
+
+
+def reduce_axes(node: gs.Node, rank: int | None) -> tuple[int, ...]:
+    """Axes (negative) that a ReduceMean/ReduceSumSquare/GlobalAveragePool averages over, with keepdims."""
+    if node.op == "GlobalAveragePool":
+        require(rank is not None, f"rank of {node.inputs[0].name} is unknown")
+        return tuple(range(-(rank - 2), 0))
+    require(int(node.attrs.get("keepdims", 1)) == 1, f"{node.name} drops the reduced axes (keepdims=0)")
+    if "axes" in node.attrs:
+        axes = [int(a) for a in node.attrs["axes"]]
+    elif len(node.inputs) > 1 and node.inputs[1].name:
+        value = const_value(node.inputs[1])
+        require(value is not None, f"{node.name} reduces over axes that are not constant")
+        axes = [int(a) for a in value.reshape(-1)]
+    else:
+        require(rank is not None, f"rank of {node.inputs[0].name} is unknown")
+        axes = list(range(rank))
+    require(bool(axes), f"{node.name} reduces over no axes")
+    if rank is not None:
+        axes = [a - rank if a >= 0 else a for a in axes]
+    require(all(a < 0 for a in axes), f"{node.name} uses non-negative axes on a tensor of unknown rank")
+    return tuple(sorted(set(axes)))
+
+
+def trailing_axis(axes: Sequence[int]) -> int:
+    """The first axis of a contiguous trailing set of negative axes, e.g. (-3,-2,-1) -> -3."""
+    expected = tuple(range(-len(axes), 0))
+    require(tuple(axes) == expected, f"axes {tuple(axes)} are not a contiguous trailing set")
+    return expected[0]
+
+
+def tensor_dtype(tensor: gs.Tensor) -> np.dtype | None:
+    dtype = tensor.dtype
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return None
+
+
+def is_low_precision(tensor: gs.Tensor) -> bool:
+    dtype = tensor.dtype
+    if dtype is None:
+        return False
+    return dtype == np.float16 or "bfloat16" in str(dtype)
+
+
+def cast_to(node: gs.Node) -> int:
+    return int(node.attrs.get("to", 0))
+
+
+def gs_const(name: str, value: np.ndarray) -> gs.Constant:
+    return gs.Constant(name, np.ascontiguousarray(value))
+
+
+class Namer:
+    """Fresh tensor/node names for one pass over one graph (collects the taken names once)."""
+
+    def __init__(self, graph: gs.Graph) -> None:
+        self.taken = set(graph.tensors()) | {n.name for n in graph.nodes}
+
+    def __call__(self, stem: str) -> str:
+        name, i = stem, 0
+        while name in self.taken:
+            i += 1
+            name = f"{stem}_{i}"
+        self.taken.add(name)
+        return name
+
+
+def graph_opset(graph: gs.Graph, wanted: int) -> int:
+    """The opset a pass may target: the lower of the graph's and the context's."""
+    return min(int(graph.opset or 0) or wanted, wanted)
+
+
+# --- the statistics of a decomposed normalization --------------------------------------------------
+
+MEAN_OPS = ("ReduceMean", "GlobalAveragePool")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """``mean``, ``x - mean`` and ``1/sqrt(var + eps)`` found around one mean node.
+
+    ``centered`` is the tensor the variance is computed from: ``x - mean``, or its Cast to float32 in
+    the torch float16 spelling (``centered_cast``). Exactly one of ``std`` (read by a ``Div``) and
+    ``inv_std`` (read by a ``Mul``) is set. ``nodes`` are the interior nodes that die with a fusion.
+    """
+
+    x: gs.Tensor
+    axes: tuple[int, ...]
+    epsilon: float
+    mean: gs.Variable
+    centered: gs.Variable
+    centered_cast: bool
+    variance_reader: gs.Node
+    std: gs.Variable | None
+    inv_std: gs.Variable | None
+    nodes: tuple[gs.Node, ...]
+
+
+def match_moments(graph: gs.Graph, mean_node: gs.Node) -> Moments:
+    """Match the statistics of a decomposed norm starting at its mean (``ReduceMean``/``GlobalAveragePool``)."""
+    x = mean_node.inputs[0]
+    axes = reduce_axes(mean_node, rank_of(x))
+    mean = mean_node.outputs[0]
+    # d = Sub(x, mean)
+    subs = [n for n in consumers(mean) if n.op == "Sub" and n.inputs[0] is x and n.inputs[1] is mean]
+    require(len(subs) == 1, f"mean {mean.name} is not subtracted from {x.name}")
+    sub = subs[0]
+    nodes: list[gs.Node] = [mean_node, sub]
+    centered, cast = sub.outputs[0], False
+    users = consumers(centered)
+    if len(users) == 1 and users[0].op == "Cast" and not is_graph_output(graph, centered):
+        nodes.append(users[0])
+        centered, cast = users[0].outputs[0], True
+    variance, reader, var_nodes = _variance(graph, centered, axes, rank_of(x))
+    nodes += var_nodes
+    epsilon, biased, eps_node = _epsilon(graph, variance)
+    nodes.append(eps_node)
+    std, inv_std, tail = _rsqrt(graph, biased)
+    nodes += tail
+    return Moments(x, axes, epsilon, mean, centered, cast, reader, std, inv_std, tuple(nodes))
+
+
+def _variance(
+    graph: gs.Graph, centered: gs.Variable, axes: tuple[int, ...], rank: int | None
+) -> tuple[gs.Variable, gs.Node, list[gs.Node]]:
+    """var = ReduceMean(d^2) with d^2 as Pow(d, 2) or Mul(d, d); or ReduceSumSquare(d) / N."""
+    for node in consumers(centered):
+        if node.op == "Pow" and node.inputs[0] is centered and scalar(node.inputs[1]) == 2.0:
+            break
+        if node.op == "Mul" and node.inputs[0] is centered and node.inputs[1] is centered:
+            break
+        if node.op == "ReduceSumSquare" and node.inputs[0] is centered:
+            return _sum_square_variance(graph, node, centered, axes, rank)
+    else:
+        raise NoMatch(f"no squared deviation of {centered.name} (Pow 2, Mul d*d or ReduceSumSquare)")
+    square = node.outputs[0]
+    reduce = sole_consumer(graph, square, *MEAN_OPS)
+    require(reduce_axes(reduce, rank) == axes, f"variance axes of {reduce.name} differ from the mean's axes")
+    return reduce.outputs[0], node, [node, reduce]
+
+
+def _sum_square_variance(
+    graph: gs.Graph, node: gs.Node, centered: gs.Variable, axes: tuple[int, ...], rank: int | None
+) -> tuple[gs.Variable, gs.Node, list[gs.Node]]:
+    require(reduce_axes(node, rank) == axes, f"variance axes of {node.name} differ from the mean's axes")
+    count = static_dims(centered, axes)
+    require(count is not None, f"the normalized size of {centered.name} is not static")
+    n = float(np.prod(count))
+    scale = sole_consumer(graph, node.outputs[0], "Div", "Mul")
+    factor = scalar(other_input(scale, node.outputs[0]))
+    expected = n if scale.op == "Div" else 1.0 / n
+    require(scale.inputs[0] is node.outputs[0] and close(factor, expected, 1e-6), f"{scale.name} does not divide by N={n:g}")
+    return scale.outputs[0], node, [node, scale]
+
+
+def _epsilon(graph: gs.Graph, variance: gs.Variable) -> tuple[float, gs.Variable, gs.Node]:
+    """var + eps, with eps a scalar constant added before the square root."""
+    add = sole_consumer(graph, variance)
+    if add.op == "Sqrt":
+        after = consumers(add.outputs[0])
+        if any(n.op == "Add" and any(scalar(t) is not None for t in n.inputs) for n in after):
+            raise NoMatch("epsilon is added after Sqrt (std + eps), which LayerNormalization cannot express")
+        raise NoMatch(f"no epsilon is added to variance {variance.name}")
+    require(add.op == "Add", f"variance {variance.name} feeds {add.op}, not Add(eps)")
+    eps = scalar(other_input(add, variance))
+    require(eps is not None, f"epsilon added in {add.name} is not a constant")
+    require(eps >= 0.0, f"epsilon {eps:g} in {add.name} is negative")
+    return eps, add.outputs[0], add
+
+
+def _rsqrt(graph: gs.Graph, biased: gs.Variable) -> tuple[gs.Variable | None, gs.Variable | None, list[gs.Node]]:
+    """Sqrt (read by Div), Sqrt + Reciprocal, Div(1, Sqrt) or Pow(v, -0.5)."""
+    node = sole_consumer(graph, biased, "Sqrt", "Pow")
+    if node.op == "Pow":
+        require(node.inputs[0] is biased and close(scalar(node.inputs[1]), -0.5), f"{node.name} is not Pow(v, -0.5)")
+        return None, node.outputs[0], [node]
+    std = node.outputs[0]
+    users = consumers(std)
+    if len(users) == 1 and not is_graph_output(graph, std):
+        user = users[0]
+        if user.op == "Reciprocal":
+            return None, user.outputs[0], [node, user]
+        if user.op == "Div" and user.inputs[1] is std and close(scalar(user.inputs[0]), 1.0, 1e-7):
+            return None, user.outputs[0], [node, user]
+    return std, None, [node]

@@ -1,0 +1,355 @@
+"""Timing engine and statistics for ``onnxmend bench``: fair, interleaved, with percentiles and spreads.
+
+Per (provider, batch) cell, every subject (an ONNX artifact, or the source framework) is measured so:
+
+1. its session is created (not timed) and its first run is timed alone: the *cold* latency;
+2. ``warmup`` runs, timed only to size the blocks of step 3;
+3. ``rounds`` rounds; in each, every subject runs its block of runs in turn (A…A B…B | A…A B…B | …), so
+   drift of the machine (clock boost, neighbours) hits every subject alike. Blocks are sized so that each
+   subject gets about the same time per round (``--seconds``), or hold ``--runs`` split evenly over rounds;
+4. speedups against the baseline are taken round by round (median of the baseline's block over median of
+   the subject's block) and reported with their p10–p90 spread.
+
+Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from onnxmend.errors import OnnxmendError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+DEFAULT_SECONDS = 1.0
+PROVIDERS = ("cpu", "cuda")
+OPT_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to measure. ``seconds`` is the timed budget per subject and cell; ``runs`` caps the count."""
+
+    providers: tuple[str, ...] = ()  # empty: cpu, plus cuda when onnxruntime lists its provider
+    batches: tuple[int, ...] = (1,)
+    warmup: int = 5
+    runs: int | None = None
+    seconds: float | None = None  # None: DEFAULT_SECONDS unless ``runs`` is given
+    rounds: int = 10
+    threads: int = 0
+    opt_level: str = "all"
+    tf32: bool = True
+    include_copies: bool = False
+    baseline: str | int = 0
+    seed: int = 0
+    memory: bool = True
+    compile: bool = False
+
+    def validate(self) -> None:
+        unknown = [p for p in self.providers if p not in PROVIDERS]
+        if unknown:
+            raise OnnxmendError(f"Unknown provider {unknown[0]!r}; use {' or '.join(PROVIDERS)}.")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise OnnxmendError("Batch sizes must be positive integers, e.g. --batch 1,8.")
+        if self.runs is not None and self.runs < 1:
+            raise OnnxmendError("--runs must be at least 1.")
+        if self.seconds is not None and self.seconds <= 0:
+            raise OnnxmendError("--seconds must be positive.")
+        if self.warmup < 0 or self.rounds < 1 or self.threads < 0:
+            raise OnnxmendError("--warmup and --threads must be >= 0 and --rounds >= 1.")
+        if self.opt_level not in OPT_LEVELS:
+            raise OnnxmendError(f"Unknown optimization level {self.opt_level!r}; use one of {', '.join(OPT_LEVELS)}.")
+
+    @property
+    def budget_s(self) -> float | None:
+        if self.seconds is not None:
+            return self.seconds
+        return None if self.runs else DEFAULT_SECONDS
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "providers": list(self.providers), "batches": list(self.batches), "warmup": self.warmup,
+            "runs": self.runs, "seconds": self.budget_s, "rounds": self.rounds, "threads": self.threads,
+            "opt_level": self.opt_level, "tf32": self.tf32, "include_copies": self.include_copies,
+            "baseline": self.baseline, "seed": self.seed, "memory": self.memory, "compile": self.compile,
+            "clock": "time.perf_counter_ns",
+        }
+
+
+# ------------------------------------------------------------------------------------------------- engine
+
+
+@dataclass
+class Samples:
+    """Raw timings of one subject in one cell: cold run, warm-up, and the timed rounds."""
+
+    cold_ns: int | None = None
+    warmup_ns: list[int] = field(default_factory=list)
+    rounds: list[list[int]] = field(default_factory=list)
+
+    @property
+    def timed_ns(self) -> list[int]:
+        return [t for block in self.rounds for t in block]
+
+
+def time_once(fn: Callable[[], object], clock: Clock) -> int:
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def plan_blocks(estimate_ns: float, runs: int | None, budget_s: float | None, rounds: int) -> list[int]:
+    """How many runs a subject does in each round: ``runs`` split evenly, or filling ``budget_s``, or both."""
+    if runs is not None:
+        rounds = min(rounds, runs)
+        per_round = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
+    else:
+        per_round = [math.inf] * rounds
+    if budget_s is not None:
+        fits = max(1, int(budget_s * 1e9 / rounds / max(estimate_ns, 1.0)))
+        per_round = [min(n, fits) for n in per_round]
+    return [int(n) for n in per_round]
+
+
+def measure_interleaved(
+    fns: Sequence[Callable[[], object]], warmup: int, runs: int | None, budget_s: float | None,
+    rounds: int, clock: Clock, samples: Sequence[Samples] | None = None,
+) -> tuple[list[Samples], list[str]]:
+    """Warm up each subject, then run them in interleaved rounds. ``samples`` may carry cold timings."""
+    samples = list(samples) if samples is not None else [Samples() for _ in fns]
+    for fn, sample in zip(fns, samples):
+        sample.warmup_ns = [time_once(fn, clock) for _ in range(warmup)]
+    plans = [plan_blocks(_estimate(s), runs, budget_s, rounds) for s in samples]
+    n_rounds = min(len(p) for p in plans)
+    deadline = None if budget_s is None else clock() + int(3 * budget_s * 1e9 * len(fns))
+    notes = []
+    for r in range(n_rounds):
+        for fn, sample, plan in zip(fns, samples, plans):
+            sample.rounds.append([time_once(fn, clock) for _ in range(plan[r])])
+        if deadline is not None and clock() > deadline and r + 1 < n_rounds:
+            notes.append(f"stopped after {r + 1} of {n_rounds} rounds: runs were slower than the warm-up predicted")
+            break
+    return samples, notes
+
+
+def _estimate(sample: Samples) -> float:
+    timings = sample.warmup_ns or ([sample.cold_ns] if sample.cold_ns else [])
+    return float(np.median(timings)) if timings else 1e6
+
+
+# -------------------------------------------------------------------------------------------- subjects
+
+
+@dataclass
+class Subject:
+    """One thing to time in one cell: a prepared callable plus what the report says about it."""
+
+    label: str
+    kind: str  # "onnx" or "source"
+    call: Callable[[], object]
+    items: int
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ orchestration
+
+
+@dataclass(frozen=True)
+class Artifact:
+    label: str
+    path: Path
+    model: onnx.ModelProto
+    fixed_batch: int | None  # None: the batch axis is dynamic
+
+
+def bench(
+    models: Sequence[str | os.PathLike[str]], source: str | None = None,
+    options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns,
+) -> BenchResult:
+    """Benchmark ONNX ``models`` (and ``source``) over providers x batches; see the module docstring."""
+    started = time.perf_counter()
+    options.validate()
+    artifacts = load_artifacts(models)
+    src = load_source(source, options.seed, options.compile) if source else None
+    labels = [a.label for a in artifacts] + (src.labels if src else [])
+    baseline = resolve_baseline(options.baseline, labels)
+    providers = options.providers or (("cpu", "cuda") if cuda_available() else ("cpu",))
+    notes = [f"{a.label}: the model's batch is fixed at {a.fixed_batch}; it is measured only at that batch"
+             for a in artifacts if a.fixed_batch is not None and set(options.batches) != {a.fixed_batch}]
+    results: list[ArtifactResult] = []
+    for provider in providers:
+        for batch in options.batches:
+            log.info("Benchmarking provider %s, batch %d.", provider, batch)
+            results += bench_cell(artifacts, src, provider, batch, baseline, options, clock)
+    settings = {**options.to_json(), "providers": list(providers)}
+    return BenchResult(machine_facts().to_json(), settings, baseline, results, notes,
+                       time.perf_counter() - started)
+
+
+def load_artifacts(models: Sequence[str | os.PathLike[str]]) -> list[Artifact]:
+    paths = [Path(m) for m in models]
+    stems = [p.stem for p in paths]
+    artifacts = []
+    for path, stem in zip(paths, stems):
+        model = load_model(path)
+        label = stem if stems.count(stem) == 1 else f"{path.parent.name}/{stem}"
+        artifacts.append(Artifact(label, path, model, fixed_batch(model)))
+    return artifacts
+
+
+def fixed_batch(model: onnx.ModelProto) -> int | None:
+    """The batch an input fixes on axis 0, or None when every input leaves axis 0 dynamic."""
+    firsts = [s.shape[0] for s in specs_from_model(model) if s.shape]
+    fixed = [d for d in firsts if isinstance(d, int)]
+    return fixed[0] if fixed or not firsts else None if firsts else 1
+
+
+def resolve_baseline(choice: str | int, labels: Sequence[str]) -> str:
+    if isinstance(choice, int) or str(choice).isdigit():
+        index = int(choice)
+        if index >= len(labels):
+            raise OnnxmendError(f"--baseline {index} is out of range; there are {len(labels)} subjects (0-based).")
+        return labels[index]
+    if choice in labels:
+        return str(choice)
+    raise OnnxmendError(f"--baseline {choice!r} names no subject; use one of {', '.join(labels)} or an index.")
+
+
+def source_layout_specs(model: onnx.ModelProto) -> list[TensorSpec]:
+    """Input specs in the layout the source took (undoing interface changes recorded by passes)."""
+    interface = read_interface(model)
+    specs = []
+    for spec in specs_from_model(model):
+        change = interface.get(spec.name)
+        if change and change["kind"] == "input" and len(spec.shape) == len(change["perm"]):
+            inverse = np.argsort(change["perm"])
+            spec = replace(spec, shape=tuple(spec.shape[i] for i in inverse))
+        specs.append(spec)
+    return specs
+
+
+def artifact_feeds(artifact: Artifact, batch: int, seed: int,
+                   reference: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Seeded inputs in the source's layout (the source's own when given), adapted to the artifact."""
+    names = [s.name for s in specs_from_model(artifact.model)]
+    if reference is None or not set(names) <= set(reference):
+        reference = synthesize(source_layout_specs(artifact.model), seed=seed, batch=batch)
+    return adapt_feeds({n: reference[n] for n in names}, artifact.model)
+
+
+def onnx_subject(artifact: Artifact, provider: str, batch: int, feeds: Mapping[str, np.ndarray],
+                 options: BenchOptions) -> Subject:
+    """A session for ``artifact`` (creation not timed) and the call to time: plain ``run``, or on CUDA
+    ``run_with_iobinding`` with inputs and outputs on the device, unless copies are to be included."""
+    session = create_session(str(artifact.path), provider=provider, threads=options.threads,
+                             opt_level=options.opt_level, tf32=options.tf32)
+    inner = session.inner
+    bound = {n: feeds[n] for n in session.input_names}
+    notes = []
+    if provider == "cuda" and not options.include_copies:
+        binding = inner.io_binding()
+        device_values = [ort.OrtValue.ortvalue_from_numpy(v, "cuda", 0) for v in bound.values()]
+        for name, value in zip(bound, device_values):
+            binding.bind_ortvalue_input(name, value)
+        for name in session.output_names:
+            binding.bind_output(name, "cuda", 0)
+        notes.append(f"I/O bound on the device (copies not timed); TF32 {'on' if options.tf32 else 'off'}")
+        return Subject(artifact.label, "onnx", lambda: (device_values, inner.run_with_iobinding(binding)),
+                       batch, notes)
+    if provider == "cuda":
+        notes.append(f"host<->device copies timed; TF32 {'on' if options.tf32 else 'off'}")
+    return Subject(artifact.label, "onnx", lambda: inner.run(None, bound), batch, notes)
+
+
+def bench_cell(artifacts: Sequence[Artifact], src: SourceModel | None, provider: str, batch: int,
+               baseline: str, options: BenchOptions, clock: Clock) -> list[ArtifactResult]:
+    """Prepare every subject for one (provider, batch), measure them interleaved, and fill their rows."""
+    reference = source_feeds(src, batch, options.seed) if src else None
+    rows, active, feeds_of = [], [], {}
+    for artifact in artifacts:
+        row = ArtifactResult(artifact.label, "onnx", str(artifact.path), provider, batch)
+        rows.append(row)
+        if artifact.fixed_batch is not None and artifact.fixed_batch != batch:
+            _skip(row, f"the model's batch is fixed at {artifact.fixed_batch}")
+            continue
+        try:
+            feeds_of[row.label] = artifact_feeds(artifact, batch, options.seed, reference)
+            subject = onnx_subject(artifact, provider, batch, feeds_of[row.label], options)
+        except OnnxmendError as exc:
+            _skip(row, str(exc).rstrip("."))
+            continue
+        active.append((row, subject.call, subject.notes))
+    if src is not None:
+        for subject in _source_subjects(src, provider, reference or {}, options):
+            row = ArtifactResult(subject.label, "source", src.export.source, provider, batch)
+            rows.append(row)
+            if subject.call is None:
+                _skip(row, subject.reason or "not available")
+            else:
+                active.append((row, subject.call, subject.notes))
+    _measure(active, batch, baseline, options, clock)
+    if options.memory:
+        _measure_memory(rows, artifacts, feeds_of, options)
+    return rows
+
+
+def _source_subjects(src: SourceModel, provider: str, feeds: Mapping[str, np.ndarray],
+                     options: BenchOptions) -> list[SourceSubject]:
+    if provider != "cpu":
+        return [SourceSubject(label, None, [], "the source framework is timed on the CPU cells only")
+                for label in src.labels]
+    return source_subjects(src, feeds, options.threads)
+
+
+def _measure(active: list[tuple[ArtifactResult, Callable[[], object], list[str]]], batch: int,
+             baseline: str, options: BenchOptions, clock: Clock) -> None:
+    cold_ok = []
+    for row, call, notes in active:
+        row.notes += notes
+        try:
+            cold_ok.append((row, call, Samples(cold_ns=time_once(call, clock))))
+        except Exception as exc:  # a runtime's own error types (ORT Fail, torch, TF) all end up here
+            _skip(row, f"the first run failed: {_first_line(exc)}")
+    if not cold_ok:
+        return
+    samples, notes = measure_interleaved([c for _, c, _ in cold_ok], options.warmup, options.runs,
+                                         options.budget_s, options.rounds, clock, [s for _, _, s in cold_ok])
+    by_label = {row.label: sample for (row, _, _), sample in zip(cold_ok, samples)}
+    for (row, _, _), sample in zip(cold_ok, samples):
+        row.stats = summarize(sample.timed_ns, batch, sample.cold_ns)
+        row.round_p50_ms = [float(np.median(block)) / 1e6 for block in sample.rounds]
+        row.notes += notes
+        if baseline in by_label:
+            row.speedup = summarize_ratio(baseline, round_speedups(by_label[baseline].rounds, sample.rounds))
+
+
+def _measure_memory(rows: list[ArtifactResult], artifacts: Sequence[Artifact],
+                    feeds_of: Mapping[str, Mapping[str, np.ndarray]], options: BenchOptions) -> None:
+    paths = {a.label: a.path for a in artifacts}
+    for row in rows:
+        if row.status != "ok":
+            continue
+        if row.kind != "onnx":
+            row.notes.append("memory not measured: the source runs in this process and ru_maxrss is process-wide")
+            continue
+        try:
+            row.memory = probe_peak_rss(paths[row.label], feeds_of[row.label], row.provider,
+                                        options.threads, options.opt_level, options.tf32)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            row.notes.append(f"memory not measured: {exc}")
+
+
+def _skip(row: ArtifactResult, reason: str) -> None:
+    row.status, row.reason = "skipped", reason
+    log.info("Skipping %s on %s batch %d: %s.", row.label, row.provider, row.batch, reason)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]

@@ -1,0 +1,125 @@
+"""The source framework as a benchmark subject, timed on the same inputs as the ONNX artifacts.
+
+What is timed depends on the source:
+
+- PyTorch factories (``torch:pkg.mod:factory``, ``file.py:factory``): the module natively, eager under
+  ``torch.inference_mode`` on tensors made once before timing; with ``--compile`` also ``torch.compile``
+  (its compilation lands in the cold run, which says so). The module is built again from the factory with
+  the seed, so its weights may differ from the exported ones; latency does not depend on weight values.
+- Everything else (Keras, SavedModel, .pt2, ONNX files): ``Export.source_runner``, which takes numpy and
+  returns numpy, so its timings include the numpy-to-framework conversions; the row says so.
+
+The source always runs on the CPU here, so it joins only the CPU cells.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from onnxmend.errors import OnnxmendError
+from onnxmend.exporters import ExportOptions, export
+from onnxmend.exporters.base import Export, TensorSpec
+from onnxmend.runtime.inputs import synthesize
+
+log = logging.getLogger(__name__)
+
+SOURCE_LABEL = "source"
+COMPILED_LABEL = "source-compiled"
+RUNNER_NOTE = "times Export.source_runner: includes numpy<->framework tensor conversion"
+EAGER_NOTE = "torch eager under inference_mode, tensors prepared before timing"
+COMPILED_NOTE = "torch.compile; the cold run includes compilation"
+
+
+@dataclass
+class SourceModel:
+    """The exported source plus, for torch factories, a native module to time without numpy conversions."""
+
+    export: Export
+    native: Any | None = None
+    labels: list[str] = field(default_factory=lambda: [SOURCE_LABEL])
+
+
+@dataclass
+class SourceSubject:
+    """A prepared source callable, or the reason it could not be prepared."""
+
+    label: str
+    call: Callable[[], object] | None
+    notes: list[str]
+    reason: str | None = None
+
+
+def load_source(source: str, seed: int, compile_: bool) -> SourceModel:
+    """Export ``source`` (for its runner and input specs) and build a native module where that is possible."""
+    exported = export(source, ExportOptions(seed=seed))
+    if exported.source_runner is None:
+        raise OnnxmendError(f"{source} has no source runner to benchmark; bench the ONNX files alone.")
+    native = _torch_module(source, seed) if exported.framework == "torch" else None
+    labels = [SOURCE_LABEL] + ([COMPILED_LABEL] if native is not None and compile_ else [])
+    return SourceModel(exported, native, labels)
+
+
+def _torch_module(source: str, seed: int) -> Any | None:
+    if source.endswith(".pt2"):
+        return None
+    import torch
+
+    from onnxmend.exporters.pytorch import build_module
+
+    torch.manual_seed(seed)
+    return build_module(source).eval()
+
+
+def source_specs(src: SourceModel) -> list[TensorSpec]:
+    """The source's input specs with the batch axis left free, so every requested batch can be fed."""
+    return [replace(s, shape=(None,) + tuple(s.shape[1:])) if s.shape else s for s in src.export.inputs]
+
+
+def source_feeds(src: SourceModel, batch: int, seed: int) -> dict[str, np.ndarray]:
+    return synthesize(source_specs(src), seed=seed, batch=batch)
+
+
+def source_subjects(src: SourceModel, feeds: Mapping[str, np.ndarray], threads: int) -> list[SourceSubject]:
+    """One subject per label of ``src``: eager (or the runner) and, when asked, torch.compile."""
+    if src.native is None:
+        runner = src.export.source_runner
+        return [SourceSubject(SOURCE_LABEL, lambda: runner(feeds), [RUNNER_NOTE])]
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    names = [s.name for s in src.export.inputs]
+    tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names]
+    subjects = [SourceSubject(SOURCE_LABEL, _torch_call(src.native, tensors), [EAGER_NOTE])]
+    if COMPILED_LABEL in src.labels:
+        subjects.append(_compiled_subject(src.native, tensors))
+    return subjects
+
+
+def _torch_call(module: Any, tensors: list[Any]) -> Callable[[], object]:
+    import torch
+
+    def call() -> object:
+        with torch.inference_mode():
+            return module(*tensors)
+
+    return call
+
+
+def _compiled_subject(module: Any, tensors: list[Any]) -> SourceSubject:
+    import torch
+
+    try:
+        compiled = torch.compile(module)
+    except Exception as exc:  # torch.compile raises many backend-specific types
+        return SourceSubject(COMPILED_LABEL, None, [], f"torch.compile failed: {_first_line(exc)}")
+    return SourceSubject(COMPILED_LABEL, _torch_call(compiled, tensors), [COMPILED_NOTE])
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
