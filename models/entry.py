@@ -1,0 +1,46 @@
+"""What one zoo entry is: a named builder, the framework it builds for, and its default I/O.
+
+Builders are named as ``"module:function"`` inside ``onnxmend.models`` and imported only when the entry
+is built, so listing the zoo never imports torch or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from onnxmend.exporters.base import TensorSpec
+
+Framework = Literal["torch", "keras"]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A reference model. ``build(seed)`` returns an ``nn.Module`` (carrying ``example_inputs``) or a
+    ``keras.Model``. Twins (``twin_of``) built with the same seed share one set of numpy weights."""
+
+    name: str
+    framework: Framework
+    description: str  # one line, naming the seed case it reproduces
+    builder: str  # "module:function" inside onnxmend.models; function(seed) -> model
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[str, ...] = ("output",)
+    twin_of: str | None = None
+
+    @property
+    def value_ranges(self) -> dict[str, tuple[float, float]]:
+        return {s.name: s.value_range for s in self.inputs if s.value_range is not None}
+
+    def build(self, seed: int = 0) -> Any:
+        module_name, function_name = self.builder.split(":")
+        module = importlib.import_module(f"onnxmend.models.{module_name}")
+        return getattr(module, function_name)(seed)
+
+
+def nchw(shape: tuple[int, ...], name: str = "x") -> TensorSpec:
+    return TensorSpec(name, shape, "float32", "NCHW")
+
+
+def nhwc(shape: tuple[int, ...], name: str = "x") -> TensorSpec:
+    return TensorSpec(name, shape, "float32", "NHWC")
