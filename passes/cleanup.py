@@ -124,7 +124,9 @@ class DedupeInitializers(Pass):
             if first is const:
                 continue
             for consumer in list(const.outputs):
-                consumer.inputs[:] = [first if t is const else t for t in consumer.inputs]
+                for i, tensor in enumerate(consumer.inputs):
+                    if tensor is const:
+                        consumer.inputs[i] = first
             result.changed += 1
         return result
 

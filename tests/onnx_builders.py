@@ -1,0 +1,42 @@
+"""Tiny ONNX graphs built in code for the core tests (no checked-in binaries)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset: int = 17) -> onnx.ModelProto:
+    graph = helper.make_graph(list(nodes), "test", list(inputs), list(outputs), list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def value(name: str, shape, dtype=TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def const(name: str, array) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def conv_relu_model(seed: int = 0) -> onnx.ModelProto:
+    """x[1,3,8,8] → Identity → Conv(W,B) → Dropout → Relu → y, with a dead Constant and a duplicate bias."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    nodes = [
+        helper.make_node("Identity", ["x"], ["x_id"]),
+        helper.make_node("Conv", ["x_id", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Dropout", ["c"], ["d"]),
+        helper.make_node("Add", ["d", "B2"], ["a"]),
+        helper.make_node("Relu", ["a"], ["y"]),
+        helper.make_node("Constant", [], ["dead"], value=const("dead_value", np.ones(3, np.float32))),
+    ]
+    return make_model(
+        nodes, [value("x", [1, 3, 8, 8])], [value("y", [1, 4, 8, 8])],
+        [const("W", w), const("B", b), const("B2", b.reshape(4, 1, 1).copy())],
+    )

@@ -1,0 +1,185 @@
+"""The pass manager: fixed point, gate, rollback, checker failures, interface metadata, op deltas."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+import pytest
+
+from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult
+from onnxmend.passes.catalogue import PRESETS, all_passes, resolve
+from onnxmend.passes.cleanup import EliminateDeadNodes, FoldConstants, RemoveIdentity
+from onnxmend.passes.manager import op_histogram, run_passes
+from onnxmend.errors import OnnxmendError
+from onnxmend.runtime.interface import adapt_feeds, read_interface, restore_outputs
+from onnxmend.runtime.session import create_session
+from tests.onnx_builders import conv_relu_model, make_model, value
+from onnx import helper
+
+
+class PerturbWeight(Pass):
+    """Test-only: a wrong pass that nudges the first float initializer."""
+
+    name = "perturb-weight"
+    fixes = "nothing; it breaks the numbers on purpose"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        result = PassResult()
+        for tensor in graph.tensors().values():
+            if isinstance(tensor, gs.Constant) and tensor.values.dtype == np.float32 and tensor.values.size > 1:
+                tensor.values = tensor.values + np.float32(0.5)
+                result.changed = 1
+                break
+        return result
+
+
+class BreakGraph(Pass):
+    """Test-only: rewires a node to a tensor nobody produces, so the checker must refuse it."""
+
+    name = "break-graph"
+    fixes = "nothing"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        graph.nodes[0].op = "NoSuchOp"
+        return PassResult(changed=1)
+
+
+class TransposeInput(Pass):
+    """Test-only interface change: x becomes NHWC-transposed input with a Transpose back inside."""
+
+    name = "transpose-input"
+    fixes = "nothing"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        x = graph.inputs[0]
+        if x.shape[1] != 3:  # already done
+            return PassResult()
+        inner = gs.Variable("x_nchw", dtype=x.dtype, shape=x.shape)
+        for node in list(x.outputs):
+            node.inputs[node.inputs.index(x)] = inner
+        x.shape = [x.shape[0], x.shape[2], x.shape[3], x.shape[1]]
+        graph.nodes.append(gs.Node("Transpose", inputs=[x], outputs=[inner], attrs={"perm": [0, 3, 1, 2]}))
+        return PassResult(changed=1, interface=[InterfaceChange("x", "input", (0, 2, 3, 1), "NCHW", "NHWC")])
+
+
+def _run_model(model, feeds):
+    return create_session(model, provider="cpu", opt_level="disable").run(feeds)
+
+
+def test_cleanup_preset_removes_identity_dropout_and_dead_nodes_exactly():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, resolve("fix"))
+    assert op_histogram(fixed) == {"Conv": 1, "Add": 1, "Relu": 1}
+    onnx.checker.check_model(fixed)
+    feeds = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    np.testing.assert_array_equal(_run_model(model, feeds)["y"], _run_model(fixed, feeds)["y"])
+    applied = {r.name: r for r in report.records}
+    # The manager sweeps dead nodes after every pass that changed something, so the dead Constant goes too.
+    assert applied["remove-identity"].deltas == {"Constant": (1, 0), "Dropout": (1, 0), "Identity": (1, 0)}
+    assert "Identity -1 (1→0)" in applied["remove-identity"].delta_text()
+    again, second = run_passes(fixed, resolve("fix"))
+    assert second.records == [] and op_histogram(again) == op_histogram(fixed)
+
+
+def test_wrong_pass_is_rejected_rolled_back_and_named():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, [RemoveIdentity(), PerturbWeight()])
+    assert [r.name for r in report.rejected] == ["perturb-weight"]
+    assert "changed" in report.rejected[0].reason and "cosine" in report.rejected[0].reason
+    feeds = {"x": np.ones((1, 3, 8, 8), np.float32)}
+    np.testing.assert_allclose(_run_model(model, feeds)["y"], _run_model(fixed, feeds)["y"], atol=1e-6)
+    assert report.to_json()["rejected"][0]["pass"] == "perturb-weight"
+
+
+def test_without_verify_the_wrong_pass_goes_through():
+    _, report = run_passes(conv_relu_model(), [PerturbWeight()], verify=False, max_rounds=1)
+    assert report.rejected == [] and report.records[0].status == "applied"
+
+
+def test_invalid_rewrite_is_rejected_by_the_checker():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, [BreakGraph()])
+    assert report.rejected[0].name == "break-graph"
+    assert "invalid" in report.rejected[0].reason
+    assert op_histogram(fixed) == op_histogram(model)
+
+
+def test_fixed_point_is_capped():
+    class AlwaysChanges(Pass):
+        name = "always-changes"
+        fixes = "nothing"
+
+        def apply(self, graph, ctx):
+            graph.nodes[0].name = graph.nodes[0].name + "x"
+            return PassResult(changed=1)
+
+    _, report = run_passes(conv_relu_model(), [AlwaysChanges()], max_rounds=3)
+    assert report.rounds == 3 and len(report.records) == 3
+
+
+def test_interface_change_is_recorded_and_the_gate_feeds_the_new_layout():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, [TransposeInput()])
+    assert report.rejected == [], report.rejected
+    interface = read_interface(fixed)
+    assert interface == {"x": {"kind": "input", "perm": [0, 2, 3, 1], "was": "NCHW", "now": "NHWC"}}
+    feeds = {"x": np.random.default_rng(2).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    adapted = adapt_feeds(feeds, fixed)
+    assert adapted["x"].shape == (1, 8, 8, 3)
+    out = restore_outputs(_run_model(fixed, adapted), fixed)
+    np.testing.assert_array_equal(out["y"], _run_model(model, feeds)["y"])
+
+
+def test_fold_constants_folds_a_constant_subgraph():
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=onnx.numpy_helper.from_array(np.full((2,), 2.0, np.float32))),
+        helper.make_node("Mul", ["c", "c"], ["c4"]),
+        helper.make_node("Add", ["x", "c4"], ["y"]),
+    ]
+    model = make_model(nodes, [value("x", [2])], [value("y", [2])])
+    fixed, report = run_passes(model, [FoldConstants(), EliminateDeadNodes()])
+    assert op_histogram(fixed) == {"Add": 1}
+    assert report.records[0].changed == 2
+
+
+def test_remove_identity_must_not_fire_on_graph_input_to_output():
+    model = make_model([helper.make_node("Identity", ["x"], ["y"])], [value("x", [2])], [value("y", [2])])
+    fixed, report = run_passes(model, [RemoveIdentity()])
+    assert op_histogram(fixed) == {"Identity": 1}
+    assert any("graph input" in s.reason for s in report.skipped["remove-identity"])
+
+
+def test_dropout_with_used_mask_is_kept_with_reason():
+    nodes = [helper.make_node("Dropout", ["x"], ["y", "mask"])]
+    model = make_model(nodes, [value("x", [2])], [value("y", [2]), value("mask", [2], onnx.TensorProto.BOOL)])
+    fixed, report = run_passes(model, [RemoveIdentity()])
+    assert op_histogram(fixed) == {"Dropout": 1}
+    assert report.skipped["remove-identity"][0].reason == "the Dropout mask output is used"
+
+
+def test_catalogue_presets_name_known_passes_and_unknown_names_are_errors():
+    known = all_passes()
+    for preset, names in PRESETS.items():
+        assert set(names) <= set(known), preset
+    assert [p.name for p in resolve(None, "fold-constants,remove-identity")] == ["fold-constants", "remove-identity"]
+    with pytest.raises(OnnxmendError, match="Unknown pass nope"):
+        resolve(None, "nope")
+    with pytest.raises(OnnxmendError, match="Unknown preset"):
+        resolve("fast")
+
+
+def test_dedupe_initializers_shares_identical_constants_and_keeps_distinct_ones():
+    from tests.onnx_builders import const
+    from onnxmend.passes.cleanup import DedupeInitializers
+
+    a = np.arange(4, dtype=np.float32)
+    nodes = [helper.make_node("Add", ["x", "A"], ["t"]), helper.make_node("Mul", ["t", "B"], ["u"]),
+             helper.make_node("Sub", ["u", "C"], ["y"])]
+    model = make_model(nodes, [value("x", [4])], [value("y", [4])],
+                       [const("A", a), const("B", a.copy()), const("C", a.astype(np.float64).astype(np.float32) + 1)])
+    fixed, report = run_passes(model, [DedupeInitializers()])
+    assert sorted(t.name for t in fixed.graph.initializer) == ["A", "C"]
+    assert report.records[0].changed == 1
+    _, second = run_passes(fixed, [DedupeInitializers()])
+    assert second.records == []
