@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import onnx
 
-from onnxmend.errors import MissingDependencyError
+from onnxmend.errors import MissingDependencyError, OnnxmendError
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +148,32 @@ def unknown_ops(model: onnx.ModelProto) -> dict[str, int]:
         except onnx.defs.SchemaError:
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return counts
+
+
+def convert_function(function: Any, signature: list[Any], opset: int, what: str) -> tuple[onnx.ModelProto, TraceRewrites]:
+    """Trace ``function`` (a ``tf.function``) with the Keras workarounds on and convert it with tf2onnx.
+
+    Raises OnnxmendError when tf2onnx fails or leaves TensorFlow ops that ONNX does not have.
+    """
+    tf2onnx = import_tf2onnx()
+    try:
+        with traceable_keras_ops() as rewrites:
+            model, _ = tf2onnx.convert.from_function(
+                function, input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers(),
+            )
+    except Exception as exc:  # tf2onnx raises anything from ValueError to TF internals
+        raise OnnxmendError(
+            f"tf2onnx could not convert {what} ({type(exc).__name__}: {_first_line(exc)})."
+        ) from exc
+    unknown = unknown_ops(model)
+    if unknown:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unknown.items()))
+        raise OnnxmendError(
+            f"tf2onnx left TensorFlow ops that ONNX opset {opset} does not have in {what} ({listed})."
+        )
+    return model, rewrites
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else "no message")[:200]
