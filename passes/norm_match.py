@@ -305,3 +305,26 @@ def _rsqrt(graph: gs.Graph, biased: gs.Variable) -> tuple[gs.Variable | None, gs
         if user.op == "Div" and user.inputs[1] is std and close(scalar(user.inputs[0]), 1.0, 1e-7):
             return None, user.outputs[0], [node, user]
     return std, None, [node]
+
+
+def fit_affine(value: np.ndarray, x: gs.Tensor, norm_shape: tuple[int, ...]) -> np.ndarray | None:
+    """γ or β broadcast to ``norm_shape`` when it only varies along the normalized axes.
+
+    ``None`` when it varies along a non-normalized axis (it must stay a ``Mul``/``Add`` after the node);
+    raises :class:`NoMatch` when broadcasting with it would make the output larger than ``x``.
+    """
+    k = len(norm_shape)
+    shape = x.shape
+    rank = None if shape is None else len(shape)
+    require(rank is None or value.ndim <= rank, f"affine of shape {value.shape} broadcasts the output beyond x's rank")
+    if shape is not None:
+        for i, dim in enumerate(value.shape):
+            x_dim = shape[rank - value.ndim + i]
+            require(not (x_dim == 1 and dim > 1), f"affine of shape {value.shape} broadcasts the output beyond x's shape")
+    split = max(0, value.ndim - k)
+    tail = (1,) * (k - (value.ndim - split)) + value.shape[split:]
+    for dim, norm in zip(tail, norm_shape):
+        require(dim in (1, norm), f"affine of shape {value.shape} does not broadcast to {norm_shape}")
+    if any(d != 1 for d in value.shape[:split]):
+        return None
+    return np.ascontiguousarray(np.broadcast_to(value.reshape(tail), norm_shape))

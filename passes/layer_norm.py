@@ -1,0 +1,274 @@
+"""Fuse decomposed LayerNorm chains into one ``LayerNormalization`` node (opset >= 17).
+
+Before (torch, hand-written; any of the listed spellings)::
+
+    x ─ReduceMean(axes)─┐                                  mean: ReduceMean (axes attr < 18, input >= 18)
+    x ──────────────────Sub─ d ─Pow 2 | Mul d·d─ReduceMean─Add eps─Sqrt─┐      or GlobalAveragePool
+                           d ─────────────────────────────────────────Div─ Mul γ ─ Add β ─ y
+                                                     (or Sqrt─Reciprocal─Mul, Pow -0.5─Mul)
+
+Before (tf2onnx / tf.nn.batch_normalization folds the affine into the statistics)::
+
+    s' = Reciprocal(Sqrt(var + eps)) · γ
+    y  = x·s' + (β − mean·s')            (also β + (−mean)·s', and without β or γ)
+
+After::
+
+    x ─LayerNormalization(axis = first normalized axis, epsilon, stash_type=1)(γ', β')─ y
+
+The normalized axes must be a contiguous trailing set (last axis; C,H,W; H,W,C). Constant γ/β are
+absorbed into scale/bias when they broadcast to the normalized shape; a per-channel γ of shape (C,) on an
+(H,W,C) normalization (the tf.contrib form) is *expanded* to the full normalized shape (H,W,C), so the
+node needs no trailing ``Mul``. γ/β that vary along non-normalized axes stay as a broadcast ``Mul``/``Add``
+after the node. Float16/bfloat16 inputs fuse only as a Cast island (``Cast(float)`` around float32
+statistics, then ``Cast`` back before the affine), which is exactly ``stash_type=1``. The
+``Reshape → InstanceNormalization → Reshape → Mul → Add`` spelling with one group is fused too.
+
+Not handled (skipped with a reason): non-trailing or non-contiguous axes, epsilon that is not a constant
+or sits after the Sqrt, intermediates with other consumers, float16 statistics without Casts, γ/β that
+would broadcast the output beyond the shape of x, normalized dims that are not static.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from onnxmend.passes.base import Pass, PassContext, PassResult
+from onnxmend.passes.group_norm import match_grouped
+from onnxmend.passes.norm_match import (
+    LOW_PRECISION_ONNX, MEAN_OPS, Moments, Namer, NoMatch, cast_to, const_value, consumers, fit_affine,
+    graph_opset, gs_const, is_graph_output, is_low_precision, match_moments, other_input, private, producer,
+    require, require_private, sole_consumer, static_dims, tensor_dtype, trailing_axis,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_OPSET = 17
+
+
+@dataclass(frozen=True)
+class LayerNormMatch:
+    """One decomposed LayerNorm: the node reads ``x`` and writes ``output``; ``nodes`` die."""
+
+    x: gs.Tensor
+    axis: int
+    epsilon: float
+    output: gs.Variable
+    scale: gs.Tensor | None  # γ absorbed into the node (constant)
+    bias: gs.Tensor | None  # β absorbed into the node (constant)
+    trailing_scale: gs.Tensor | None  # γ that must stay a Mul after the node
+    trailing_bias: gs.Tensor | None
+    nodes: tuple[gs.Node, ...]
+
+
+def match_layer_norm(graph: gs.Graph, anchor: gs.Node) -> LayerNormMatch:
+    """Match a decomposed LayerNorm at its mean node, or at the Reshape of a one-group InstanceNorm."""
+    if anchor.op == "Reshape":
+        grouped = match_grouped(graph, anchor)
+        require(grouped.groups == 1, f"{grouped.groups} groups: a GroupNorm, not a LayerNorm")
+        axis = -(len(grouped.x.shape) - 1)
+        return _with_affine(graph, grouped.x, axis, grouped.epsilon, grouped.output, grouped.nodes)
+    moments = match_moments(graph, anchor)
+    axis = trailing_axis(moments.axes)
+    if moments.inv_std is not None and not _is_centered_mul(moments):
+        return _folded(graph, moments, axis)
+    return _centered(graph, moments, axis)
+
+
+def _is_centered_mul(m: Moments) -> bool:
+    users = consumers(m.inv_std)
+    return len(users) == 1 and users[0].op == "Mul" and {id(t) for t in users[0].inputs} == {id(m.centered), id(m.inv_std)}
+
+
+def _centered(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
+    """y = d / sqrt(var + eps) or d * rsqrt(var + eps), then an optional Mul γ / Add β."""
+    if m.std is not None:
+        node = sole_consumer(graph, m.std, "Div")
+        require(node.inputs[0] is m.centered and node.inputs[1] is m.std, f"{node.name} is not d / std")
+    else:
+        node = sole_consumer(graph, m.inv_std, "Mul")
+    require_private(graph, m.centered, [m.variance_reader, node])
+    require_private(graph, m.mean, [m.nodes[1]])
+    x, out, cast_nodes = _precision(graph, m, node.outputs[0], [m.nodes[0], m.nodes[1]])
+    return _with_affine(graph, x, axis, m.epsilon, out, m.nodes + (node,) + cast_nodes)
+
+
+def _precision(
+    graph: gs.Graph, m: Moments, normalized: gs.Variable, x_readers: list[gs.Node]
+) -> tuple[gs.Tensor, gs.Variable, tuple[gs.Node, ...]]:
+    """The node's input and output: through a float16/bfloat16 Cast island, or float32 as it is."""
+    users = consumers(normalized)
+    back = users[0] if len(users) == 1 and users[0].op == "Cast" and not is_graph_output(graph, normalized) else None
+    if back is not None and cast_to(back) not in LOW_PRECISION_ONNX:
+        back = None
+    if m.centered_cast:  # torch legacy float16: mean in float16, the rest in float32
+        require(is_low_precision(m.x) and back is not None, "float32 statistics are not cast back to float16")
+        return m.x, back.outputs[0], (back,)
+    require(not is_low_precision(m.x), "statistics are computed in float16/bfloat16 without a Cast to float32")
+    up = producer(m.x, "Cast")
+    if back is not None and up is not None and is_low_precision(up.inputs[0]) and private(graph, m.x, x_readers):
+        if tensor_dtype(up.inputs[0]) is not None and cast_to(back) == _onnx_dtype(up.inputs[0]):
+            return up.inputs[0], back.outputs[0], (up, back)
+    return m.x, normalized, ()
+
+
+def _onnx_dtype(tensor: gs.Tensor) -> int:
+    import onnx
+
+    return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(tensor.dtype))
+
+
+def _folded(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
+    """tf.nn.batch_normalization: s = rsqrt·γ; y = x·s + (β − mean·s) (or β + (−mean)·s)."""
+    gamma, s, nodes = None, m.inv_std, list(m.nodes)
+    users = consumers(s)
+    if len(users) == 1 and users[0].op == "Mul" and const_value(other_input(users[0], s)) is not None:
+        gamma, s = other_input(users[0], s), users[0].outputs[0]
+        nodes.append(users[0])
+    muls = consumers(s)
+    require(len(muls) == 2 and all(n.op == "Mul" for n in muls) and not is_graph_output(graph, s), f"{s.name} is not read by exactly two Muls")
+    mul_x = next((n for n in muls if other_input(n, s) is m.x), None)
+    require(mul_x is not None, f"{s.name} does not scale {m.x.name}")
+    mul_m = muls[1] if muls[0] is mul_x else muls[0]
+    shifted, negated = other_input(mul_m, s), False
+    if shifted is not m.mean:
+        neg = producer(shifted, "Neg")
+        require(neg is not None and neg.inputs[0] is m.mean, f"{mul_m.name} does not scale the mean")
+        require_private(graph, shifted, [mul_m])
+        nodes.append(neg)
+        negated = True
+    require_private(graph, m.mean, [m.nodes[1], nodes[-1] if negated else mul_m])
+    require_private(graph, m.centered, [m.variance_reader])
+    beta, final, tail = _folded_shift(graph, mul_x.outputs[0], mul_m.outputs[0], negated)
+    require(not is_low_precision(m.x), "statistics are computed in float16/bfloat16 without a Cast to float32")
+    nodes += [mul_x, mul_m, *tail]
+    return _affine_from(graph, m.x, axis, m.epsilon, final, tuple(nodes), gamma, beta)
+
+
+def _folded_shift(
+    graph: gs.Graph, xs: gs.Variable, ms: gs.Variable, negated: bool
+) -> tuple[gs.Tensor | None, gs.Variable, list[gs.Node]]:
+    """y = xs + (β − ms) | xs + (β + ms) with ms negated | xs − ms | xs + ms with ms negated."""
+    final = sole_consumer(graph, xs, "Add", "Sub")
+    if final.op == "Sub":
+        require(final.inputs[0] is xs and final.inputs[1] is ms and not negated, f"{final.name} is not x·s − mean·s")
+        return None, final.outputs[0], [final]
+    other = other_input(final, xs)
+    if other is ms:
+        require(negated, f"{final.name} adds mean·s instead of subtracting it")
+        return None, final.outputs[0], [final]
+    shift = producer(other, "Add", "Sub")
+    require(shift is not None, f"{final.name} does not add a shift β − mean·s")
+    require_private(graph, other, [final])
+    require_private(graph, ms, [shift])
+    if shift.op == "Sub":
+        require(shift.inputs[1] is ms and not negated, f"{shift.name} is not β − mean·s")
+        beta = shift.inputs[0]
+    else:
+        require(negated, f"{shift.name} adds mean·s instead of subtracting it")
+        beta = other_input(shift, ms)
+    require(const_value(beta) is not None, f"shift {beta.name} is not a constant β")
+    return beta, final.outputs[0], [shift, final]
+
+
+def _with_affine(
+    graph: gs.Graph, x: gs.Tensor, axis: int, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...]
+) -> LayerNormMatch:
+    """Absorb a following constant ``Mul γ`` then ``Add β`` while they fit the normalized shape."""
+    norm_shape = _norm_shape(x, axis)
+    gamma = beta = None
+    for op in ("Mul", "Add"):
+        users = consumers(out)
+        if len(users) != 1 or users[0].op != op or is_graph_output(graph, out):
+            continue
+        param = other_input(users[0], out)
+        value = const_value(param)
+        if value is None or fit_affine(value, x, norm_shape) is None:
+            break  # stays after the node, as it was
+        gamma, beta = (param, beta) if op == "Mul" else (gamma, param)
+        nodes, out = nodes + (users[0],), users[0].outputs[0]
+    return LayerNormMatch(x, axis, eps, out, gamma, beta, None, None, nodes)
+
+
+def _affine_from(
+    graph: gs.Graph, x: gs.Tensor, axis: int, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...],
+    gamma: gs.Tensor | None, beta: gs.Tensor | None,
+) -> LayerNormMatch:
+    """The folded form's γ/β: absorbed when both fit, otherwise rebuilt as a Mul/Add after the node."""
+    norm_shape = _norm_shape(x, axis)
+    fits = [fit_affine(const_value(t), x, norm_shape) is not None for t in (gamma, beta) if t is not None]
+    if all(fits):
+        return LayerNormMatch(x, axis, eps, out, gamma, beta, None, None, nodes)
+    return LayerNormMatch(x, axis, eps, out, None, None, gamma, beta, nodes)
+
+
+def _norm_shape(x: gs.Tensor, axis: int) -> tuple[int, ...]:
+    dims = static_dims(x, range(axis, 0))
+    require(dims is not None, f"the normalized dims of {x.name} are not static")
+    return dims
+
+
+class FuseLayerNorm(Pass):
+    name = "fuse-layer-norm"
+    fixes = "Replaces decomposed LayerNorm chains (torch, tf2onnx, hand-written, fp16 Cast islands) by one LayerNormalization."
+    preconditions = "opset >= 17; normalized axes trailing and contiguous with static sizes; constant epsilon."
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        result = PassResult()
+        opset = graph_opset(graph, ctx.opset)
+        namer = Namer(graph)
+        for node in list(graph.nodes):
+            if node.op not in MEAN_OPS + ("Reshape",) or not node.outputs:
+                continue
+            try:
+                match = match_layer_norm(graph, node)
+            except NoMatch as exc:
+                if node.op != "Reshape" and _looks_like_norm(node):
+                    result.skip(node, str(exc))
+                continue
+            if opset < MIN_OPSET:
+                result.skip(node, f"LayerNormalization needs opset {MIN_OPSET}; the graph is at {opset}")
+                continue
+            _rewrite(graph, match, namer)
+            result.changed += 1
+        return result
+
+
+def _looks_like_norm(mean_node: gs.Node) -> bool:
+    """A mean that is subtracted from its own input: worth a skip reason (a plain average pool is not)."""
+    x, mean = mean_node.inputs[0], mean_node.outputs[0]
+    return any(n.op == "Sub" and n.inputs[0] is x for n in consumers(mean))
+
+
+def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
+    norm_shape = _norm_shape(match.x, match.axis)
+    dtype = tensor_dtype(match.x) or np.dtype(np.float32)
+    name = namer(f"{match.nodes[0].name or 'layer_norm'}_fused")
+    scale = np.ones(norm_shape, dtype) if match.scale is None else fit_affine(const_value(match.scale), match.x, norm_shape)
+    inputs = [match.x, gs_const(namer(f"{name}.scale"), scale.astype(dtype))]
+    if match.bias is not None:
+        bias = fit_affine(const_value(match.bias), match.x, norm_shape)
+        inputs.append(gs_const(namer(f"{name}.bias"), bias.astype(dtype)))
+    out = match.output
+    for node in match.nodes:
+        node.inputs.clear()
+        node.outputs.clear()
+    attrs = {"axis": match.axis, "epsilon": float(match.epsilon), "stash_type": 1}
+    tail = [t for t in (match.trailing_scale, match.trailing_bias) if t is not None]
+    ln_out = out if not tail else gs.Variable(namer(f"{name}.normalized"), dtype=out.dtype)
+    graph.nodes.append(gs.Node("LayerNormalization", name, attrs=attrs, inputs=inputs, outputs=[ln_out]))
+    for op, param in zip(("Mul", "Add"), (match.trailing_scale, match.trailing_bias)):
+        if param is None:
+            continue
+        last = op == "Add" or match.trailing_bias is None
+        dst = out if last else gs.Variable(namer(f"{name}.scaled"), dtype=out.dtype)
+        graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), inputs=[ln_out, param], outputs=[dst]))
+        ln_out = dst
+    log.debug("fused LayerNorm %s (axis %d, eps %g)", name, match.axis, match.epsilon)
+
+
+PASSES: tuple[type[Pass], ...] = (FuseLayerNorm,)

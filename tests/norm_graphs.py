@@ -1,0 +1,93 @@
+"""Builders and runners shared by the norm-pass tests: decomposed norms spelled with onnx.helper."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxmend.passes.base import Pass, PassContext, PassResult
+from onnxmend.passes.manager import model_opset
+from onnxmend.runtime.session import create_session
+
+RNG_SEED = 0
+
+
+def make_model(
+    nodes: Sequence[onnx.NodeProto],
+    inputs: dict[str, tuple[tuple[int, ...], int]],
+    outputs: Sequence[str],
+    inits: dict[str, np.ndarray] | None = None,
+    opset: int = 17,
+) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        list(nodes), "g",
+        [helper.make_tensor_value_info(n, dt, shape) for n, (shape, dt) in inputs.items()],
+        [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in outputs],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8 if opset < 19 else 10
+    model = onnx.shape_inference.infer_shapes(model)
+    inferred = {vi.name: vi for vi in model.graph.value_info}
+    for out in model.graph.output:
+        if out.name in inferred:
+            out.type.CopyFrom(inferred[out.name].type)
+    return model
+
+
+def node(op: str, inputs: Sequence[str], output: str | Sequence[str], **attrs) -> onnx.NodeProto:
+    outs = [output] if isinstance(output, str) else list(output)
+    return helper.make_node(op, list(inputs), outs, name=f"{op}_{outs[0]}", **attrs)
+
+
+def apply(model: onnx.ModelProto, p: Pass, opset: int | None = None, framework: str = "onnx") -> tuple[onnx.ModelProto, PassResult]:
+    """Run one pass like the manager does (import, apply, cleanup, export, check, infer)."""
+    model = onnx.shape_inference.infer_shapes(model)
+    graph = gs.import_onnx(model)
+    result = p.apply(graph, PassContext(opset=opset or model_opset(model), framework=framework))
+    graph.cleanup(remove_unused_graph_inputs=False).toposort()
+    out = gs.export_onnx(graph, do_type_check=False)
+    out.ir_version = model.ir_version
+    onnx.checker.check_model(out, full_check=True)
+    return onnx.shape_inference.infer_shapes(out, strict_mode=True), result
+
+
+def ops(model: onnx.ModelProto) -> list[str]:
+    return sorted(n.op_type for n in model.graph.node)
+
+
+def feeds_for(model: onnx.ModelProto, seed: int = RNG_SEED) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inits = {i.name for i in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value for d in tt.shape.dim]
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        feeds[vi.name] = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    return feeds
+
+
+def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = create_session(model, provider="cpu", opt_level="disable")
+    return [np.asarray(v) for v in session.run(feeds).values()]
+
+
+def assert_same(a: onnx.ModelProto, b: onnx.ModelProto, atol: float = 0.0, rtol: float = 0.0) -> None:
+    feeds = feeds_for(a)
+    for x, y in zip(run(a, feeds), run(b, feeds)):
+        np.testing.assert_allclose(y.astype(np.float64), x.astype(np.float64), atol=atol, rtol=rtol)
+
+
+def const(value: float | Sequence[float] | np.ndarray, dtype=np.float32) -> np.ndarray:
+    return np.asarray(value, dtype=dtype)
+
+
+def rand(shape: Sequence[int], seed: int = 1, dtype=np.float32) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
