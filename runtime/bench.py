@@ -1,4 +1,4 @@
-"""Timing engine and statistics for ``onnxmend bench``: fair, interleaved, with percentiles and spreads.
+"""The ``bench()`` API and its timing engine: fair, interleaved measurement of ONNX artifacts and the source.
 
 Per (provider, batch) cell, every subject (an ONNX artifact, or the source framework) is measured so:
 
@@ -10,19 +10,37 @@ Per (provider, batch) cell, every subject (an ONNX artifact, or the source frame
 4. speedups against the baseline are taken round by round (median of the baseline's block over median of
    the subject's block) and reported with their p10–p90 spread.
 
-Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests.
+Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests. Statistics and the
+report live in :mod:`onnxmend.runtime.bench_report`, the source framework in
+:mod:`onnxmend.runtime.bench_source`, machine facts and the memory probe in :mod:`onnxmend.runtime.machine`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 
 from onnxmend.errors import OnnxmendError
+from onnxmend.exporters.base import TensorSpec
+from onnxmend.fileio import load_model
+from onnxmend.runtime.bench_report import (
+    ArtifactResult, BenchResult, round_speedups, summarize, summarize_ratio,
+)
+from onnxmend.runtime.bench_source import SourceModel, load_source, source_feeds, source_subjects
+from onnxmend.runtime.inputs import specs_from_model, synthesize
+from onnxmend.runtime.interface import adapt_feeds, read_interface
+from onnxmend.runtime.machine import machine_facts, probe_peak_rss
+from onnxmend.runtime.session import create_session, cuda_available, cuda_unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +169,7 @@ class Subject:
     """One thing to time in one cell: a prepared callable plus what the report says about it."""
 
     label: str
-    kind: str  # "onnx" or "source"
     call: Callable[[], object]
-    items: int
     notes: list[str] = field(default_factory=list)
 
 
@@ -182,6 +198,8 @@ def bench(
     providers = options.providers or (("cpu", "cuda") if cuda_available() else ("cpu",))
     notes = [f"{a.label}: the model's batch is fixed at {a.fixed_batch}; it is measured only at that batch"
              for a in artifacts if a.fixed_batch is not None and set(options.batches) != {a.fixed_batch}]
+    if src is not None and providers != ("cpu",):
+        notes.append("the source framework runs on the CPU here, so it is timed in the CPU cells only")
     results: list[ArtifactResult] = []
     for provider in providers:
         for batch in options.batches:
@@ -206,8 +224,10 @@ def load_artifacts(models: Sequence[str | os.PathLike[str]]) -> list[Artifact]:
 def fixed_batch(model: onnx.ModelProto) -> int | None:
     """The batch an input fixes on axis 0, or None when every input leaves axis 0 dynamic."""
     firsts = [s.shape[0] for s in specs_from_model(model) if s.shape]
+    if not firsts:
+        return 1  # only scalar inputs: there is no batch axis to vary
     fixed = [d for d in firsts if isinstance(d, int)]
-    return fixed[0] if fixed or not firsts else None if firsts else 1
+    return fixed[0] if fixed else None
 
 
 def resolve_baseline(choice: str | int, labels: Sequence[str]) -> str:
@@ -243,7 +263,7 @@ def artifact_feeds(artifact: Artifact, batch: int, seed: int,
     return adapt_feeds({n: reference[n] for n in names}, artifact.model)
 
 
-def onnx_subject(artifact: Artifact, provider: str, batch: int, feeds: Mapping[str, np.ndarray],
+def onnx_subject(artifact: Artifact, provider: str, feeds: Mapping[str, np.ndarray],
                  options: BenchOptions) -> Subject:
     """A session for ``artifact`` (creation not timed) and the call to time: plain ``run``, or on CUDA
     ``run_with_iobinding`` with inputs and outputs on the device, unless copies are to be included."""
@@ -260,11 +280,10 @@ def onnx_subject(artifact: Artifact, provider: str, batch: int, feeds: Mapping[s
         for name in session.output_names:
             binding.bind_output(name, "cuda", 0)
         notes.append(f"I/O bound on the device (copies not timed); TF32 {'on' if options.tf32 else 'off'}")
-        return Subject(artifact.label, "onnx", lambda: (device_values, inner.run_with_iobinding(binding)),
-                       batch, notes)
+        return Subject(artifact.label, lambda: (device_values, inner.run_with_iobinding(binding)), notes)
     if provider == "cuda":
         notes.append(f"host<->device copies timed; TF32 {'on' if options.tf32 else 'off'}")
-    return Subject(artifact.label, "onnx", lambda: inner.run(None, bound), batch, notes)
+    return Subject(artifact.label, lambda: inner.run(None, bound), notes)
 
 
 def bench_cell(artifacts: Sequence[Artifact], src: SourceModel | None, provider: str, batch: int,
@@ -275,18 +294,21 @@ def bench_cell(artifacts: Sequence[Artifact], src: SourceModel | None, provider:
     for artifact in artifacts:
         row = ArtifactResult(artifact.label, "onnx", str(artifact.path), provider, batch)
         rows.append(row)
+        if provider == "cuda" and cuda_unavailable_reason():
+            _skip(row, f"CUDA unavailable: {cuda_unavailable_reason()}")
+            continue
         if artifact.fixed_batch is not None and artifact.fixed_batch != batch:
             _skip(row, f"the model's batch is fixed at {artifact.fixed_batch}")
             continue
         try:
             feeds_of[row.label] = artifact_feeds(artifact, batch, options.seed, reference)
-            subject = onnx_subject(artifact, provider, batch, feeds_of[row.label], options)
+            subject = onnx_subject(artifact, provider, feeds_of[row.label], options)
         except OnnxmendError as exc:
             _skip(row, str(exc).rstrip("."))
             continue
         active.append((row, subject.call, subject.notes))
-    if src is not None:
-        for subject in _source_subjects(src, provider, reference or {}, options):
+    if src is not None and provider == "cpu":
+        for subject in source_subjects(src, reference or {}, options.threads):
             row = ArtifactResult(subject.label, "source", src.export.source, provider, batch)
             rows.append(row)
             if subject.call is None:
@@ -297,14 +319,6 @@ def bench_cell(artifacts: Sequence[Artifact], src: SourceModel | None, provider:
     if options.memory:
         _measure_memory(rows, artifacts, feeds_of, options)
     return rows
-
-
-def _source_subjects(src: SourceModel, provider: str, feeds: Mapping[str, np.ndarray],
-                     options: BenchOptions) -> list[SourceSubject]:
-    if provider != "cpu":
-        return [SourceSubject(label, None, [], "the source framework is timed on the CPU cells only")
-                for label in src.labels]
-    return source_subjects(src, feeds, options.threads)
 
 
 def _measure(active: list[tuple[ArtifactResult, Callable[[], object], list[str]]], batch: int,

@@ -9,7 +9,7 @@ What is timed depends on the source:
 - Everything else (Keras, SavedModel, .pt2, ONNX files): ``Export.source_runner``, which takes numpy and
   returns numpy, so its timings include the numpy-to-framework conversions; the row says so.
 
-The source always runs on the CPU here, so it joins only the CPU cells.
+The source always runs on the CPU here, so bench times it in the CPU cells only.
 """
 
 from __future__ import annotations

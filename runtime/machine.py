@@ -3,10 +3,11 @@
 Machine facts are read without importing heavy frameworks: /proc/cpuinfo for the CPU, ``nvidia-smi`` when
 present for GPUs, and package metadata (not imports) for library versions.
 
-Peak resident memory (``ru_maxrss``) is process-wide and never goes down, so measuring several artifacts in
-one process tells nothing about the second one. :func:`probe_peak_rss` therefore starts a fresh Python
-process per artifact that imports onnxruntime, loads the inputs, notes its peak RSS (the *baseline*), creates
-the session, runs it a few times and notes the peak again. ``growth_mb`` (peak minus baseline) is what the
+Peak resident memory is process-wide and never goes down, so measuring several artifacts in one process
+tells nothing about the second one. :func:`probe_peak_rss` therefore starts a fresh Python process per
+artifact that imports onnxruntime, loads the inputs, notes its peak RSS (the *baseline*), creates the
+session, runs it a few times and notes the peak again. The peak is ``VmHWM`` from /proc/self/status:
+``ru_maxrss`` would not do, as Linux carries it across ``exec`` from the parent that forked the probe. ``growth_mb`` (peak minus baseline) is what the
 session, its weights, arenas and a few inferences cost on top of an idle Python with onnxruntime loaded. On
 CUDA it counts host memory only.
 """
@@ -62,7 +63,7 @@ class Memory:
     baseline_mb: float
     peak_mb: float
     growth_mb: float
-    method: str = "fresh subprocess per artifact: ru_maxrss after session+runs minus ru_maxrss after imports"
+    method: str = "fresh subprocess per artifact: peak RSS after session+runs minus peak RSS after imports"
 
 
 def machine_facts() -> MachineFacts:
@@ -166,7 +167,13 @@ def probe_peak_rss(
 
 
 def _max_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    """This process's peak RSS in MiB: VmHWM where /proc has it, else ru_maxrss (KiB on Linux, bytes on macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     scale = 1 / (1 << 20) if sys.platform == "darwin" else 1 / 1024
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1)
 
