@@ -104,14 +104,14 @@ def session_options(threads: int = 0, opt_level: OptLevel = "all") -> ort.Sessio
 
 
 def create_session(
-    model: onnx.ModelProto | str,
+    model: onnx.ModelProto | bytes | str,
     provider: Provider = "auto",
     threads: int = 0,
     opt_level: OptLevel = "all",
     tf32: bool = False,
 ) -> Session:
     """Create a session on CUDA if asked (or ``auto`` and available), falling back to CPU with a reason."""
-    source = model if isinstance(model, str) else model.SerializeToString()
+    source = model if isinstance(model, (str, bytes)) else model.SerializeToString()
     opts = session_options(threads, opt_level)
     fallback: str | None = None
     if provider in ("auto", "cuda"):

@@ -1,0 +1,3 @@
+from onnxmend.cli import main
+
+main()
