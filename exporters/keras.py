@@ -44,6 +44,7 @@ _APP_VALUE_RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
     ("VGG", (-128.0, 128.0)),
 )
 _TF_NAME = re.compile(r"[^A-Za-z0-9_.\-/]")
+_AUTO_INPUT_NAME = re.compile(r"(input_layer|keras_tensor|input|inputs|args)(_\d+)?")
 
 
 def export_keras_source(source: str, options: ExportOptions) -> Export:
@@ -54,7 +55,7 @@ def export_keras_source(source: str, options: ExportOptions) -> Export:
         keras.utils.set_random_seed(options.seed)
         model = build_application(name, options.inputs)
         value_range = application_value_range(name)
-        ranges = {_tf_name(t.name): value_range for t in model.inputs} if value_range else {}
+        ranges = {n: value_range for n, _, _ in declared_inputs(model)} if value_range else {}
         if options.weights:
             load_weights(model, options.weights)
             notes = [f"weights loaded from {options.weights}"]
@@ -66,8 +67,6 @@ def export_keras_source(source: str, options: ExportOptions) -> Export:
         return exported
     path = Path(source)
     if path.is_dir():
-        from onnxmend.exporters.keras_savedmodel import export_saved_model
-
         return export_saved_model(path, source, options)
     model = load_keras_file(path)
     if options.weights:
@@ -83,7 +82,7 @@ def export_keras_model(
     tf = import_tf()
     tf2onnx = import_tf2onnx()
     value_ranges = dict(value_ranges or {})
-    inputs = input_specs(model, options.inputs, options.dynamic_batch, value_ranges)
+    inputs = input_specs(declared_inputs(model), options.inputs, options.dynamic_batch, value_ranges)
     out_names = output_names(model)
     signature = [tf.TensorSpec(_tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
 
@@ -103,6 +102,44 @@ def export_keras_model(
     return Export(
         onnx_model, inputs, graph_output_specs(onnx_model), keras_runner(model, inputs, out_names),
         "keras", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
+    )
+
+
+def export_saved_model(path: Path, source: str, options: ExportOptions) -> Export:
+    """Export a SavedModel directory through its ``serving_default`` signature."""
+    tf = import_tf()
+    tf2onnx = import_tf2onnx()
+    if not (path / "saved_model.pb").is_file():
+        raise BadSourceError(f"{path} is a directory but not a SavedModel (it has no saved_model.pb).")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # TF raises its own error types for corrupt or foreign graphs
+        raise BadSourceError(f"Cannot load the SavedModel in {path} ({type(exc).__name__}: {_first_line(exc)}).") from exc
+    serving = loaded.signatures.get("serving_default")
+    if serving is None:
+        raise BadSourceError(f"The SavedModel in {path} has no serving_default signature.")
+    arg_specs = serving.structured_input_signature[1]
+    arg_names = sorted(arg_specs)
+    names = stable_input_names([_tf_name(n) for n in arg_names])
+    declared = [(m, tuple(arg_specs[n].shape.as_list()), arg_specs[n].dtype.name) for m, n in zip(names, arg_names)]
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, {})
+    out_names = sorted(serving.structured_outputs)
+    signature = [tf.TensorSpec(_tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
+
+    def call(*args):
+        # Through ``loaded``: the signature alone does not keep the SavedModel's variables alive.
+        result = loaded.signatures["serving_default"](**dict(zip(arg_names, args)))
+        return {name: result[name] for name in out_names}
+
+    start = time.perf_counter()
+    onnx_model, _ = convert_function(
+        tf.function(call, input_signature=signature, autograph=False), signature, options.opset, f"SavedModel {path}",
+    )
+    seconds = time.perf_counter() - start
+    notes = ["a SavedModel is already traced: grouped convolutions saved through XLA cannot be rewritten"]
+    return Export(
+        onnx_model, inputs, graph_output_specs(onnx_model), _runner(call, inputs, out_names),
+        "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
     )
 
 
@@ -158,20 +195,37 @@ def load_weights(model: Any, weights: str) -> None:
         ) from exc
 
 
-def input_specs(
-    model: Any, overrides: Sequence[InputArg], dynamic_batch: bool,
-    value_ranges: Mapping[str, tuple[float, float]],
-) -> list[TensorSpec]:
-    """One NHWC/NLC TensorSpec per model input, with ``--input`` shapes and names applied."""
+def declared_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
+    """(name, shape, dtype) of each Keras model input: the input layer's name, valid for TensorFlow.
+
+    Keras numbers auto-named inputs per process (``input_layer_3``), so those become ``input``
+    (``input_0``, ``input_1``, ... for several) to keep ONNX names stable across runs.
+    """
     tensors = list(model.inputs)
-    names = unique_names([_tf_name(t.name) for t in tensors])
-    if overrides and len(overrides) != len(tensors):
-        raise OnnxmendError(f"The model has {len(tensors)} input(s) but {len(overrides)} --input value(s) were given.")
+    layer_names = [getattr(t, "_keras_history", (None,))[0] for t in tensors]
+    names = [_tf_name(op.name if op is not None else t.name) for op, t in zip(layer_names, tensors)]
+    names = stable_input_names(names)
+    return [(n, tuple(t.shape), str(np.dtype(t.dtype))) for n, t in zip(names, tensors)]
+
+
+def stable_input_names(names: Sequence[str]) -> list[str]:
+    auto = [bool(_AUTO_INPUT_NAME.fullmatch(n)) for n in names]
+    renamed = [("input" if len(names) == 1 else f"input_{i}") if a else n for i, (n, a) in enumerate(zip(names, auto))]
+    return unique_names(renamed)
+
+
+def input_specs(
+    declared: Sequence[tuple[str, tuple[int | None, ...], str]], overrides: Sequence[InputArg],
+    dynamic_batch: bool, value_ranges: Mapping[str, tuple[float, float]],
+) -> list[TensorSpec]:
+    """One NHWC/NLC TensorSpec per declared input, with ``--input`` shapes and names applied."""
+    if overrides and len(overrides) != len(declared):
+        raise OnnxmendError(f"The model has {len(declared)} input(s) but {len(overrides)} --input value(s) were given.")
     by_name = {o.name: o for o in overrides}
     specs = []
-    for i, (tensor, name) in enumerate(zip(tensors, names)):
+    for i, (name, model_shape, model_dtype) in enumerate(declared):
         override = by_name.get(name) or (overrides[i] if overrides else None)
-        model_shape = tuple(tensor.shape)
+        value_range = value_ranges.get(name)
         shape: list[int | str | None] = list(override.shape if override else model_shape)
         if override:
             _check_compatible(name, model_shape, override.shape)
@@ -180,9 +234,9 @@ def input_specs(
             shape[0] = "batch"
         elif shape[0] is None:
             shape[0] = 1
-        dtype = override.dtype if override else str(np.dtype(tensor.dtype))
+        dtype = override.dtype if override else model_dtype
         layout = "NHWC" if len(shape) == 4 else ("NLC" if len(shape) == 3 else "other")
-        specs.append(TensorSpec(name, tuple(shape), dtype, layout, value_ranges.get(name)))
+        specs.append(TensorSpec(name, tuple(shape), dtype, layout, value_range))
     return specs
 
 
@@ -217,12 +271,13 @@ def graph_output_specs(model: onnx.ModelProto) -> list[TensorSpec]:
 
 def keras_runner(model: Any, inputs: Sequence[TensorSpec], out_names: Sequence[str]):
     """Run the untouched model (training=False) on numpy feeds; any batch size."""
+    return _runner(lambda *args: _call_model(model, args, out_names), inputs, out_names)
+
+
+def _runner(call: Any, inputs: Sequence[TensorSpec], out_names: Sequence[str]):
     tf = import_tf()
     signature = [tf.TensorSpec((None, *_tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in inputs]
-
-    @tf.function(input_signature=signature, autograph=False)
-    def run_fn(*args):
-        return _call_model(model, args, out_names)
+    run_fn = tf.function(call, input_signature=signature, autograph=False)
 
     def run(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [s.name for s in inputs if s.name not in feeds]
