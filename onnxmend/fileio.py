@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -61,14 +62,20 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
             onnx.save_model(model, str(tmp))
         return target
     data_name = target.name + ".data"
-    with atomic_path(target.parent / data_name) as tmp_data, atomic_path(target) as tmp:
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        # onnx writes the data file next to the model under the name stored in the model, so both are
+        # staged in a private folder and moved into place data first, model last.
         onnx.save_model(
-            copy, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+            model, str(staging / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
             location=data_name, size_threshold=1024,
         )
-        os.replace(tmp.parent / data_name, tmp_data)
+        if (staging / data_name).exists():
+            os.replace(staging / data_name, target.parent / data_name)
+        os.replace(staging / target.name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -1,0 +1,53 @@
+"""Atomic writes, external data for large models, and loading errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from onnxmend import fileio
+from onnxmend.errors import OnnxmendError
+from tests.onnx_builders import conv_relu_model
+
+
+def test_atomic_path_leaves_no_file_when_the_writer_crashes(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with fileio.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_existing_file_whole(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    fileio.write_json(target, {"a": 1})
+    assert target.read_text() == '{\n  "a": 1\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_large_models_are_saved_with_external_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(fileio, "EXTERNAL_DATA_THRESHOLD", 10)
+    model = conv_relu_model()
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(np.ones((64, 3, 3, 3), np.float32), "W"))
+    path = fileio.save_model(model, tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+    loaded = onnx.load(str(path), load_external_data=False)
+    assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in loaded.graph.initializer)
+    onnx.checker.check_model(str(path))
+
+
+@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"\x08\x07garbage\xff\xff", "not a")])
+def test_load_model_errors_are_sentences(tmp_path, content, message):
+    path = tmp_path / "x.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(OnnxmendError, match=message):
+        fileio.load_model(path)
+
+
+def test_load_model_rejects_a_directory(tmp_path):
+    with pytest.raises(OnnxmendError, match="is a directory"):
+        fileio.load_model(tmp_path)
