@@ -2,7 +2,8 @@
 
 Flow: ``quant_pre_process`` (shape inference + ORT's basic optimisations; on failure we retry without the
 optimiser, then with plain ONNX shape inference, and say so) → :func:`build_plan` → ``quantize_dynamic``
-restricted to exactly the planned nodes (``nodes_to_quantize``), so nothing the plan did not list changes.
+restricted to exactly the planned nodes (``nodes_to_quantize``), so no node outside the plan is quantized
+(ORT still rewrites every eligible Gemm into an equivalent float MatMul + Add).
 
 Default choices and why (each one is overridable, and the plan records the reason it was made):
 
@@ -38,18 +39,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
 
-import numpy as np
 import onnx
 
 from onnxmend import fileio
 from onnxmend.errors import OnnxmendError
-from onnxmend.runtime.inputs import specs_from_model, synthesize
-from onnxmend.runtime.interface import adapt_feeds, restore_outputs
 from onnxmend.runtime.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize_gate import (
-    AccuracyReport, Thresholds, layer_errors, measure_accuracy, measure_latency, node_placement,
+    Thresholds, gate_accuracy, gate_inputs, layer_errors, measure_latency, node_placement,
 )
-from onnxmend.runtime.session import create_session
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +377,8 @@ def quantize_model(
     timings["preprocess_and_plan"], clock = time.perf_counter() - clock, time.perf_counter()
     int8 = run_quantizer(prepared.model, plan)
     timings["quantize"], clock = time.perf_counter() - clock, time.perf_counter()
-    feeds, source_runs, source_label = _gate_inputs(fp32, source, batches, seed)
-    vs_fp32, vs_source = _accuracy(fp32, int8, feeds, target, thresholds, source_runs, source_label)
+    feeds, source_runs, source_label = gate_inputs(fp32, source, batches, seed)
+    vs_fp32, vs_source = gate_accuracy(fp32, int8, feeds, target, thresholds, source_runs, source_label)
     layer_report = layer_errors(prepared.model, int8, feeds[0]) if layers else None
     timings["gate"], clock = time.perf_counter() - clock, time.perf_counter()
     placement = node_placement(int8, target, feeds[0])
@@ -392,34 +389,3 @@ def quantize_model(
                                 layer_report, placement, latency, timings)
     manifest = write_artifacts(paths, int8, contents)
     return QuantizeResult(paths, contents, manifest)
-
-
-def _gate_inputs(
-    fp32: onnx.ModelProto, source: str | None, batches: int, seed: int,
-) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]] | None, str]:
-    """Seeded feeds for the ONNX models, and the source's outputs on the same inputs when a source is given."""
-    if source is None:
-        specs = specs_from_model(fp32)
-        return [synthesize(specs, seed=seed + i) for i in range(batches)], None, ""
-    from onnxmend.exporters import ExportOptions, export
-
-    exported = export(source, ExportOptions())
-    if exported.source_runner is None:
-        raise OnnxmendError(f"{source} has no runner in its own framework to compare the int8 model with.")
-    raw = [synthesize(exported.inputs, seed=seed + i) for i in range(batches)]
-    source_runs = [exported.source_runner(f) for f in raw]
-    return [adapt_feeds(f, fp32) for f in raw], source_runs, f"source ({exported.framework})"
-
-
-def _accuracy(
-    fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], target: Target,
-    thresholds: Thresholds, source_runs: list[dict[str, np.ndarray]] | None, source_label: str,
-) -> tuple[AccuracyReport, AccuracyReport | None]:
-    reference = create_session(fp32, provider="cpu", opt_level="disable")
-    quantized = create_session(int8, provider=target, opt_level="all")
-    int8_runs = [quantized.run(f) for f in feeds]
-    vs_fp32 = measure_accuracy("fp32 ONNX", [reference.run(f) for f in feeds], int8_runs, thresholds)
-    if source_runs is None:
-        return vs_fp32, None
-    restored = [restore_outputs(r, fp32) for r in int8_runs]
-    return vs_fp32, measure_accuracy(source_label, source_runs, restored, thresholds)

@@ -23,17 +23,20 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import onnx
 
+from onnxmend.errors import OnnxmendError
+from onnxmend.runtime.inputs import specs_from_model, synthesize
+from onnxmend.runtime.interface import adapt_feeds, restore_outputs
 from onnxmend.runtime.session import create_session, session_options
 
 log = logging.getLogger(__name__)
 
 Feeds = Mapping[str, np.ndarray]
-Runner = Callable[[Feeds], Mapping[str, np.ndarray]]
+Target = Literal["cpu", "cuda"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,10 @@ def output_accuracy(name: str, reference: np.ndarray, actual: np.ndarray) -> Out
     signal = float(np.sum(ref ** 2))
     sqnr = None if noise == 0.0 else (10.0 * math.log10(signal / noise) if signal > 0 else -math.inf)
     norms = float(np.linalg.norm(ref)) * float(np.linalg.norm(act))
-    cosine = float(np.dot(ref.ravel(), act.ravel()) / norms) if norms else float(noise == 0.0)
+    if noise == 0.0 or not norms:
+        cosine = float(noise == 0.0)
+    else:
+        cosine = float(np.dot(ref.ravel(), act.ravel()) / norms)
     top1 = None
     if ref.ndim == 2 and ref.shape[1] >= 2:
         top1 = float(np.mean(np.argmax(ref, axis=1) == np.argmax(act, axis=1)))
@@ -112,6 +118,37 @@ def gate_failures(report: AccuracyReport, thresholds: Thresholds) -> list[str]:
         if thresholds.min_top1 is not None and out.top1 is not None and out.top1 < thresholds.min_top1:
             failures.append(f"{where}: top-1 agreement {out.top1:.3f} < {thresholds.min_top1}")
     return failures
+
+
+def gate_inputs(
+    fp32: onnx.ModelProto, source: str | None, batches: int, seed: int,
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]] | None, str]:
+    """Seeded feeds for the ONNX models, and the source's outputs on the same inputs when a source is given."""
+    if source is None:
+        specs = specs_from_model(fp32)
+        return [synthesize(specs, seed=seed + i) for i in range(batches)], None, ""
+    from onnxmend.exporters import ExportOptions, export
+
+    exported = export(source, ExportOptions())
+    if exported.source_runner is None:
+        raise OnnxmendError(f"{source} has no runner in its own framework to compare the int8 model with.")
+    raw = [synthesize(exported.inputs, seed=seed + i) for i in range(batches)]
+    source_runs = [exported.source_runner(f) for f in raw]
+    return [adapt_feeds(f, fp32) for f in raw], source_runs, f"source ({exported.framework})"
+
+
+def gate_accuracy(
+    fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], target: Target,
+    thresholds: Thresholds, source_runs: list[dict[str, np.ndarray]] | None, source_label: str,
+) -> tuple[AccuracyReport, AccuracyReport | None]:
+    reference = create_session(fp32, provider="cpu", opt_level="disable")
+    quantized = create_session(int8, provider=target, opt_level="all")
+    int8_runs = [quantized.run(f) for f in feeds]
+    vs_fp32 = measure_accuracy("fp32 ONNX", [reference.run(f) for f in feeds], int8_runs, thresholds)
+    if source_runs is None:
+        return vs_fp32, None
+    restored = [restore_outputs(r, fp32) for r in int8_runs]
+    return vs_fp32, measure_accuracy(source_label, source_runs, restored, thresholds)
 
 
 @dataclass(frozen=True)
