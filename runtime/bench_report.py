@@ -136,7 +136,7 @@ def write_report(result: BenchResult, out_dir: str | Path) -> tuple[Path, Path |
 
 
 def write_chart(rows: Sequence[ArtifactResult], target: Path, baseline: str) -> Path:
-    """Grouped bars: p50 latency with p10–p90 whiskers, one group per (provider, batch)."""
+    """One panel per (provider, batch), each on its own scale; bars are p50, whiskers p10–p90."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,31 +144,15 @@ def write_chart(rows: Sequence[ArtifactResult], target: Path, baseline: str) -> 
 
     cells = list(dict.fromkeys((row.provider, row.batch) for row in rows))
     labels = list(dict.fromkeys(row.label for row in rows))
-    by_key = {(row.provider, row.batch, row.label): row for row in rows}
-    width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 + 1.2 * len(cells) * len(labels)), 4.8), dpi=120)
-    colors = plt.get_cmap("tab10")
-    for i, label in enumerate(labels):
-        xs, p50, low, high = [], [], [], []
-        for c, (provider, batch) in enumerate(cells):
-            row = by_key.get((provider, batch, label))
-            if row is None or row.stats is None:
-                continue
-            xs.append(c + (i - (len(labels) - 1) / 2) * width)
-            p50.append(row.stats.p50_ms)
-            low.append(row.stats.p50_ms - row.stats.p10_ms)
-            high.append(row.stats.p90_ms - row.stats.p50_ms)
-        name = f"{label} (baseline)" if label == baseline else label
-        bars = ax.bar(xs, p50, width * 0.92, yerr=[low, high], capsize=4, label=name, color=colors(i % 10),
-                      error_kw={"elinewidth": 1.2, "ecolor": "black"})
-        ax.bar_label(bars, labels=[_fmt_ms(v) for v in p50], padding=2, fontsize=8,
-                     label_type="edge", fmt="%s")
-    ax.set_xticks(range(len(cells)), [f"{p.upper()}, batch {b}" for p, b in cells])
-    ax.set_ylabel("latency per run, ms (p50; whiskers p10–p90)")
-    ax.set_title("onnxmend bench: lower is better")
-    ax.set_ylim(0, _top(rows))
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    colors = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(cells), squeeze=False, dpi=120,
+                             figsize=(max(5.0, 0.9 * len(labels) + 1.5) * len(cells), 4.6))
+    for ax, (provider, batch) in zip(axes[0], cells):
+        cell_rows = [row for row in rows if (row.provider, row.batch) == (provider, batch)]
+        _panel(ax, cell_rows, colors, baseline)
+        ax.set_title(f"{provider.upper()}, batch {batch}", fontsize=10)
+    axes[0][0].set_ylabel("latency per run, ms\n(bar p50, whiskers p10–p90)")
+    fig.suptitle("onnxmend bench (lower is better)", fontsize=11)
     fig.tight_layout()
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png")
@@ -176,9 +160,20 @@ def write_chart(rows: Sequence[ArtifactResult], target: Path, baseline: str) -> 
     return target
 
 
-def _top(rows: Sequence[ArtifactResult]) -> float:
-    highest = max(row.stats.p90_ms for row in rows if row.stats is not None)
-    return highest * 1.15 if highest > 0 else 1.0
+def _panel(ax: object, rows: Sequence[ArtifactResult], colors: dict[str, object], baseline: str) -> None:
+    stats = [row.stats for row in rows if row.stats is not None]
+    xs = range(len(stats))
+    p50 = [s.p50_ms for s in stats]
+    whiskers = [[s.p50_ms - s.p10_ms for s in stats], [s.p90_ms - s.p50_ms for s in stats]]
+    ax.bar(xs, p50, 0.7, yerr=whiskers, capsize=4, color=[colors[row.label] for row in rows],
+           error_kw={"elinewidth": 1.2, "ecolor": "black"})
+    top = max(s.p90_ms for s in stats) if stats else 1.0
+    for x, s in zip(xs, stats):
+        ax.text(x, s.p90_ms + top * 0.02, _fmt_ms(s.p50_ms), ha="center", va="bottom", fontsize=8)
+    names = [f"{row.label}\n(baseline)" if row.label == baseline else row.label for row in rows]
+    ax.set_xticks(list(xs), names, fontsize=8, rotation=20 if len(rows) > 3 else 0)
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def _fmt_ms(value: float) -> str:
