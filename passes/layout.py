@@ -87,6 +87,8 @@ class PushTransposes(Pass):
             if not changed:
                 break
             result.changed += changed
+        result.changed += _reshape_like_to_reshape(graph, names)
+        graph.cleanup(remove_unused_graph_inputs=False)
         after = transpose_count(graph)
         if after > before:
             graph.nodes, graph.inputs, graph.outputs = backup.nodes, backup.inputs, backup.outputs
@@ -136,6 +138,24 @@ def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Names, outputs: s
     if before is not None and before.op == "Reshape":
         return _merge_into_reshape(before, node, names, outputs)
     return 0
+
+
+def _reshape_like_to_reshape(graph: gs.Graph, names: Names) -> int:
+    """A Transpose left inside the graph that only moves unit axes of a static shape is a free Reshape."""
+    inputs = {id(t) for t in graph.inputs}  # io-layout looks for the Transposes right after inputs
+    changed = 0
+    for node in graph.nodes:
+        source = node.inputs[0] if node.op == "Transpose" and node.inputs else None
+        if source is None or id(source) in inputs:
+            continue
+        shape = source.shape
+        if shape is None or not is_reshape_like(perm_of(node), shape):
+            continue
+        target = np.array([shape[p] for p in perm_of(node)], dtype=np.int64)
+        node.op, node.attrs = "Reshape", {}
+        node.inputs.append(gs.Constant(names.fresh(f"{node.name or 'transpose'}_shape"), target))
+        changed += 1
+    return changed
 
 
 def replace_uses(old: gs.Tensor, new: gs.Tensor) -> None:
@@ -203,10 +223,7 @@ def _push(graph: gs.Graph, node: gs.Node, names: Names, opset: int, outputs: set
     if isinstance(plan, str):
         return plan
     replacements, removed = plan
-    added = sum(
-        1 for out, q in zip(node.outputs, rewrite.out_perms)
-        if (out.outputs or id(out) in outputs) and not is_identity(q)
-    )
+    added = sum(1 for out, q in zip(node.outputs, rewrite.out_perms) if _adds_transpose(out, q, outputs))
     if added > removed:
         return f"moving the Transpose below {node.op} would add {added} Transposes and remove {removed}"
     _rewrite_node(graph, node, names, rewrite, replacements)
@@ -241,6 +258,15 @@ def _plan_inputs(
             continue
         return f"input {tensor.name} of {node.op} is neither constant nor transposed the same way"
     return replacements, len(dying)
+
+
+def _adds_transpose(out: gs.Tensor, perm: Perm, outputs: set[int]) -> bool:
+    """A Transpose put after ``out`` costs one, unless every consumer is a Transpose it merges into."""
+    if is_identity(perm):
+        return False
+    if id(out) in outputs:
+        return True
+    return bool(out.outputs) and not all(c.op == "Transpose" for c in out.outputs)
 
 
 def _will_die(transpose: gs.Node, outputs: set[int]) -> bool:
