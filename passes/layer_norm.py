@@ -42,7 +42,7 @@ from onnxmend.passes.group_norm import match_grouped
 from onnxmend.passes.norm_match import (
     LOW_PRECISION_ONNX, MEAN_OPS, Moments, Namer, NoMatch, cast_to, const_value, consumers, fit_affine,
     graph_opset, gs_const, is_graph_output, is_low_precision, match_moments, other_input, private, producer,
-    require, require_private, sole_consumer, static_dims, tensor_dtype, trailing_axis,
+    require, require_private, sole_consumer, static_dims, tensor_dtype, rank_of,
 )
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,41 @@ MIN_OPSET = 17
 
 
 @dataclass(frozen=True)
+class Frame:
+    """Where the normalized axes are: ``axis`` of the node, after ``perm`` moved them last (if set)."""
+
+    axis: int
+    perm: tuple[int, ...] | None = None
+
+    def shape(self, x: gs.Tensor) -> list | None:
+        return None if x.shape is None else [x.shape[p] for p in self.perm] if self.perm else list(x.shape)
+
+    def value(self, value: np.ndarray) -> np.ndarray:
+        """A constant that broadcasts against x, seen in the node's (permuted) frame."""
+        if not self.perm:
+            return value
+        require(value.ndim <= len(self.perm), f"affine of shape {value.shape} broadcasts the output beyond x's rank")
+        return np.transpose(value.reshape((1,) * (len(self.perm) - value.ndim) + value.shape), self.perm)
+
+
+def frame_for(axes: tuple[int, ...], rank: int | None) -> Frame:
+    """Trailing axes need no Transpose; a contiguous inner block (NCHW channels) is moved last."""
+    k = len(axes)
+    if axes == tuple(range(-k, 0)):
+        return Frame(-k)
+    require(rank is not None, f"axes {axes} are not trailing and the rank is unknown")
+    positive = [a + rank for a in axes]
+    require(positive == list(range(positive[0], positive[0] + k)), f"axes {axes} are not a contiguous set")
+    perm = tuple(a for a in range(rank) if a not in positive) + tuple(positive)
+    return Frame(-k, perm)
+
+
+@dataclass(frozen=True)
 class LayerNormMatch:
     """One decomposed LayerNorm: the node reads ``x`` and writes ``output``; ``nodes`` die."""
 
     x: gs.Tensor
-    axis: int
+    frame: Frame
     epsilon: float
     output: gs.Variable
     scale: gs.Tensor | None  # γ absorbed into the node (constant)
@@ -70,13 +100,13 @@ def match_layer_norm(graph: gs.Graph, anchor: gs.Node) -> LayerNormMatch:
     if anchor.op == "Reshape":
         grouped = match_grouped(graph, anchor)
         require(grouped.groups == 1, f"{grouped.groups} groups: a GroupNorm, not a LayerNorm")
-        axis = -(len(grouped.x.shape) - 1)
-        return _with_affine(graph, grouped.x, axis, grouped.epsilon, grouped.output, grouped.nodes)
+        frame = Frame(-(len(grouped.x.shape) - 1))
+        return _with_affine(graph, grouped.x, frame, grouped.epsilon, grouped.output, grouped.nodes)
     moments = match_moments(graph, anchor)
-    axis = trailing_axis(moments.axes)
+    frame = frame_for(moments.axes, rank_of(moments.x))
     if moments.inv_std is not None and not _is_centered_mul(moments):
-        return _folded(graph, moments, axis)
-    return _centered(graph, moments, axis)
+        return _folded(graph, moments, frame)
+    return _centered(graph, moments, frame)
 
 
 def _is_centered_mul(m: Moments) -> bool:
@@ -84,7 +114,7 @@ def _is_centered_mul(m: Moments) -> bool:
     return len(users) == 1 and users[0].op == "Mul" and {id(t) for t in users[0].inputs} == {id(m.centered), id(m.inv_std)}
 
 
-def _centered(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
+def _centered(graph: gs.Graph, m: Moments, frame: Frame) -> LayerNormMatch:
     """y = d / sqrt(var + eps) or d * rsqrt(var + eps), then an optional Mul γ / Add β."""
     if m.std is not None:
         node = sole_consumer(graph, m.std, "Div")
@@ -92,9 +122,13 @@ def _centered(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
     else:
         node = sole_consumer(graph, m.inv_std, "Mul")
     require_private(graph, m.centered, [m.variance_reader, node])
-    require_private(graph, m.mean, [m.nodes[1]])
-    x, out, cast_nodes = _precision(graph, m, node.outputs[0], [m.nodes[0], m.nodes[1]])
-    return _with_affine(graph, x, axis, m.epsilon, out, m.nodes + (node,) + cast_nodes)
+    require_private(graph, m.mean, [m.mean_reader])
+    x, out, cast_nodes = _precision(graph, m, node.outputs[0], [m.nodes[0], _sub(m)])
+    return _with_affine(graph, x, frame, m.epsilon, out, m.nodes + (node,) + cast_nodes)
+
+
+def _sub(m: Moments) -> gs.Node:
+    return next(n for n in m.nodes if n.op == "Sub")
 
 
 def _precision(
@@ -122,7 +156,7 @@ def _onnx_dtype(tensor: gs.Tensor) -> int:
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(tensor.dtype))
 
 
-def _folded(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
+def _folded(graph: gs.Graph, m: Moments, frame: Frame) -> LayerNormMatch:
     """tf.nn.batch_normalization: s = rsqrt·γ; y = x·s + (β − mean·s) (or β + (−mean)·s)."""
     gamma, s, nodes = None, m.inv_std, list(m.nodes)
     users = consumers(s)
@@ -141,12 +175,12 @@ def _folded(graph: gs.Graph, m: Moments, axis: int) -> LayerNormMatch:
         require_private(graph, shifted, [mul_m])
         nodes.append(neg)
         negated = True
-    require_private(graph, m.mean, [m.nodes[1], nodes[-1] if negated else mul_m])
+    require_private(graph, m.mean, [m.mean_reader, nodes[-1] if negated else mul_m])
     require_private(graph, m.centered, [m.variance_reader])
     beta, final, tail = _folded_shift(graph, mul_x.outputs[0], mul_m.outputs[0], negated)
     require(not is_low_precision(m.x), "statistics are computed in float16/bfloat16 without a Cast to float32")
     nodes += [mul_x, mul_m, *tail]
-    return _affine_from(graph, m.x, axis, m.epsilon, final, tuple(nodes), gamma, beta)
+    return _affine_from(graph, m.x, frame, m.epsilon, final, tuple(nodes), gamma, beta)
 
 
 def _folded_shift(
@@ -176,10 +210,9 @@ def _folded_shift(
 
 
 def _with_affine(
-    graph: gs.Graph, x: gs.Tensor, axis: int, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...]
+    graph: gs.Graph, x: gs.Tensor, frame: Frame, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...]
 ) -> LayerNormMatch:
     """Absorb a following constant ``Mul γ`` then ``Add β`` while they fit the normalized shape."""
-    norm_shape = _norm_shape(x, axis)
     gamma = beta = None
     for op in ("Mul", "Add"):
         users = consumers(out)
@@ -187,27 +220,32 @@ def _with_affine(
             continue
         param = other_input(users[0], out)
         value = const_value(param)
-        if value is None or fit_affine(value, x, norm_shape) is None:
+        if value is None or fit(value, x, frame) is None:
             break  # stays after the node, as it was
         gamma, beta = (param, beta) if op == "Mul" else (gamma, param)
         nodes, out = nodes + (users[0],), users[0].outputs[0]
-    return LayerNormMatch(x, axis, eps, out, gamma, beta, None, None, nodes)
+    return LayerNormMatch(x, frame, eps, out, gamma, beta, None, None, nodes)
 
 
 def _affine_from(
-    graph: gs.Graph, x: gs.Tensor, axis: int, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...],
+    graph: gs.Graph, x: gs.Tensor, frame: Frame, eps: float, out: gs.Variable, nodes: tuple[gs.Node, ...],
     gamma: gs.Tensor | None, beta: gs.Tensor | None,
 ) -> LayerNormMatch:
     """The folded form's γ/β: absorbed when both fit, otherwise rebuilt as a Mul/Add after the node."""
-    norm_shape = _norm_shape(x, axis)
-    fits = [fit_affine(const_value(t), x, norm_shape) is not None for t in (gamma, beta) if t is not None]
+    fits = [fit(const_value(t), x, frame) is not None for t in (gamma, beta) if t is not None]
     if all(fits):
-        return LayerNormMatch(x, axis, eps, out, gamma, beta, None, None, nodes)
-    return LayerNormMatch(x, axis, eps, out, None, None, gamma, beta, nodes)
+        return LayerNormMatch(x, frame, eps, out, gamma, beta, None, None, nodes)
+    return LayerNormMatch(x, frame, eps, out, None, None, gamma, beta, nodes)
 
 
-def _norm_shape(x: gs.Tensor, axis: int) -> tuple[int, ...]:
-    dims = static_dims(x, range(axis, 0))
+def fit(value: np.ndarray, x: gs.Tensor, frame: Frame) -> np.ndarray | None:
+    """γ/β as the node's scale/bias (see :func:`fit_affine`), in the node's frame."""
+    return fit_affine(frame.value(value), frame.shape(x), _norm_shape(x, frame))
+
+
+def _norm_shape(x: gs.Tensor, frame: Frame) -> tuple[int, ...]:
+    axes = frame.perm[frame.axis:] if frame.perm else range(frame.axis, 0)
+    dims = static_dims(x, axes)
     require(dims is not None, f"the normalized dims of {x.name} are not static")
     return dims
 
@@ -245,30 +283,62 @@ def _looks_like_norm(mean_node: gs.Node) -> bool:
 
 
 def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
-    norm_shape = _norm_shape(match.x, match.axis)
+    frame = match.frame
+    norm_shape = _norm_shape(match.x, frame)
     dtype = tensor_dtype(match.x) or np.dtype(np.float32)
     name = namer(f"{match.nodes[0].name or 'layer_norm'}_fused")
-    scale = np.ones(norm_shape, dtype) if match.scale is None else fit_affine(const_value(match.scale), match.x, norm_shape)
-    inputs = [match.x, gs_const(namer(f"{name}.scale"), scale.astype(dtype))]
+    scale = np.ones(norm_shape, dtype) if match.scale is None else fit(const_value(match.scale), match.x, frame)
+    inputs = [_node_input(graph, match, namer), gs_const(namer(f"{name}.scale"), scale.astype(dtype))]
     if match.bias is not None:
-        bias = fit_affine(const_value(match.bias), match.x, norm_shape)
-        inputs.append(gs_const(namer(f"{name}.bias"), bias.astype(dtype)))
+        inputs.append(gs_const(namer(f"{name}.bias"), fit(const_value(match.bias), match.x, frame).astype(dtype)))
     out = match.output
     for node in match.nodes:
         node.inputs.clear()
         node.outputs.clear()
-    attrs = {"axis": match.axis, "epsilon": float(match.epsilon), "stash_type": 1}
-    tail = [t for t in (match.trailing_scale, match.trailing_bias) if t is not None]
-    ln_out = out if not tail else gs.Variable(namer(f"{name}.normalized"), dtype=out.dtype)
-    graph.nodes.append(gs.Node("LayerNormalization", name, attrs=attrs, inputs=inputs, outputs=[ln_out]))
-    for op, param in zip(("Mul", "Add"), (match.trailing_scale, match.trailing_bias)):
-        if param is None:
-            continue
-        last = op == "Add" or match.trailing_bias is None
-        dst = out if last else gs.Variable(namer(f"{name}.scaled"), dtype=out.dtype)
-        graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), inputs=[ln_out, param], outputs=[dst]))
-        ln_out = dst
-    log.debug("fused LayerNorm %s (axis %d, eps %g)", name, match.axis, match.epsilon)
+    # The chain after the node, in the original frame: [Transpose back], [Mul γ], [Add β].
+    steps: list[tuple[str, list[gs.Tensor], dict]] = []
+    if frame.perm:
+        steps.append(("Transpose", [], {"perm": [int(p) for p in np.argsort(frame.perm)]}))
+    steps += [(op, [t], {}) for op, t in (("Mul", match.trailing_scale), ("Add", match.trailing_bias)) if t is not None]
+    if steps and steps[-1][0] == "Transpose":
+        out = _cancel_inverse_transpose(graph, out, frame.perm, steps)
+    attrs = {"axis": frame.axis, "epsilon": float(match.epsilon), "stash_type": 1}
+    current = out if not steps else gs.Variable(namer(f"{name}.normalized"), dtype=out.dtype)
+    graph.nodes.append(gs.Node("LayerNormalization", name, attrs=attrs, inputs=inputs, outputs=[current]))
+    for i, (op, params, op_attrs) in enumerate(steps):
+        dst = out if i == len(steps) - 1 else gs.Variable(namer(f"{name}.{op.lower()}_out"), dtype=out.dtype)
+        graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), attrs=op_attrs, inputs=[current, *params], outputs=[dst]))
+        current = dst
+    log.debug("fused LayerNorm %s (axis %d, perm %s, eps %g)", name, frame.axis, frame.perm, match.epsilon)
+
+
+def _node_input(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> gs.Tensor:
+    """x, or x with the normalized axes moved last; reuses the source of an inverse Transpose feeding x."""
+    perm = match.frame.perm
+    if not perm:
+        return match.x
+    before = producer(match.x, "Transpose")
+    if before is not None and [before.attrs["perm"][p] for p in perm] == list(range(len(perm))):
+        return before.inputs[0]
+    moved = gs.Variable(namer(f"{match.x.name}.normalized_last"), dtype=match.x.dtype)
+    graph.nodes.append(gs.Node("Transpose", namer(f"{match.x.name}.transpose"), attrs={"perm": list(perm)},
+                               inputs=[match.x], outputs=[moved]))
+    return moved
+
+
+def _cancel_inverse_transpose(graph: gs.Graph, out: gs.Variable, perm: tuple[int, ...], steps: list) -> gs.Variable:
+    """When ``out`` only feeds a Transpose by ``perm`` (undoing ours), drop both and write its output."""
+    users = consumers(out)
+    if len(users) != 1 or users[0].op != "Transpose" or is_graph_output(graph, out):
+        return out
+    after = users[0]
+    if list(after.attrs.get("perm", [])) != list(perm):
+        return out
+    final = after.outputs[0]
+    after.inputs.clear()
+    after.outputs.clear()
+    steps.pop()
+    return final
 
 
 PASSES: tuple[type[Pass], ...] = (FuseLayerNorm,)

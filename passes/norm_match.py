@@ -210,6 +210,7 @@ class Moments:
     axes: tuple[int, ...]
     epsilon: float
     mean: gs.Variable
+    mean_reader: gs.Node
     centered: gs.Variable
     centered_cast: bool
     variance_reader: gs.Node
@@ -223,23 +224,39 @@ def match_moments(graph: gs.Graph, mean_node: gs.Node) -> Moments:
     x = mean_node.inputs[0]
     axes = reduce_axes(mean_node, rank_of(x))
     mean = mean_node.outputs[0]
-    # d = Sub(x, mean)
-    subs = [n for n in consumers(mean) if n.op == "Sub" and n.inputs[0] is x and n.inputs[1] is mean]
-    require(len(subs) == 1, f"mean {mean.name} is not subtracted from {x.name}")
-    sub = subs[0]
-    nodes: list[gs.Node] = [mean_node, sub]
+    # d = Sub(x, mean), where tf2onnx may put a shape-preserving Reshape (a cancelled Transpose) on mean
+    reader, sub = _mean_reader(graph, x, mean)
+    nodes: list[gs.Node] = [mean_node, sub] if reader is sub else [mean_node, reader, sub]
     centered, cast = sub.outputs[0], False
     users = consumers(centered)
     if len(users) == 1 and users[0].op == "Cast" and not is_graph_output(graph, centered):
         nodes.append(users[0])
         centered, cast = users[0].outputs[0], True
-    variance, reader, var_nodes = _variance(graph, centered, axes, rank_of(x))
+    variance, var_reader, var_nodes = _variance(graph, centered, axes, rank_of(x))
     nodes += var_nodes
     epsilon, biased, eps_node = _epsilon(graph, variance)
     nodes.append(eps_node)
     std, inv_std, tail = _rsqrt(graph, biased)
     nodes += tail
-    return Moments(x, axes, epsilon, mean, centered, cast, reader, std, inv_std, tuple(nodes))
+    return Moments(x, axes, epsilon, mean, reader, centered, cast, var_reader, std, inv_std, tuple(nodes))
+
+
+def _mean_reader(graph: gs.Graph, x: gs.Tensor, mean: gs.Variable) -> tuple[gs.Node, gs.Node]:
+    """The node reading ``mean`` on the way to ``Sub(x, mean)`` (the Sub, or a no-op Reshape) and the Sub."""
+    for node in consumers(mean):
+        if node.op == "Sub" and node.inputs[0] is x and node.inputs[1] is mean:
+            return node, node
+        if node.op == "Reshape" and _is_noop_reshape(node):
+            subs = [n for n in consumers(node.outputs[0]) if n.op == "Sub" and n.inputs[0] is x]
+            if len(subs) == 1 and private(graph, node.outputs[0], subs):
+                return node, subs[0]
+    raise NoMatch(f"mean {mean.name} is not subtracted from {x.name}")
+
+
+def _is_noop_reshape(node: gs.Node) -> bool:
+    target = const_value(node.inputs[1])
+    shape = node.inputs[0].shape
+    return target is not None and shape is not None and all(isinstance(d, int) for d in shape) and [int(t) for t in target] == list(shape)
 
 
 def _variance(
@@ -307,14 +324,13 @@ def _rsqrt(graph: gs.Graph, biased: gs.Variable) -> tuple[gs.Variable | None, gs
     return std, None, [node]
 
 
-def fit_affine(value: np.ndarray, x: gs.Tensor, norm_shape: tuple[int, ...]) -> np.ndarray | None:
+def fit_affine(value: np.ndarray, shape: Sequence | None, norm_shape: tuple[int, ...]) -> np.ndarray | None:
     """γ or β broadcast to ``norm_shape`` when it only varies along the normalized axes.
 
     ``None`` when it varies along a non-normalized axis (it must stay a ``Mul``/``Add`` after the node);
     raises :class:`NoMatch` when broadcasting with it would make the output larger than ``x``.
     """
     k = len(norm_shape)
-    shape = x.shape
     rank = None if shape is None else len(shape)
     require(rank is None or value.ndim <= rank, f"affine of shape {value.shape} broadcasts the output beyond x's rank")
     if shape is not None:

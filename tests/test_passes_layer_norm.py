@@ -66,7 +66,7 @@ def decomposed_ln(
 def tf_folded_ln(shape=(2, 3, 3, 4), axes=(-1,), form="neg", gamma_shape=None) -> onnx.ModelProto:
     """tf.nn.batch_normalization as tf2onnx writes keras LayerNormalization: x·s + (β − mean·s)."""
     norm_shape = tuple(shape[a] for a in axes)
-    inits = {"eps": const(1e-3), "gamma": rand(gamma_shape or norm_shape, 2), "beta": rand(norm_shape, 3)}
+    inits = {"eps": const(1e-3), "gamma": rand(gamma_shape or norm_shape, 2), "beta": rand(gamma_shape or norm_shape, 3)}
     nodes = [
         node("ReduceMean", ["x"], "mean", axes=list(axes)), node("Sub", ["x", "mean"], "d"),
         node("Mul", ["d", "d"], "sq"), node("ReduceMean", ["sq"], "var", axes=list(axes)),
@@ -190,8 +190,7 @@ def _assert_reason(reasons: list[str], pattern: str) -> None:
 @pytest.mark.parametrize("model, pattern", [
     (lambda: decomposed_ln(shape=(1, 5, 8), gamma_shape=(3, 1, 8)), r"beyond x's shape"),
     (lambda: decomposed_ln(eps_input=True), r"epsilon .* is not a constant"),
-    (lambda: decomposed_ln(shape=(2, 4, 3, 3), axes=(1,), affine="none"), r"not a contiguous trailing set"),
-    (lambda: decomposed_ln(shape=(2, 4, 3, 3), axes=(1, 3), affine="none"), r"not a contiguous trailing set"),
+    (lambda: decomposed_ln(shape=(2, 4, 3, 3), axes=(1, 3), affine="none"), r"axes \(-3, -1\) are not a contiguous set"),
 ])
 def test_must_not_fire(model, pattern: str) -> None:
     _assert_reason(_skips(model()), pattern)
@@ -263,3 +262,22 @@ def test_instance_norm_spelling_with_one_group() -> None:
     assert result.changed == 1 and ops(out) == ["LayerNormalization"]
     assert_same(model, out, atol=1e-5)
     assert_idempotent(out)
+
+
+def test_channel_axis_of_nchw_is_moved_last_with_transposes() -> None:
+    model = decomposed_ln(shape=(2, 4, 3, 3), axes=(1,), gamma_shape=(1, 4, 1, 1), affine="scale")
+    out, result = fused(model)
+    assert result.changed == 1 and ops(out) == ["LayerNormalization", "Transpose", "Transpose"]
+    assert_same(model, out, atol=1e-5)
+    assert_idempotent(out)
+
+
+def test_channel_axis_transpose_cancels_against_a_following_inverse_transpose() -> None:
+    model = tf_folded_ln(shape=(2, 4, 3, 3), axes=(1,), gamma_shape=(1, 4, 1, 1))
+    graph = model.graph
+    graph.node.append(node("Transpose", ["y"], "nhwc", perm=[0, 2, 3, 1]))
+    graph.output[0].name = "nhwc"
+    graph.output[0].type.tensor_type.ClearField("shape")
+    out, _ = fused(onnx.shape_inference.infer_shapes(model))
+    assert ops(out) == ["LayerNormalization", "Transpose"]
+    assert_same(model, out, atol=1e-5)

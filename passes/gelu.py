@@ -1,0 +1,182 @@
+"""Fuse decomposed GELU into one ``Gelu`` node (opset >= 20).
+
+Before (the exact form; ``x/√2`` as Div by 1.4142 or Mul by 0.7071, the 0.5 first or last)::
+
+    x ─Div √2─ Erf ─Add 1─┐
+    x ───────────────────Mul─ Mul 0.5 ─ y        also Mul(Mul(x, 0.5), ·) and Mul(·, Mul(0.5, ·))
+
+    x ─Neg─Mul 0.7071─ Erf ─Sub(1, ·)─ ...       Keras: 0.5·x·erfc(−x/√2), Erfc written as 1 − Erf
+
+Before (the tanh form)::
+
+    y = 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))     x³ as Pow(x, 3), Mul(x, Mul(x, x))
+
+After::
+
+    x ─Gelu(approximate="none" | "tanh")─ y
+
+Below opset 20 nothing is fused (the reason is recorded). Whether to run this pass at all is a
+performance call: onnxruntime fuses the decomposed form itself at ORT_ENABLE_ALL (see the benchmark
+numbers in the project report); the pass is for runtimes and converters that do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import onnx_graphsurgeon as gs
+
+from onnxmend.passes.base import Pass, PassContext, PassResult
+from onnxmend.passes.norm_match import (
+    Namer, NoMatch, close, graph_opset, other_input, private, producer, require, require_private, scalar,
+    sole_consumer,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_OPSET = 20
+SQRT2 = math.sqrt(2.0)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@dataclass(frozen=True)
+class GeluMatch:
+    x: gs.Tensor
+    approximate: str
+    output: gs.Variable
+    nodes: tuple[gs.Node, ...]
+
+
+def match_erf_gelu(graph: gs.Graph, erf: gs.Node) -> GeluMatch:
+    """0.5·x·(1 + erf(x/√2)), or 0.5·x·(1 − erf(−x/√2))."""
+    scaled = erf.inputs[0]
+    div = producer(scaled, "Div", "Mul")
+    require(div is not None, f"{erf.name} does not read x/√2")
+    if div.op == "Div":
+        src, ok = div.inputs[0], close(scalar(div.inputs[1]), SQRT2)
+    else:
+        src = next((t for t in div.inputs if scalar(t) is None), div.inputs[0])
+        ok = close(scalar(other_input(div, src)), 1.0 / SQRT2)
+    require(ok, f"{div.name} does not divide by √2")
+    require_private(graph, scaled, [erf])
+    nodes = [div, erf]
+    neg = producer(src, "Neg")
+    x = src if neg is None else neg.inputs[0]
+    if neg is not None:
+        require_private(graph, src, [div])
+        nodes.append(neg)
+    one = sole_consumer(graph, erf.outputs[0], "Sub" if neg is not None else "Add")
+    if neg is not None:
+        require(one.inputs[1] is erf.outputs[0] and close(scalar(one.inputs[0]), 1.0), f"{one.name} is not 1 − erf")
+    else:
+        require(close(scalar(other_input(one, erf.outputs[0])), 1.0), f"{one.name} does not add 1")
+    return _times_half_x(graph, one.outputs[0], x, "none", nodes + [one])
+
+
+def match_tanh_gelu(graph: gs.Graph, tanh: gs.Node) -> GeluMatch:
+    """0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
+    scaled = tanh.inputs[0]
+    mul = producer(scaled, "Mul")
+    require(mul is not None and private(graph, scaled, [tanh]), f"{tanh.name} does not read √(2/π)·(…)")
+    inner = next((t for t in mul.inputs if scalar(t) is None), mul.inputs[0])
+    require(close(scalar(other_input(mul, inner)), SQRT_2_OVER_PI), f"{mul.name} does not scale by √(2/π)")
+    add = producer(inner, "Add")
+    require(add is not None and private(graph, inner, [mul]), f"{mul.name} does not read x + 0.044715·x³")
+    x, cubic_nodes = _x_plus_cubic(graph, add)
+    one = sole_consumer(graph, tanh.outputs[0], "Add")
+    require(close(scalar(other_input(one, tanh.outputs[0])), 1.0), f"{one.name} does not add 1")
+    return _times_half_x(graph, one.outputs[0], x, "tanh", [mul, add, *cubic_nodes, tanh, one])
+
+
+def _x_plus_cubic(graph: gs.Graph, add: gs.Node) -> tuple[gs.Tensor, list[gs.Node]]:
+    a, b = add.inputs
+    for x, term in ((a, b), (b, a)):
+        coeff = producer(term, "Mul")
+        if coeff is None or not private(graph, term, [add]):
+            continue
+        cube = next((t for t in coeff.inputs if scalar(t) is None), None)
+        if cube is None or not close(scalar(other_input(coeff, cube)), 0.044715):
+            continue
+        cube_nodes = _cube_of(graph, cube, x)
+        if cube_nodes:
+            return x, [coeff, *cube_nodes]
+    raise NoMatch(f"{add.name} is not x + 0.044715·x³")
+
+
+def _cube_of(graph: gs.Graph, cube: gs.Tensor, x: gs.Tensor) -> list[gs.Node]:
+    """Nodes computing x³ as Pow(x, 3), Mul(x, Mul(x, x)) or Mul(Mul(x, x), x); empty when not."""
+    node = producer(cube, "Pow", "Mul")
+    if node is None:
+        return []
+    if node.op == "Pow":
+        return [node] if node.inputs[0] is x and scalar(node.inputs[1]) == 3.0 else []
+    square = next((t for t in node.inputs if t is not x), None)
+    sq = producer(square, "Mul") if square is not None else None
+    if sq is None or not any(t is x for t in node.inputs) or not private(graph, square, [node]):
+        return []
+    return [node, sq] if all(t is x for t in sq.inputs) else []
+
+
+def _times_half_x(graph: gs.Graph, term: gs.Variable, x: gs.Tensor, approximate: str, nodes: list[gs.Node]) -> GeluMatch:
+    """Follow at most two Muls that multiply ``term`` by x and by 0.5 in any grouping."""
+    factor, have_x, current = 1.0, False, term
+    while not (have_x and close(factor, 0.5)):
+        require(len(nodes) < 16, "no Mul by x and 0.5 after the erf/tanh term")
+        mul = sole_consumer(graph, current, "Mul")
+        other = other_input(mul, current)
+        value = scalar(other)
+        if value is not None:
+            factor *= value
+        elif other is x and not have_x:
+            have_x = True
+        else:
+            half = producer(other, "Mul")
+            require(half is not None and not have_x and private(graph, other, [mul]), f"{mul.name} does not multiply by x or 0.5")
+            require(any(t is x for t in half.inputs), f"{half.name} does not multiply x")
+            value = scalar(other_input(half, x))
+            require(value is not None, f"{half.name} does not multiply x by a constant")
+            factor, have_x = factor * value, True
+            nodes.append(half)
+        require(factor <= 1.0 + 1e-6, f"{mul.name} scales by more than 0.5")
+        nodes.append(mul)
+        current = mul.outputs[0]
+    return GeluMatch(x, approximate, current, tuple(nodes))
+
+
+class FuseGelu(Pass):
+    name = "fuse-gelu"
+    fixes = "Replaces decomposed GELU (Erf and tanh forms, Keras' Erfc form) by one Gelu node."
+    preconditions = "opset >= 20."
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        result = PassResult()
+        opset = graph_opset(graph, ctx.opset)
+        namer = Namer(graph)
+        for node in [n for n in graph.nodes if n.op in ("Erf", "Tanh")]:
+            if not node.outputs:
+                continue
+            try:
+                match = match_erf_gelu(graph, node) if node.op == "Erf" else match_tanh_gelu(graph, node)
+            except NoMatch as exc:
+                result.skip(node, str(exc))
+                continue
+            if opset < MIN_OPSET:
+                result.skip(node, f"Gelu needs opset {MIN_OPSET}; the graph is at {opset}")
+                continue
+            _rewrite(graph, match, namer)
+            result.changed += 1
+        return result
+
+
+def _rewrite(graph: gs.Graph, match: GeluMatch, namer: Namer) -> None:
+    out = match.output
+    for node in match.nodes:
+        node.inputs.clear()
+        node.outputs.clear()
+    attrs = {"approximate": match.approximate}
+    graph.nodes.append(gs.Node("Gelu", namer(f"{out.name}_gelu"), attrs=attrs, inputs=[match.x], outputs=[out]))
+
+
+PASSES: tuple[type[Pass], ...] = (FuseGelu,)
