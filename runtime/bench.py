@@ -145,15 +145,23 @@ def measure_interleaved(
         sample.warmup_ns = [time_once(fn, clock) for _ in range(warmup)]
     plans = [plan_blocks(_estimate(s), runs, budget_s, rounds) for s in samples]
     n_rounds = min(len(p) for p in plans)
+    # Warm-up can under-predict; past three times the budget, blocks shrink to one run and rounds stop.
     deadline = None if budget_s is None else clock() + int(3 * budget_s * 1e9 * len(fns))
     notes = []
     for r in range(n_rounds):
         for fn, sample, plan in zip(fns, samples, plans):
-            sample.rounds.append([time_once(fn, clock) for _ in range(plan[r])])
+            sample.rounds.append(_block(fn, plan[r], clock, deadline))
         if deadline is not None and clock() > deadline and r + 1 < n_rounds:
             notes.append(f"stopped after {r + 1} of {n_rounds} rounds: runs were slower than the warm-up predicted")
             break
     return samples, notes
+
+
+def _block(fn: Callable[[], object], count: int, clock: Clock, deadline: int | None) -> list[int]:
+    timings = [time_once(fn, clock)]
+    while len(timings) < count and (deadline is None or clock() <= deadline):
+        timings.append(time_once(fn, clock))
+    return timings
 
 
 def _estimate(sample: Samples) -> float:

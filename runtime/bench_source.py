@@ -6,7 +6,10 @@ What is timed depends on the source:
   ``torch.inference_mode`` on tensors made once before timing; with ``--compile`` also ``torch.compile``
   (its compilation lands in the cold run, which says so). The module is built again from the factory with
   the seed, so its weights may differ from the exported ones; latency does not depend on weight values.
-- Everything else (Keras, SavedModel, .pt2, ONNX files): ``Export.source_runner``, which takes numpy and
+- Keras (``keras:NAME``, ``.keras``, ``.h5``): the model in a ``tf.function`` (``training=False``) on
+  tensors made once; the cold run includes tracing. ``keras:NAME`` is built again with Keras' own seeded
+  initialiser rather than the exporter's realistic init; again, latency does not depend on weight values.
+- Everything else (SavedModel, .pt2, ONNX files): ``Export.source_runner``, which takes numpy and
   returns numpy, so its timings include the numpy-to-framework conversions; the row says so.
 
 The source always runs on the CPU here, so bench times it in the CPU cells only.
@@ -32,11 +35,13 @@ COMPILED_LABEL = "source-compiled"
 RUNNER_NOTE = "times Export.source_runner: includes numpy<->framework tensor conversion"
 EAGER_NOTE = "torch eager under inference_mode, tensors prepared before timing"
 COMPILED_NOTE = "torch.compile; the cold run includes compilation"
+TF_THREADS_NOTE = "--threads does not reach TensorFlow: its thread pools are fixed once it has started"
+KERAS_NOTE = "Keras model in a tf.function, tensors prepared before timing; the cold run includes tracing"
 
 
 @dataclass
 class SourceModel:
-    """The exported source plus, for torch factories, a native module to time without numpy conversions."""
+    """The exported source plus, where possible, the native model (torch module or Keras model) to time."""
 
     export: Export
     native: Any | None = None
@@ -58,9 +63,28 @@ def load_source(source: str, seed: int, compile_: bool) -> SourceModel:
     exported = export(source, ExportOptions(seed=seed))
     if exported.source_runner is None:
         raise OnnxmendError(f"{source} has no source runner to benchmark; bench the ONNX files alone.")
-    native = _torch_module(source, seed) if exported.framework == "torch" else None
-    labels = [SOURCE_LABEL] + ([COMPILED_LABEL] if native is not None and compile_ else [])
+    native = None
+    if exported.framework == "torch":
+        native = _torch_module(source, seed)
+    elif exported.framework == "keras":
+        native = _keras_model(source, seed)
+    can_compile = native is not None and exported.framework == "torch"
+    labels = [SOURCE_LABEL] + ([COMPILED_LABEL] if can_compile and compile_ else [])
     return SourceModel(exported, native, labels)
+
+
+def _keras_model(source: str, seed: int) -> Any | None:
+    from pathlib import Path
+
+    from onnxmend.exporters.keras import build_application, load_keras_file
+    from onnxmend.exporters.tf_compat import import_keras
+
+    if source.startswith("keras:"):
+        import_keras().utils.set_random_seed(seed)
+        return build_application(source[len("keras:"):])
+    if Path(source).suffix.lower() in (".keras", ".h5", ".hdf5"):
+        return load_keras_file(Path(source))
+    return None
 
 
 def _torch_module(source: str, seed: int) -> Any | None:
@@ -88,11 +112,14 @@ def source_subjects(src: SourceModel, feeds: Mapping[str, np.ndarray], threads: 
     if src.native is None:
         runner = src.export.source_runner
         return [SourceSubject(SOURCE_LABEL, lambda: runner(feeds), [RUNNER_NOTE])]
+    names = [s.name for s in src.export.inputs]
+    if src.export.framework == "keras":
+        notes = [KERAS_NOTE] + ([TF_THREADS_NOTE] if threads else [])
+        return [SourceSubject(SOURCE_LABEL, _keras_call(src.native, [feeds[n] for n in names]), notes)]
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    names = [s.name for s in src.export.inputs]
     tensors = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names]
     subjects = [SourceSubject(SOURCE_LABEL, _torch_call(src.native, tensors), [EAGER_NOTE])]
     if COMPILED_LABEL in src.labels:
@@ -108,6 +135,15 @@ def _torch_call(module: Any, tensors: list[Any]) -> Callable[[], object]:
             return module(*tensors)
 
     return call
+
+
+def _keras_call(model: Any, arrays: list[np.ndarray]) -> Callable[[], object]:
+    import tensorflow as tf
+
+    tensors = [tf.constant(a) for a in arrays]
+    function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0], training=False),
+                           autograph=False)
+    return lambda: function(*tensors)
 
 
 def _compiled_subject(module: Any, tensors: list[Any]) -> SourceSubject:
