@@ -124,7 +124,10 @@ def _times_half_x(graph: gs.Graph, term: gs.Variable, x: gs.Tensor, approximate:
     factor, have_x, current = 1.0, False, term
     while not (have_x and close(factor, 0.5)):
         require(len(nodes) < 16, "no Mul by x and 0.5 after the erf/tanh term")
-        mul = sole_consumer(graph, current, "Mul")
+        try:
+            mul = sole_consumer(graph, current, "Mul")
+        except NoMatch as exc:
+            raise NoMatch(f"{current.name} is the term times {factor:g}{' and x' if have_x else ''}, not times 0.5·x") from exc
         other = other_input(mul, current)
         value = scalar(other)
         if value is not None:
