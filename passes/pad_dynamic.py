@@ -13,8 +13,8 @@ After (``fold-pad`` then moves the constant pads into the Conv)::
 Preconditions: every Shape the chain reads has static values at the dims it reads. A dynamic batch is fine
 when the chain only gathers H and W (each reader of the shape is a Gather/Slice with constant indices);
 the chain is then evaluated offline with the ONNX reference evaluator. Because a folded Pad makes the
-shapes after it static, the pass re-runs shape inference between sweeps, so a network with 50 chained
-Pads is folded in one application.
+shapes after it static, each fold propagates shapes forward locally (:mod:`onnxmend.passes.pad_shapes`),
+so a network with 50 chained Pads is folded in one linear sweep.
 
 Non-goals: pads that depend on tensor values (not shapes), and Pads whose ``pads`` are already constant.
 """
@@ -27,11 +27,13 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.pad_utils import constant_array, evaluate_tensor, refresh_shapes
+from onnxmend.passes.pad_eval import evaluate_tensor
+from onnxmend.passes.pad_shapes import propagate_shapes
+from onnxmend.passes.pad_utils import constant_array
 
 log = logging.getLogger(__name__)
 
-MAX_SWEEPS = 512
+MAX_SWEEPS = 4
 
 
 class FoldDynamicPad(Pass):
@@ -41,13 +43,13 @@ class FoldDynamicPad(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
-        for _ in range(MAX_SWEEPS):
-            skipped: list[tuple[gs.Node, str]] = []
-            folded = sum(_fold_one(graph, node, ctx.opset, skipped) for node in _candidates(graph))
+        skipped: list[tuple[gs.Node, str]] = []
+        for _ in range(MAX_SWEEPS):  # one sweep suffices when graph.nodes is in topological order
+            skipped = []
+            folded = sum(_fold_one(node, ctx.opset, skipped) for node in _candidates(graph))
             result.changed += folded
             if not folded or not skipped:
                 break
-            refresh_shapes(graph)
         for node, reason in skipped:
             result.skip(node, reason)
         return result
@@ -60,7 +62,7 @@ def _candidates(graph: gs.Graph) -> list[gs.Node]:
     ]
 
 
-def _fold_one(graph: gs.Graph, node: gs.Node, opset: int, skipped: list[tuple[gs.Node, str]]) -> int:
+def _fold_one(node: gs.Node, opset: int, skipped: list[tuple[gs.Node, str]]) -> int:
     value = evaluate_tensor(node.inputs[1], opset, allow_shapes=True)
     if isinstance(value, str):
         skipped.append((node, value))
@@ -68,6 +70,7 @@ def _fold_one(graph: gs.Graph, node: gs.Node, opset: int, skipped: list[tuple[gs
     pads = np.asarray(value).astype(np.int64).reshape(-1)
     node.inputs[1] = gs.Constant(f"{node.name or node.outputs[0].name}_pads_static", pads)
     log.debug("%s: pads folded to %s", node.name, pads.tolist())
+    propagate_shapes(node, opset)  # the next chain reads the shapes this fold makes static
     return 1
 
 

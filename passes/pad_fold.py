@@ -36,7 +36,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.pad_utils import PadSpec, attr_ints, auto_pad, is_non_negative, node_pads, read_pad
+from onnxmend.passes.pad_eval import PadSpec, read_pad
+from onnxmend.passes.pad_utils import attr_ints, auto_pad, is_non_negative, node_pads
 
 log = logging.getLogger(__name__)
 
