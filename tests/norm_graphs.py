@@ -36,6 +36,8 @@ def make_model(
     for out in model.graph.output:
         if out.name in inferred:
             out.type.CopyFrom(inferred[out.name].type)
+        elif out.type.tensor_type.elem_type == TensorProto.UNDEFINED:  # ops without inference: shape of x
+            out.type.CopyFrom(model.graph.input[0].type)
     return model
 
 
