@@ -13,15 +13,28 @@ from onnxmend.errors import OnnxmendError
 from onnxmend.passes.base import Pass
 
 # Modules that contribute a ``PASSES`` tuple, in catalogue order.
-PASS_MODULES = ("cleanup",)
+PASS_MODULES = (
+    "cleanup", "pad_dynamic", "padding", "pad_fold", "pad_split", "layout", "io_layout",
+    "batch_norm", "layer_norm", "group_norm", "gelu", "decompose_norms",
+)
+
+_CLEANUP = ("remove-identity", "fold-constants", "dedupe-initializers")
+# fold-dynamic-pad turns run-time pad chains into constants, resolve-auto-pad makes every pad explicit,
+# then fold-pad can move Pads into their Conv/Pool, also across a layout Transpose.
+_PADDING = ("fold-dynamic-pad", "resolve-auto-pad", "fold-pad")
+_LAYOUT = ("push-transposes", "io-layout")
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "fix": (
-        "remove-identity", "fold-constants", "dedupe-initializers",
+        *_CLEANUP, *_PADDING, *_LAYOUT,
+        "fold-batch-norm", "fuse-layer-norm", "fuse-group-norm", "fuse-gelu",
         "eliminate-dead-nodes",
     ),
+    # For targets without LayerNormalization/GroupNormalization or asymmetric pads: nothing is fused
+    # (fusing then decomposing would only ping-pong), norms are spelled out, pads made symmetric.
     "portable": (
-        "remove-identity", "fold-constants", "dedupe-initializers",
+        *_CLEANUP, *_PADDING, "split-asymmetric-pads", *_LAYOUT,
+        "fold-batch-norm", "decompose-norms",
         "eliminate-dead-nodes",
     ),
     "none": (),
