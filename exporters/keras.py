@@ -20,6 +20,7 @@ import difflib
 import logging
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -30,7 +31,7 @@ from onnxmend.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters.base import Export, TensorSpec
 from onnxmend.exporters.keras_init import realistic_random_init
 from onnxmend.exporters.options import ExportOptions, InputArg
-from onnxmend.exporters.tf_compat import convert_function, import_keras, import_tf, import_tf2onnx
+from onnxmend.exporters.tf_compat import convert_function, first_line, import_keras, import_tf, import_tf2onnx
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def export_saved_model(path: Path, source: str, options: ExportOptions) -> Expor
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # TF raises its own error types for corrupt or foreign graphs
-        raise BadSourceError(f"Cannot load the SavedModel in {path} ({type(exc).__name__}: {_first_line(exc)}).") from exc
+        raise BadSourceError(f"Cannot load the SavedModel in {path} ({type(exc).__name__}: {first_line(exc)}).") from exc
     serving = loaded.signatures.get("serving_default")
     if serving is None:
         raise BadSourceError(f"The SavedModel in {path} has no serving_default signature.")
@@ -136,10 +137,9 @@ def export_saved_model(path: Path, source: str, options: ExportOptions) -> Expor
         tf.function(call, input_signature=signature, autograph=False), signature, options.opset, f"SavedModel {path}",
     )
     seconds = time.perf_counter() - start
-    notes = ["a SavedModel is already traced: grouped convolutions saved through XLA cannot be rewritten"]
     return Export(
         onnx_model, inputs, graph_output_specs(onnx_model), _runner(call, inputs, out_names),
-        "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
+        "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds,
     )
 
 
@@ -158,7 +158,7 @@ def build_application(name: str, overrides: Sequence[InputArg] = ()) -> Any:
     try:
         return getattr(keras.applications, name)(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise OnnxmendError(f"keras.applications.{name} cannot be built as asked ({_first_line(exc)}).") from exc
+        raise OnnxmendError(f"keras.applications.{name} cannot be built as asked ({first_line(exc)}).") from exc
 
 
 def application_names() -> list[str]:
@@ -178,7 +178,7 @@ def load_keras_file(path: Path) -> Any:
         return keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # Keras raises ValueError, OSError, h5py and zipfile errors alike
         raise BadSourceError(
-            f"Cannot load {path} as a Keras model ({type(exc).__name__}: {_first_line(exc)}); "
+            f"Cannot load {path} as a Keras model ({type(exc).__name__}: {first_line(exc)}); "
             "a weights-only file goes with keras:NAME and --weights."
         ) from exc
 
@@ -188,11 +188,17 @@ def load_weights(model: Any, weights: str) -> None:
     if not path.is_file():
         raise BadSourceError(f"Weights file {path} does not exist.")
     try:
-        model.load_weights(str(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(str(path))
     except Exception as exc:  # shape mismatches are ValueError, unreadable files OSError or h5py errors
         raise BadSourceError(
-            f"Cannot load weights from {path} into {model.name} ({type(exc).__name__}: {_first_line(exc)})."
+            f"Cannot load weights from {path} into {model.name} ({type(exc).__name__}: {first_line(exc)})."
         ) from exc
+    # Keras only warns when parts of the file match nothing, leaving those layers with random weights.
+    skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+    if skipped:
+        raise BadSourceError(f"Weights in {path} do not cover {model.name} ({skipped[0].splitlines()[0][:200]}).")
 
 
 def declared_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]:
@@ -303,8 +309,3 @@ def _tf_shape(shape: Sequence[int | str | None]) -> tuple[int | None, ...]:
 def _tf_name(name: str) -> str:
     cleaned = _TF_NAME.sub("_", name.split(":")[0]) or "input"
     return cleaned if cleaned[0].isalnum() or cleaned[0] == "." else f"t{cleaned}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else "no message")[:200]

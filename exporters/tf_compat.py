@@ -11,6 +11,9 @@ Two things stop tf2onnx 1.17 from converting Keras 3 models such as ConvNeXt:
   the XLA wrapper is skipped, and only for the graph handed to tf2onnx, never for the source runner.
 * Exact GELU traces to ``0.5 * x * Erfc(-x / sqrt(2))`` and ONNX has no ``Erfc``.
   :func:`custom_op_handlers` maps ``Erfc(x)`` to ``Sub(1, Erf(x))``.
+* Tensors the traced function captured rather than read from variables (Keras' ``Normalization`` layer
+  caches its mean and variance as eager tensors; EfficientNet starts with one) become extra ONNX graph
+  *inputs* in tf2onnx. :func:`fold_captured_inputs` turns them back into initializers.
 
 Heavy frameworks are imported lazily; a missing one is a :class:`MissingDependencyError`.
 """
@@ -26,6 +29,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 from onnxmend.errors import MissingDependencyError, OnnxmendError
 
@@ -158,22 +162,50 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str)
     tf2onnx = import_tf2onnx()
     try:
         with traceable_keras_ops() as rewrites:
+            captured = captured_constants(function.get_concrete_function(*signature))
             model, _ = tf2onnx.convert.from_function(
                 function, input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers(),
             )
     except Exception as exc:  # tf2onnx raises anything from ValueError to TF internals
         raise OnnxmendError(
-            f"tf2onnx could not convert {what} ({type(exc).__name__}: {_first_line(exc)})."
+            f"tf2onnx could not convert {what} ({type(exc).__name__}: {first_line(exc)})."
         ) from exc
+    fold_captured_inputs(model, captured)
     unknown = unknown_ops(model)
     if unknown:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unknown.items()))
+        hint = (" (a SavedModel keeps Keras' XLA-compiled grouped convolutions; export the .keras file instead)"
+                if "StatefulPartitionedCall" in unknown else "")
         raise OnnxmendError(
-            f"tf2onnx left TensorFlow ops that ONNX opset {opset} does not have in {what} ({listed})."
+            f"tf2onnx left TensorFlow ops that ONNX opset {opset} does not have in {what}: {listed}{hint}."
         )
     return model, rewrites
 
 
-def _first_line(exc: BaseException) -> str:
+def captured_constants(concrete_function: Any) -> dict[str, np.ndarray]:
+    """Eager tensors a traced function captured (not variables), by the name they have inside the graph.
+
+    Keras layers that cache tensors, e.g. ``Normalization``'s mean and variance, are captured this way.
+    """
+    tf = import_tf()
+    return {
+        internal.name: external.numpy() for external, internal in concrete_function.graph.captures
+        if external.dtype != tf.resource and hasattr(external, "numpy")
+    }
+
+
+def fold_captured_inputs(model: onnx.ModelProto, captured: dict[str, np.ndarray]) -> int:
+    """tf2onnx makes captured tensors graph inputs; turn them into initializers. Returns how many."""
+    folded = [vi for vi in model.graph.input if vi.name in captured]
+    for vi in folded:
+        model.graph.input.remove(vi)
+        model.graph.initializer.append(onnx.numpy_helper.from_array(captured[vi.name], vi.name))
+    if folded:
+        log.info("folded %d captured tensor(s) into initializers: %s", len(folded), [vi.name for vi in folded])
+    return len(folded)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-sentence errors."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else "no message")[:200]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import collections
 import sys
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -23,7 +23,7 @@ from onnxmend.errors import BadSourceError, MissingDependencyError, OnnxmendErro
 from onnxmend.exporters import export  # noqa: E402
 from onnxmend.exporters import tf_compat  # noqa: E402
 from onnxmend.exporters.base import Export  # noqa: E402
-from onnxmend.exporters.keras import export_keras_model, export_keras_source  # noqa: E402
+from onnxmend.exporters.keras import export_keras_model, export_keras_source, load_weights  # noqa: E402
 from onnxmend.exporters.keras_init import realistic_random_init  # noqa: E402
 from onnxmend.exporters.options import ExportOptions, InputArg  # noqa: E402
 from onnxmend.runtime.compare import Comparison, compare_outputs  # noqa: E402
@@ -150,6 +150,18 @@ def test_auto_named_inputs_get_a_stable_name():
     assert export_keras_model(keras.Model(inp, out), "dense", ExportOptions()).inputs[0].name == "input"
 
 
+def test_captured_normalization_constants_become_initializers(caplog):
+    caplog.set_level("INFO", logger="onnxmend.exporters.tf_compat")
+    inp = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3000.0, 2500.0])(inp)
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, name="features")(x))
+    exported = export_keras_model(model, "norm", ExportOptions())
+    assert [i.name for i in exported.model.graph.input] == ["image"]
+    assert "folded 2 captured tensor(s) into initializers" in caplog.text
+    assert [o.name for o in exported.outputs] == ["features"]
+    assert parity(exported)[0].verdict == "pass"
+
+
 def test_input_override_that_does_not_fit_is_an_error(model):
     with pytest.raises(OnnxmendError, match=r"does not fit the model's input shape \?x32x32x3"):
         export_keras_model(model, "small", ExportOptions(inputs=(InputArg("image", (1, 64, 64, 3)),)))
@@ -248,6 +260,19 @@ def test_missing_or_mismatched_weights(model, tmp_path):
     other.save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(BadSourceError, match="Cannot load weights from .*other.weights.h5 into small"):
         export_keras_source(str(tmp_path / "small.keras"), ExportOptions(weights=str(tmp_path / "other.weights.h5")))
+
+
+def test_weights_that_leave_layers_uninitialised_are_an_error(tmp_path):
+    class PartlyLoads:  # Keras only warns when it skips parts of a model; that must not pass silently
+        name = "partial"
+
+        def load_weights(self, path: str) -> None:
+            warnings.warn("Skipping nested container at 'x'. Affected layers will retain their freshly-initialized weights.")
+
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"")
+    with pytest.raises(BadSourceError, match="do not cover partial"):
+        load_weights(PartlyLoads(), str(weights))
 
 
 def test_missing_tensorflow_is_one_sentence(monkeypatch):
