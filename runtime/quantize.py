@@ -31,13 +31,14 @@ Default choices and why (each one is overridable, and the plan records the reaso
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal, TypeVar
 
 import onnx
 
@@ -50,6 +51,7 @@ from onnxmend.runtime.quantize_gate import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Target = Literal["cpu", "cuda"]
 WeightType = Literal["int8", "uint8"]
 SUPPORTED_OPS = ("MatMul", "Gemm", "Gather", "Conv")
@@ -168,7 +170,7 @@ def build_plan(
     return QuantPlan(provider, tuple(ops), nodes, weight_type, per_channel, reduce_range, reasons, risks)
 
 
-def _choose(forced: object, default: object, key: str, reasons: dict[str, str], why: str):  # noqa: ANN202
+def _choose(forced: T | None, default: T, key: str, reasons: dict[str, str], why: str) -> T:
     reasons[key] = f"forced by flag ({forced})" if forced is not None else why
     return default if forced is None else forced
 
@@ -250,7 +252,9 @@ def preprocess(model_path: Path) -> Prepared:
         for method, kwargs in (("quant_pre_process", {}), ("quant_pre_process(skip_optimization)",
                                                             {"skip_optimization": True})):
             try:
-                quant_pre_process(str(model_path), str(out), save_as_external_data=_is_large(model_path), **kwargs)
+                with _quiet_root_logger():
+                    quant_pre_process(str(model_path), str(out), save_as_external_data=_is_large(model_path),
+                                      **kwargs)
                 return Prepared(_named(onnx.load(str(out))), method, notes)
             except Exception as exc:  # ORT's optimiser and symbolic shape inference raise many types
                 notes.append(f"{method} failed ({type(exc).__name__}: {_first_line(exc)})")
@@ -307,15 +311,28 @@ def run_quantizer(prepared: onnx.ModelProto, plan: QuantPlan) -> onnx.ModelProto
         src, out = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(prepared, str(src), save_as_external_data=large, location="fp32.onnx.data")
         try:
-            quantize_dynamic(
-                src, out, op_types_to_quantize=op_types, nodes_to_quantize=names,
-                per_channel=plan.per_channel, reduce_range=plan.reduce_range,
-                weight_type=QuantType.QInt8 if plan.weight_type == "int8" else QuantType.QUInt8,
-                use_external_data_format=large,
-            )
+            with _quiet_root_logger():
+                quantize_dynamic(
+                    src, out, op_types_to_quantize=op_types, nodes_to_quantize=names,
+                    per_channel=plan.per_channel, reduce_range=plan.reduce_range,
+                    weight_type=QuantType.QInt8 if plan.weight_type == "int8" else QuantType.QUInt8,
+                    use_external_data_format=large,
+                )
         except Exception as exc:  # the quantizer asserts and raises ValueError/RuntimeError alike
             raise OnnxmendError(f"onnxruntime's quantize_dynamic failed: {_first_line(exc)}") from exc
         return onnx.load(str(out))
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ORT's quantizer logs one INFO line per tensor (and a pre-processing hint) on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _first_line(exc: BaseException) -> str:

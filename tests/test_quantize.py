@@ -156,6 +156,19 @@ def test_exclude_nodes_and_ops_overrides() -> None:
         q.build_plan(encoder_like(), "cpu", q.PlanOverrides(ops=("Softmax",)), cpu=AVX2)
 
 
+def test_gemm_with_scaling_and_non_table_gather_are_not_quantized() -> None:
+    model = encoder_like()
+    head = next(n for n in model.graph.node if n.name == "head")
+    head.attribute.append(helper.make_attribute("alpha", 0.5))
+    rng = np.random.default_rng(2)
+    model.graph.initializer.append(_w(rng, 4, 4, 4, name="cube"))
+    model.graph.node.append(helper.make_node("Gather", ["cube", "ids"], ["cube_rows"], name="cube_gather"))
+    nodes = _choices(q.build_plan(model, "cpu", q.PlanOverrides(per_channel=True), cpu=AVX2))
+    assert re.search(r"alpha/beta != 1", nodes["head"].reason) and not nodes["head"].quantize
+    assert re.search(r"rank 3, not an embedding table", nodes["cube_gather"].reason)
+    assert nodes["proj"].per_channel and not nodes["embed"].per_channel
+
+
 def test_empty_plan_is_an_error_not_a_quantize_everything() -> None:
     plan = q.build_plan(convnet(), "cpu", cpu=AVX2)
     with pytest.raises(OnnxmendError, match=r"selects no node"):
