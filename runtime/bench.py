@@ -36,7 +36,7 @@ from onnxmend.fileio import load_model
 from onnxmend.runtime.bench_report import (
     ArtifactResult, BenchResult, round_speedups, summarize, summarize_ratio,
 )
-from onnxmend.runtime.bench_source import SourceModel, load_source, source_feeds, source_subjects
+from onnxmend.runtime.bench_source import COMPILED_LABEL, SourceModel, load_source, source_feeds, source_subjects
 from onnxmend.runtime.inputs import specs_from_model, synthesize
 from onnxmend.runtime.interface import adapt_feeds, read_interface
 from onnxmend.runtime.machine import machine_facts, probe_peak_rss
@@ -206,6 +206,8 @@ def bench(
     providers = options.providers or (("cpu", "cuda") if cuda_available() else ("cpu",))
     notes = [f"{a.label}: the model's batch is fixed at {a.fixed_batch}; it is measured only at that batch"
              for a in artifacts if a.fixed_batch is not None and set(options.batches) != {a.fixed_batch}]
+    if options.compile and (src is None or COMPILED_LABEL not in src.labels):
+        notes.append("--compile applies to PyTorch factory sources only; nothing was compiled")
     if src is not None and providers != ("cpu",):
         notes.append("the source framework runs on the CPU here, so it is timed in the CPU cells only")
     results: list[ArtifactResult] = []
@@ -317,7 +319,7 @@ def bench_cell(artifacts: Sequence[Artifact], src: SourceModel | None, provider:
         active.append((row, subject.call, subject.notes))
     if src is not None and provider == "cpu":
         for subject in source_subjects(src, reference or {}, options.threads):
-            row = ArtifactResult(subject.label, "source", src.export.source, provider, batch)
+            row = ArtifactResult(subject.label, "source", src.source, provider, batch)
             rows.append(row)
             if subject.call is None:
                 _skip(row, subject.reason or "not available")

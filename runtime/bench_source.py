@@ -7,10 +7,12 @@ What is timed depends on the source:
   (its compilation lands in the cold run, which says so). The module is built again from the factory with
   the seed, so its weights may differ from the exported ones; latency does not depend on weight values.
 - Keras (``keras:NAME``, ``.keras``, ``.h5``): the model in a ``tf.function`` (``training=False``) on
-  tensors made once; the cold run includes tracing. ``keras:NAME`` is built again with Keras' own seeded
-  initialiser rather than the exporter's realistic init; again, latency does not depend on weight values.
-- Everything else (SavedModel, .pt2, ONNX files): ``Export.source_runner``, which takes numpy and
-  returns numpy, so its timings include the numpy-to-framework conversions; the row says so.
+  tensors made once; the cold run includes tracing. The model is loaded (or built with Keras' own seeded
+  initialiser, not the exporter's realistic init) without converting it to ONNX again, which would cost
+  tens of seconds; its input specs come from the Keras exporter's helpers, so names, NHWC shapes and value
+  ranges match what ``export`` gives. Latency does not depend on weight values.
+- Everything else (SavedModel, .pt2, ONNX files): ``Export.source_runner`` from ``export(SOURCE)``, which
+  takes numpy and returns numpy, so its timings include the numpy-to-framework conversions; the row says so.
 
 The source always runs on the CPU here, so bench times it in the CPU cells only.
 """
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from onnxmend.errors import OnnxmendError
-from onnxmend.exporters import ExportOptions, export
-from onnxmend.exporters.base import Export, TensorSpec
+from onnxmend.exporters import ExportOptions, export, source_kind
+from onnxmend.exporters.base import SourceRunner, TensorSpec
 from onnxmend.runtime.inputs import synthesize
 
 log = logging.getLogger(__name__)
@@ -41,10 +44,13 @@ KERAS_NOTE = "Keras model in a tf.function, tensors prepared before timing; the 
 
 @dataclass
 class SourceModel:
-    """The exported source plus, where possible, the native model (torch module or Keras model) to time."""
+    """The source as bench sees it: its input specs and either a native model or a numpy runner."""
 
-    export: Export
+    source: str
+    framework: str
+    inputs: list[TensorSpec]
     native: Any | None = None
+    runner: SourceRunner | None = None
     labels: list[str] = field(default_factory=lambda: [SOURCE_LABEL])
 
 
@@ -59,37 +65,41 @@ class SourceSubject:
 
 
 def load_source(source: str, seed: int, compile_: bool) -> SourceModel:
-    """Export ``source`` (for its runner and input specs) and build a native module where that is possible."""
+    """The native model where bench knows how to time it, else ``export(source)`` for its runner."""
+    keras_model = _keras_model(source, seed)
+    if keras_model is not None:
+        return SourceModel(source, "keras", _keras_specs(source, keras_model), native=keras_model)
     exported = export(source, ExportOptions(seed=seed))
+    if exported.framework == "torch" and not source.endswith(".pt2"):
+        labels = [SOURCE_LABEL] + ([COMPILED_LABEL] if compile_ else [])
+        return SourceModel(source, "torch", exported.inputs, _torch_module(source, seed), labels=labels)
     if exported.source_runner is None:
         raise OnnxmendError(f"{source} has no source runner to benchmark; bench the ONNX files alone.")
-    native = None
-    if exported.framework == "torch":
-        native = _torch_module(source, seed)
-    elif exported.framework == "keras":
-        native = _keras_model(source, seed)
-    can_compile = native is not None and exported.framework == "torch"
-    labels = [SOURCE_LABEL] + ([COMPILED_LABEL] if can_compile and compile_ else [])
-    return SourceModel(exported, native, labels)
+    return SourceModel(source, exported.framework, exported.inputs, runner=exported.source_runner)
 
 
 def _keras_model(source: str, seed: int) -> Any | None:
-    from pathlib import Path
-
+    if source_kind(source) != "keras" or Path(source).is_dir():
+        return None
     from onnxmend.exporters.keras import build_application, load_keras_file
     from onnxmend.exporters.tf_compat import import_keras
 
     if source.startswith("keras:"):
         import_keras().utils.set_random_seed(seed)
         return build_application(source[len("keras:"):])
-    if Path(source).suffix.lower() in (".keras", ".h5", ".hdf5"):
-        return load_keras_file(Path(source))
-    return None
+    return load_keras_file(Path(source))
 
 
-def _torch_module(source: str, seed: int) -> Any | None:
-    if source.endswith(".pt2"):
-        return None
+def _keras_specs(source: str, model: Any) -> list[TensorSpec]:
+    from onnxmend.exporters.keras import application_value_range, declared_inputs, input_specs
+
+    declared = declared_inputs(model)
+    value_range = application_value_range(source[len("keras:"):]) if source.startswith("keras:") else None
+    ranges = {name: value_range for name, _, _ in declared} if value_range else {}
+    return input_specs(declared, (), True, ranges)
+
+
+def _torch_module(source: str, seed: int) -> Any:
     import torch
 
     from onnxmend.exporters.pytorch import build_module
@@ -100,7 +110,7 @@ def _torch_module(source: str, seed: int) -> Any | None:
 
 def source_specs(src: SourceModel) -> list[TensorSpec]:
     """The source's input specs with the batch axis left free, so every requested batch can be fed."""
-    return [replace(s, shape=(None,) + tuple(s.shape[1:])) if s.shape else s for s in src.export.inputs]
+    return [replace(s, shape=(None,) + tuple(s.shape[1:])) if s.shape else s for s in src.inputs]
 
 
 def source_feeds(src: SourceModel, batch: int, seed: int) -> dict[str, np.ndarray]:
@@ -110,10 +120,10 @@ def source_feeds(src: SourceModel, batch: int, seed: int) -> dict[str, np.ndarra
 def source_subjects(src: SourceModel, feeds: Mapping[str, np.ndarray], threads: int) -> list[SourceSubject]:
     """One subject per label of ``src``: eager (or the runner) and, when asked, torch.compile."""
     if src.native is None:
-        runner = src.export.source_runner
+        runner = src.runner
         return [SourceSubject(SOURCE_LABEL, lambda: runner(feeds), [RUNNER_NOTE])]
-    names = [s.name for s in src.export.inputs]
-    if src.export.framework == "keras":
+    names = [s.name for s in src.inputs]
+    if src.framework == "keras":
         notes = [KERAS_NOTE] + ([TF_THREADS_NOTE] if threads else [])
         return [SourceSubject(SOURCE_LABEL, _keras_call(src.native, [feeds[n] for n in names]), notes)]
     import torch

@@ -274,3 +274,43 @@ def test_cli_writes_table_json_and_png(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert re.search(r"tiny\s+│\s+cpu\s+│\s+1\s+│", result.output)
     assert (out / "bench.json").exists() and (out / "bench.png").exists()
+
+
+# ------------------------------------------------------------------------------------------ sources
+
+
+def test_onnx_source_is_timed_through_its_runner_on_cpu_cells_only(tiny: Path, monkeypatch) -> None:
+    monkeypatch.setattr(bench_mod, "cuda_unavailable_reason", lambda: "no usable GPU here")
+    options = BenchOptions(**{**FAST, "providers": ("cpu", "cuda"), "baseline": "source", "compile": True})
+    result = bench([tiny], source=str(tiny), options=options)
+    labels = [(r.label, r.provider, r.status) for r in result.results]
+    assert labels == [("tiny", "cpu", "ok"), ("source", "cpu", "ok"), ("tiny", "cuda", "skipped")]
+    source_row = result.results[1]
+    assert source_row.kind == "source" and source_row.speedup.median == pytest.approx(1.0)
+    assert any(re.search(r"includes numpy<->framework tensor conversion", n) for n in source_row.notes)
+    assert any(re.search(r"source framework runs on the CPU here", n) for n in result.notes)
+    assert any(re.search(r"--compile applies to PyTorch factory sources only", n) for n in result.notes)
+
+
+@pytest.mark.slow
+def test_torch_source_is_timed_natively(tmp_path: Path) -> None:
+    factory = tmp_path / "net.py"
+    factory.write_text(
+        "import torch\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)\n"
+        "        self.example_inputs = (torch.randn(1, 3, 8, 8),)\n"
+        "    def forward(self, x):\n"
+        "        return self.conv(x).relu()\n"
+        "def make():\n"
+        "    return Net()\n"
+    )
+    from onnxmend.exporters import ExportOptions, export
+
+    onnx_path = save_model(export(f"{factory}:make", ExportOptions(dynamic_batch=True)).model, tmp_path / "net.onnx")
+    result = bench([onnx_path], source=f"{factory}:make", options=BenchOptions(**{**FAST, "batches": (1, 2)}))
+    rows = {(r.label, r.batch): r for r in result.results}
+    assert rows[("source", 2)].status == "ok" and rows[("net", 2)].status == "ok"
+    assert any("torch eager under inference_mode" in n for n in rows[("source", 1)].notes)
