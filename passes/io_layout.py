@@ -26,8 +26,7 @@ import logging
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult
-from onnxmend.passes.layout import Names, perm_of, producer, replace_uses
-from onnxmend.passes.perm import NCHW_TO_NHWC, NHWC_TO_NCHW
+from onnxmend.passes.perm import NCHW_TO_NHWC, NHWC_TO_NCHW, Names, perm_of, producer, replace_uses
 from onnxmend.passes.transpose_handlers import HANDLERS, LAYOUT_SENSITIVE, const_values
 
 log = logging.getLogger(__name__)

@@ -30,43 +30,15 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.perm import Perm, compose, inverse, is_identity, is_reshape_like, permute_broadcast_operand
+from onnxmend.passes.perm import (
+    Names, Perm, compose, inverse, is_identity, is_reshape_like, perm_of, permute_broadcast_operand, producer,
+    replace_uses, transpose_count,
+)
 from onnxmend.passes.transpose_handlers import ALL, DATA_INPUTS, HANDLERS, LAYOUT_SENSITIVE, Rewrite, const_values
 
 log = logging.getLogger(__name__)
 
 MAX_SWEEPS = 32
-
-
-class Names:
-    """Fresh tensor and node names, unique within one graph."""
-
-    def __init__(self, graph: gs.Graph) -> None:
-        self.used = set(graph.tensors()) | {n.name for n in graph.nodes}
-
-    def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
-
-
-def perm_of(node: gs.Node) -> Perm:
-    perm = node.attrs.get("perm")
-    if perm is None:
-        rank = len(node.inputs[0].shape) if node.inputs[0].shape is not None else 0
-        return tuple(reversed(range(rank)))
-    return tuple(int(p) for p in perm)
-
-
-def producer(tensor: gs.Tensor) -> gs.Node | None:
-    return tensor.inputs[0] if tensor.inputs else None
-
-
-def transpose_count(graph: gs.Graph) -> int:
-    return sum(1 for n in graph.nodes if n.op == "Transpose")
 
 
 class PushTransposes(Pass):
@@ -156,14 +128,6 @@ def _reshape_like_to_reshape(graph: gs.Graph, names: Names) -> int:
         node.inputs.append(gs.Constant(names.fresh(f"{node.name or 'transpose'}_shape"), target))
         changed += 1
     return changed
-
-
-def replace_uses(old: gs.Tensor, new: gs.Tensor) -> None:
-    """Every consumer of ``old`` reads ``new`` instead (graphsurgeon lists need per-index assignment)."""
-    for consumer in list(old.outputs):
-        for i, tensor in enumerate(consumer.inputs):
-            if tensor is old:
-                consumer.inputs[i] = new
 
 
 def _bypass(node: gs.Node, outputs: set[int]) -> int:
@@ -316,6 +280,57 @@ def _rewrite_node(
         )
 
 
+class CollapseTensordot(Pass):
+    """tf2onnx's Tensordot is Reshape(x, [M, C]) ─ MatMul(W[C,K]) ─ Reshape([d0..dn, K]); one N-D MatMul is
+    the same product without the Reshapes that stop Transposes::
+
+        x[1,56,56,96] ─Reshape[3136,96]─ MatMul(W) ─Reshape[1,56,56,384]─   →   x ─ MatMul(W) ─
+    """
+
+    name = "collapse-tensordot"
+    fixes = "Turns Reshape-to-2-D, MatMul, Reshape-back (tf2onnx Tensordot) into one N-D MatMul so Transposes pass it."
+    preconditions = "The input shape is static and the weight is a constant matrix."
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        result = PassResult()
+        outputs = {id(t) for t in graph.outputs}
+        for matmul in [n for n in graph.nodes if n.op == "MatMul"]:
+            reason = _tensordot_blocker(matmul, outputs)
+            if reason is None:
+                continue
+            if reason:
+                result.skip(matmul, reason)
+                continue
+            flatten, unflatten = producer(matmul.inputs[0]), matmul.outputs[0].outputs[0]
+            matmul.inputs[0] = flatten.inputs[0]
+            matmul.outputs[0] = unflatten.outputs[0]
+            unflatten.outputs.clear()
+            result.changed += 1
+        return result
+
+
+def _tensordot_blocker(matmul: gs.Node, outputs: set[int]) -> str | None:
+    """None: not a Tensordot; "": collapsible; otherwise why it is left alone."""
+    flatten = producer(matmul.inputs[0])
+    after = matmul.outputs[0].outputs
+    if flatten is None or flatten.op != "Reshape" or len(after) != 1 or after[0].op != "Reshape":
+        return None
+    source, weight = flatten.inputs[0], const_values(matmul.inputs[1])
+    if weight is None or weight.ndim != 2:
+        return "the Tensordot weight is not a constant matrix"
+    shape = source.shape
+    if shape is None or len(shape) < 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        return "the Tensordot input has no static shape"
+    inner = [matmul.inputs[0], matmul.outputs[0]]
+    if any(len(t.outputs) != 1 or id(t) in outputs for t in inner):
+        return "the flattened tensors of the Tensordot are used elsewhere"
+    wanted = list(shape[:-1]) + [int(weight.shape[1])]
+    target = const_values(after[0].inputs[1])
+    if shape[-1] != weight.shape[0] or target is None or target.reshape(-1).tolist() != wanted:
+        return "the Reshapes around the MatMul do more than flatten and restore the leading axes"
+    return ""
+
+
 def inspect_layout(model) -> dict[str, object]:  # onnx.ModelProto; untyped to keep onnx out of this signature
     """Transposes in a model: how many, and how many sit between two layout-sensitive ops.
 
@@ -352,4 +367,4 @@ def _reaches_sensitive(start: gs.Node, upward: bool, limit: int = 64) -> bool:
     return False
 
 
-PASSES: tuple[type[Pass], ...] = (PushTransposes,)
+PASSES: tuple[type[Pass], ...] = (CollapseTensordot, PushTransposes)

@@ -1,4 +1,4 @@
-"""Permutation algebra for the layout passes, on plain tuples and numpy arrays (no graph editing).
+"""Permutation algebra for the layout passes (tuples and numpy arrays), and the few graph helpers they share.
 
 Convention everywhere: ``y = transpose(x, perm)`` means ``y.shape[i] == x.shape[perm[i]]``, i.e. axis ``i``
 of ``y`` *is* axis ``perm[i]`` of ``x``. Pushing ``Transpose(perm)`` down through an op that works on ``y``
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import onnx_graphsurgeon as gs
 
 Perm = tuple[int, ...]
 
@@ -119,3 +120,45 @@ def is_reshape_like(perm: Sequence[int], shape: Sequence[int | None]) -> bool:
         return False
     moved = [p for p in perm if shape[p] != 1]
     return moved == sorted(moved)
+
+
+# Graph helpers shared by push-transposes, collapse-tensordot and io-layout.
+
+
+class Names:
+    """Fresh tensor and node names, unique within one graph."""
+
+    def __init__(self, graph: gs.Graph) -> None:
+        self.used = set(graph.tensors()) | {n.name for n in graph.nodes}
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.used:
+            i += 1
+            name = f"{base}_{i}"
+        self.used.add(name)
+        return name
+
+
+def perm_of(node: gs.Node) -> Perm:
+    perm = node.attrs.get("perm")
+    if perm is None:
+        rank = len(node.inputs[0].shape) if node.inputs[0].shape is not None else 0
+        return tuple(reversed(range(rank)))
+    return tuple(int(p) for p in perm)
+
+
+def producer(tensor: gs.Tensor) -> gs.Node | None:
+    return tensor.inputs[0] if tensor.inputs else None
+
+
+def transpose_count(graph: gs.Graph) -> int:
+    return sum(1 for n in graph.nodes if n.op == "Transpose")
+
+
+def replace_uses(old: gs.Tensor, new: gs.Tensor) -> None:
+    """Every consumer of ``old`` reads ``new`` instead (graphsurgeon lists need per-index assignment)."""
+    for consumer in list(old.outputs):
+        for i, tensor in enumerate(consumer.inputs):
+            if tensor is old:
+                consumer.inputs[i] = new

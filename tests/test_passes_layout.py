@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from layout_helpers import apply, assert_same, init, model, ops, tensor, transpose
 from onnxmend.passes.base import PassContext
 from onnxmend.passes.io_layout import IoLayout
-from onnxmend.passes.layout import PushTransposes, inspect_layout
+from onnxmend.passes.layout import CollapseTensordot, PushTransposes, inspect_layout
 from onnxmend.passes.manager import run_passes
 from onnxmend.passes.perm import perm_after_dropping, perm_after_inserting, permute_broadcast_operand
 from onnxmend.runtime.interface import read_interface
@@ -401,3 +401,27 @@ def test_perm_algebra():
     c = np.arange(3, dtype=np.float32)
     assert permute_broadcast_operand(c, TO_NHWC).shape == (3, 1, 1)
     assert permute_broadcast_operand(np.ones([2, 4, 5, 3]), TO_NHWC).shape == (2, 3, 4, 5)
+
+
+def tensordot(target):
+    w = RNG.standard_normal([3, 6]).astype(np.float32)
+    nodes = [transpose("x", "y", TO_NHWC), helper.make_node("Reshape", ["y", "flat"], ["f"]),
+             helper.make_node("MatMul", ["f", "w"], ["m"]), helper.make_node("Reshape", ["m", "back"], ["z"])]
+    inits = [init("w", w), init("flat", np.int64([40, 3])), init("back", np.int64(target))]
+    return model(nodes, [tensor("x", X)], [tensor("z", target)], inits)
+
+
+def test_collapse_tensordot_then_push_turns_it_into_a_conv():
+    m = tensordot([2, 4, 5, 6])
+    collapsed, result = apply(m, CollapseTensordot())
+    assert result.changed == 1 and ops(collapsed) == {"Transpose": 1, "MatMul": 1}
+    assert_same(m, collapsed)
+    assert apply(collapsed, CollapseTensordot())[1].changed == 0
+    out, _ = pushed(collapsed, exact=False, transposes=1)
+    assert [n.op_type for n in out.graph.node] == ["Conv", "Transpose"]
+
+
+def test_collapse_tensordot_leaves_reshapes_that_regroup_axes():
+    out, result = apply(tensordot([8, 5, 6]), CollapseTensordot())
+    assert result.changed == 0 and ops(out)["Reshape"] == 2
+    assert any("do more than flatten" in s.reason for s in result.skipped)
