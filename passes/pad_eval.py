@@ -136,12 +136,8 @@ def _shape_value(shape_node: gs.Node, subgraph: list[gs.Node]) -> np.ndarray | s
     source = shape_node.inputs[0].name
     if shape is None:
         return f"the rank of {source!r} is unknown"
-    rank = len(shape)
-    start = int(shape_node.attrs.get("start", 0)) % (rank + 1) if shape_node.attrs.get("start", 0) < 0 \
-        else min(int(shape_node.attrs.get("start", 0)), rank)
-    end_attr = shape_node.attrs.get("end", rank)
-    end = int(end_attr) + rank if int(end_attr) < 0 else min(int(end_attr), rank)
-    dims = list(shape)[start:end]
+    # Shape's start/end clamp like Python slice bounds (negative counts from the end).
+    dims = list(shape)[int(shape_node.attrs.get("start", 0)):shape_node.attrs.get("end")]
     dynamic = {i for i, d in enumerate(dims) if not isinstance(d, int) or d < 0}
     if dynamic:
         members = {id(n) for n in subgraph}

@@ -93,17 +93,19 @@ def is_non_negative(tensor: gs.Tensor, depth: int = 6) -> bool:
     if node.op in NON_NEGATIVE_OPS:
         return True
     if node.op == "Clip":
-        return _clip_min(node) is not None and _clip_min(node) >= 0  # type: ignore[operator]
+        low = _clip_min(node)
+        return low is not None and low >= 0
     if node.op in NON_NEGATIVE_PRESERVING:
         return is_non_negative(node.inputs[0], depth - 1)
     if node.op == "Pad":
-        spec = node.attrs.get("mode", "constant")
-        value = constant_array(node.inputs[2]) if len(node.inputs) > 2 and not is_omitted(node.inputs[2]) else np.zeros(())
-        return spec in ("constant", b"constant") and value is not None and bool(np.all(value >= 0)) \
-            and is_non_negative(node.inputs[0], depth - 1)
-    if node.op in ("Concat", "Max"):
-        return all(is_non_negative(t, depth - 1) for t in node.inputs) if node.op == "Concat" \
-            else any(is_non_negative(t, depth - 1) for t in node.inputs)
+        mode = node.attrs.get("mode", "constant")
+        fill = node.inputs[2] if len(node.inputs) > 2 and not is_omitted(node.inputs[2]) else None
+        fill_ok = fill is None or is_non_negative(fill, 0)
+        return mode in ("constant", b"constant") and fill_ok and is_non_negative(node.inputs[0], depth - 1)
+    if node.op == "Concat":
+        return all(is_non_negative(t, depth - 1) for t in node.inputs)
+    if node.op == "Max":  # max(a, b) >= 0 as soon as one operand is
+        return any(is_non_negative(t, depth - 1) for t in node.inputs)
     return False
 
 

@@ -273,10 +273,11 @@ def test_fold_pad_merges_consecutive_pads_then_folds():
     assert_exact_and_idempotent(two_pads, merged, shape, FoldPad())
 
 
-def test_fold_pad_into_maxpool_after_relu_and_with_neg_inf():
-    model = pad_conv_model([0, 0, 1, 1, 0, 0, 1, 1], op="MaxPool", pre="Relu")
+@pytest.mark.parametrize("pre", ["Relu", "Sigmoid", "Abs", "Softplus"])
+def test_fold_pad_into_maxpool_after_non_negative_op_and_with_neg_inf(pre):
+    model = pad_conv_model([0, 0, 1, 1, 0, 0, 1, 1], op="MaxPool", pre=pre)
     out, _ = apply(model, FoldPad())
-    assert op_histogram(out) == {"Relu": 1, "MaxPool": 1}
+    assert op_histogram(out) == {pre: 1, "MaxPool": 1}
     assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
 
     any_sign = pad_conv_model([0, 0, 0, 0, 0, 0, 1, 1], op="MaxPool", value=-math.inf)
@@ -501,3 +502,20 @@ def test_inspect_padding_counts():
         "pad_nodes": 1, "pads_feeding_conv_or_pool": 1, "computed_pads": 0,
         "auto_pad_nodes": 1, "asymmetric_pads_nodes": 1,
     }
+
+
+@pytest.mark.parametrize("low,folds", [(0.0, True), (-1.0, False)])
+def test_fold_pad_into_maxpool_after_clip_depends_on_min(low, folds):
+    nodes = [
+        helper.make_node("Clip", ["x", "low", "high"], ["c"]),
+        helper.make_node("Pad", ["c", "pads"], ["p"]),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3]),
+    ]
+    inits = [scalar("low", low), scalar("high", 6.0), ints("pads", [0, 0, 1, 1, 0, 0, 1, 1])]
+    model = make_model(nodes, [1, 3, 8, 8], inits)
+    out, report = apply(model, FoldPad())
+    assert op_histogram(out).get("Pad", 0) == (0 if folds else 1)
+    if folds:
+        assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
+    else:
+        assert_skipped(report, "fold-pad", r"MaxPool input may be negative")
