@@ -39,7 +39,7 @@ from onnxmend.runtime.bench_report import (
 from onnxmend.runtime.bench_source import COMPILED_LABEL, SourceModel, load_source, source_feeds, source_subjects
 from onnxmend.runtime.inputs import specs_from_model, synthesize
 from onnxmend.runtime.interface import adapt_feeds, read_interface
-from onnxmend.runtime.machine import machine_facts, probe_peak_rss
+from onnxmend.runtime.machine import busy_note, load_average, machine_facts, probe_peak_rss
 from onnxmend.runtime.session import create_session, cuda_available, cuda_unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,7 @@ def bench(
 ) -> BenchResult:
     """Benchmark ONNX ``models`` (and ``source``) over providers x batches; see the module docstring."""
     started = time.perf_counter()
+    load_before = load_average()
     options.validate()
     artifacts = load_artifacts(models)
     src = load_source(source, options.seed, options.compile) if source else None
@@ -216,7 +217,9 @@ def bench(
             log.info("Benchmarking provider %s, batch %d.", provider, batch)
             results += bench_cell(artifacts, src, provider, batch, baseline, options, clock)
     settings = {**options.to_json(), "providers": list(providers)}
-    return BenchResult(machine_facts().to_json(), settings, baseline, results, notes,
+    machine = machine_facts()
+    busy = busy_note(machine.usable_cores, load_before, machine.load_average)
+    return BenchResult(machine.to_json(), settings, baseline, results, notes + ([busy] if busy else []),
                        time.perf_counter() - started)
 
 

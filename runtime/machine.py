@@ -51,6 +51,7 @@ class MachineFacts:
     python: str
     versions: dict[str, str]
     ort_providers: list[str] = field(default_factory=list)
+    load_average: list[float] = field(default_factory=list)  # 1, 5, 15 minutes, when the facts were taken
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -81,7 +82,21 @@ def machine_facts() -> MachineFacts:
         python=platform.python_version(),
         versions=package_versions(),
         ort_providers=list(ort.get_available_providers()),
+        load_average=load_average(),
     )
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
+def busy_note(usable_cores: int, before: list[float], after: list[float]) -> str | None:
+    """A warning when other processes competed for the CPU while timing (1-minute load above half the cores)."""
+    peak = max([v[0] for v in (before, after) if v], default=0.0)
+    if peak <= usable_cores / 2:
+        return None
+    return (f"the machine was busy (1-minute load average up to {peak:.1f} on {usable_cores} usable cores): "
+            "latencies include contention with other processes; compare within a run, not across runs")
 
 
 def _read_cpuinfo() -> str:

@@ -314,3 +314,11 @@ def test_torch_source_is_timed_natively(tmp_path: Path) -> None:
     rows = {(r.label, r.batch): r for r in result.results}
     assert rows[("source", 2)].status == "ok" and rows[("net", 2)].status == "ok"
     assert any("torch eager under inference_mode" in n for n in rows[("source", 1)].notes)
+
+
+def test_busy_machine_note() -> None:
+    from onnxmend.runtime.machine import busy_note
+
+    assert busy_note(4, [1.0, 1.0, 1.0], [2.0, 1.0, 1.0]) is None
+    note = busy_note(2, [0.5, 0.5, 0.5], [8.4, 7.0, 4.0])
+    assert note and re.search(r"load average up to 8\.4 on 2 usable cores", note)

@@ -97,7 +97,7 @@ def results_table(result: BenchResult) -> tuple[Table, list[str]]:
                "median \\[p10–p90]. RSS = peak growth over an idle onnxruntime process.")
     table = Table(title=f"onnxmend bench — {result.machine.get('cpu_model', '')}", title_justify="left",
                   caption=caption, caption_justify="left")
-    for col in ("subject", "provider", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "cold ms",
+    for col in ("subject", "provider", "batch", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "cold ms",
                 "items/s", f"speedup vs {result.baseline}", "RSS MB", "notes"):
         table.add_column(col, justify="left" if col in ("subject", "provider", "notes") else "right")
     footnotes: list[str] = []
@@ -109,14 +109,14 @@ def results_table(result: BenchResult) -> tuple[Table, list[str]]:
 def _cells(row: ArtifactResult, footnotes: list[str]) -> list[str]:
     head = [escape(row.label), row.provider, str(row.batch)]
     if row.stats is None:
-        return head + ["-"] * 8 + [f"[yellow]skipped[/] {_mark(f'skipped: {row.reason}', footnotes)}"]
+        return head + ["-"] * 9 + [f"[yellow]skipped[/] {_mark(f'skipped: {row.reason}', footnotes)}"]
     s = row.stats
     speed = "-" if row.speedup is None else escape(
         f"{row.speedup.median:.2f}× [{row.speedup.p10:.2f}–{row.speedup.p90:.2f}]")
     rss = "-" if row.memory is None else f"{row.memory.growth_mb:.0f}"
     marks = [_mark(note, footnotes) for note in row.notes]
     return head + [
-        f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.mean_ms:.3f} ± {s.std_ms:.3f}",
+        str(s.runs), f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.mean_ms:.3f} ± {s.std_ms:.3f}",
         "-" if s.cold_ms is None else f"{s.cold_ms:.2f}", f"{s.throughput:,.0f}", speed, rss, " ".join(marks),
     ]
 
