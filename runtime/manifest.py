@@ -43,9 +43,10 @@ class ArtifactPaths:
     report: Path
 
     @classmethod
-    def inside(cls, out_dir: Path, input_path: Path) -> ArtifactPaths:
+    def inside(cls, out_dir: Path, input_path: Path, report_name: str = "report.md") -> ArtifactPaths:
+        """``report_name`` lets ``convert --quantize`` keep its own report.md beside the int8 artifact."""
         paths = cls(out_dir, out_dir / "model.onnx", out_dir / "model.int8.onnx",
-                    out_dir / "manifest.json", out_dir / "report.md")
+                    out_dir / "manifest.json", out_dir / report_name)
         source = input_path.resolve()
         clobbered = [p.name for p in (paths.int8, paths.manifest, paths.report) if p.resolve() == source]
         if clobbered:

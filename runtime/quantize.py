@@ -14,10 +14,11 @@ Default choices and why (each one is overridable, and the plan records the reaso
 - **Gather on a rank-2 float initializer** (embedding tables): the table is stored in int8 and gathered rows
   are dequantized. In a BERT-style encoder the embeddings are ~40 % of the weights, so without this the
   artifact cannot get much below half of the fp32 size.
-- **Conv is excluded**: dynamic Conv becomes ``ConvInteger``, which has no CUDA kernel and on CPU is slow
-  (MobileNetV2: 16x slower than fp32, cosine 0.972). ``--ops Conv`` includes it, with the risk stated; on CPU the
-  weight type then defaults to uint8 because ORT's u8s8 ConvInteger path measured 3.7x slower than u8u8 here
-  (64→64 3x3 conv at 56x56: fp32 9.2 ms, u8s8 31.8 ms, u8u8 8.6 ms).
+- **Conv is excluded**: dynamic Conv becomes ``ConvInteger``, which has no CUDA kernel and on CPU is slower
+  than fp32. Measured on keras MobileNetV2 (2 threads, AVX2, reduce_range on): with uint8 weights 2.6x
+  slower than fp32 and cosine 0.988, with int8 weights 7.9x slower and cosine 0.990. ``--ops Conv`` includes
+  it with the risk stated; on CPU the weight type then defaults to uint8, ORT's faster ConvInteger path
+  (also 64→64 3x3 conv at 56x56: fp32 9.2 ms, u8u8 8.6 ms, u8s8 31.8 ms).
 - **Weight type int8** (u8s8: activations are uint8 from ``DynamicQuantizeLinear``), uint8 only as above.
 - **reduce_range** (7-bit weights) exactly on x86 without VNNI. AVX2's ``vpmaddubsw`` multiplies u8×s8 pairs and
   adds each pair into a *saturating* int16: 255·127·2 = 64770 overflows 32767, 255·63·2 = 32130 does not. VNNI
@@ -158,7 +159,7 @@ def build_plan(
     reduce_range = _choose(overrides.reduce_range, reduce_default, "reduce_range", reasons, reduce_why)
     weight_default: WeightType = "uint8" if has_conv and provider == "cpu" else "int8"
     weight_type = _choose(overrides.weight_type, weight_default, "weight_type", reasons,
-                          "uint8: ORT's u8u8 ConvInteger kernel is 3.7x faster than u8s8 on CPU"
+                          "uint8: ORT's u8u8 ConvInteger is ~3x faster than u8s8 on CPU (MobileNetV2)"
                           if weight_default == "uint8" else "int8: u8s8 is ORT's fast MatMulInteger path")
     reasons["op_types"] = "from --ops" if overrides.ops is not None else (
         "MatMul/Gemm/Gather: Conv is excluded by default (ConvInteger: no CUDA kernel, slow on CPU)")
@@ -186,8 +187,8 @@ def _reduce_range_default(cpu: CpuInfo) -> tuple[bool, str]:
 def _conv_risk(provider: Target) -> str:
     if provider == "cuda":
         return "Conv → ConvInteger has no CUDA kernel: those nodes run on CPU with copies around them."
-    return ("Conv → ConvInteger is slow on CPU (MobileNetV2: 16x slower than fp32, cosine 0.972); "
-            "see the measured speed and accuracy in the report.")
+    return ("Conv → ConvInteger is slower than fp32 on CPU (MobileNetV2 measured 2.6x slower with uint8 weights, "
+            "cosine 0.988); see the measured speed and accuracy in the report.")
 
 
 def _node_choices(model: onnx.ModelProto, ops: tuple[str, ...], excluded: set[str], per_channel: bool) -> list[NodeChoice]:
@@ -374,6 +375,7 @@ def quantize_model(
     provider: Literal["auto", "cpu", "cuda"] = "auto", source: str | None = None,
     thresholds: Thresholds = Thresholds(), layers: bool = False, batches: int = 3, seed: int = 0,
     latency_runs: int = 20, threads: int = 2, on_plan: Callable[[QuantPlan], None] | None = None,
+    report_name: str = "report.md",
 ) -> QuantizeResult:
     """Pre-process, plan, quantize, gate and write the artifact folder; the input file is never modified.
 
@@ -384,7 +386,7 @@ def quantize_model(
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     fp32 = fileio.load_model(model_path)
-    paths = ArtifactPaths.inside(out_dir, model_path)
+    paths = ArtifactPaths.inside(out_dir, model_path, report_name)
     target, provider_why = resolve_provider(provider)
     prepared = preprocess(model_path)
     plan = build_plan(prepared.model, target, overrides)

@@ -129,7 +129,7 @@ def test_conv_opt_in_states_risk_uses_uint8_and_keeps_depthwise_per_tensor() -> 
     assert re.search(r"depthwise.*never per channel", nodes["dw"].reason)
     assert not any(n.per_channel for n in plan.selected)
     assert plan.weight_type == "uint8"
-    assert any(re.search(r"slow on CPU", r) for r in plan.risks)
+    assert any(re.search(r"slower than fp32 on CPU", r) for r in plan.risks)
     cuda = q.build_plan(convnet(), "cuda", q.PlanOverrides(ops=("Conv",)), cpu=AVX2)
     assert cuda.weight_type == "int8" and any(re.search(r"no CUDA kernel", r) for r in cuda.risks)
 
@@ -268,8 +268,11 @@ def test_output_in_input_folder_never_overwrites_input(tmp_path: Path) -> None:
     named = tmp_path / "model.onnx"
     onnx.save(encoder_like(), str(named))
     before = _sha(named)
-    q.quantize_model(named, tmp_path, provider="cpu", **FAST)
+    (tmp_path / "report.md").write_text("convert's own report")
+    q.quantize_model(named, tmp_path, provider="cpu", report_name="quantize.md", **FAST)
     assert _sha(named) == before and (tmp_path / "model.int8.onnx").exists()
+    assert (tmp_path / "report.md").read_text() == "convert's own report"
+    assert "quantize.md" in json.loads((tmp_path / "manifest.json").read_text())["files"]
     other = tmp_path / "sub" / "encoder.onnx"
     other.parent.mkdir()
     onnx.save(encoder_like(), str(other))
@@ -312,6 +315,15 @@ def test_cli_failing_gate_exits_1_and_still_writes_report(encoder_file: Path, tm
     assert "Gate: FAIL" in (out / "report.md").read_text()
     assert json.loads((out / "manifest.json").read_text())["accuracy"]["passed"] is False
     assert "Quantization plan" in result.output and "FAIL" in result.output
+
+
+def test_cli_json_prints_the_manifest(encoder_file: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(command, [str(encoder_file), "-o", str(tmp_path / "j"), "--provider", "cpu",
+                                          "--json", "--runs", "0", "--batches", "1", "--ops", "MatMul,Gemm"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["plan"]["op_types"] == ["MatMul", "Gemm"] and manifest["latency"] is None
+    assert [n["name"] for n in manifest["plan"]["nodes"] if n["quantize"]] == ["proj", "head"]
 
 
 @pytest.mark.parametrize("args, message", [
