@@ -183,3 +183,18 @@ def test_dedupe_initializers_shares_identical_constants_and_keeps_distinct_ones(
     assert report.records[0].changed == 1
     _, second = run_passes(fixed, [DedupeInitializers()])
     assert second.records == []
+
+
+def test_input_graph_onnxruntime_cannot_run_is_fixed_without_numeric_gate():
+    # ORT refuses a dilated Conv with auto_pad=SAME_UPPER; resolve-auto-pad makes it runnable.
+    from tests.onnx_builders import const
+    from onnxmend.passes.padding import ResolveAutoPad
+
+    w = np.random.default_rng(0).standard_normal((2, 1, 3, 3)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "W"], ["y"], auto_pad="SAME_UPPER", dilations=[2, 2], strides=[1, 1])
+    model = make_model([node], [value("x", [1, 1, 9, 9])], [value("y", [1, 2, 9, 9])], [const("W", w)])
+    fixed, report = run_passes(model, [ResolveAutoPad()])
+    assert not report.verified
+    assert "cannot run the input graph" in report.notes["gate"][0]
+    assert report.records[0].status == "applied"
+    create_session(fixed, provider="cpu", opt_level="disable").run({"x": np.ones((1, 1, 9, 9), np.float32)})
