@@ -16,7 +16,7 @@ from onnxmend.exporters.options import ExportOptions
 from onnxmend.models.catalogue import ENTRIES
 from onnxmend.models.entry import ZooEntry
 
-__all__ = ["ZOO", "ZooEntry", "build", "entry", "export_zoo", "zoo_names"]
+__all__ = ["ZOO", "ZooEntry", "build", "export_zoo", "zoo_entry", "zoo_names"]
 
 ZOO: Mapping[str, ZooEntry] = MappingProxyType({e.name: e for e in ENTRIES})
 
@@ -25,7 +25,7 @@ def zoo_names() -> list[str]:
     return sorted(ZOO)
 
 
-def entry(name: str) -> ZooEntry:
+def zoo_entry(name: str) -> ZooEntry:
     """The entry called ``name``; an unknown name is a BadSourceError that lists the valid ones."""
     try:
         return ZOO[name]
@@ -35,33 +35,33 @@ def entry(name: str) -> ZooEntry:
 
 def build(name: str, seed: int = 0) -> Any:
     """Build zoo model ``name``; torch modules come in eval mode with seeded ``example_inputs``."""
-    zoo_entry = entry(name)
-    model = zoo_entry.build(seed)
-    if zoo_entry.framework == "torch":
+    spec = zoo_entry(name)
+    model = spec.build(seed)
+    if spec.framework == "torch":
         from onnxmend.models.weights import torch_example
 
         model.eval()
         model.example_inputs = tuple(
             torch_example(s.concrete_shape(), seed, s.dtype, int(s.value_range[1]) if s.value_range else 2)
-            for s in zoo_entry.inputs
+            for s in spec.inputs
         )
     return model
 
 
 def export_zoo(name: str, options: ExportOptions) -> Export:
     """Build zoo model ``name`` with ``options.seed`` and export it with the exporter of its framework."""
-    zoo_entry = entry(name)
+    spec = zoo_entry(name)
     if options.weights:
         raise OnnxmendError(f"Zoo models build their own seeded weights; drop --weights for zoo:{name}.")
     model = build(name, options.seed)
     source = f"zoo:{name}"
-    if zoo_entry.framework == "torch":
+    if spec.framework == "torch":
         from onnxmend.exporters.pytorch import export_module
 
         return export_module(
-            model, source, options, input_names=[s.name for s in zoo_entry.inputs],
-            output_names=list(zoo_entry.outputs), value_ranges=zoo_entry.value_ranges,
+            model, source, options, input_names=[s.name for s in spec.inputs],
+            output_names=list(spec.outputs), value_ranges=spec.value_ranges,
         )
     from onnxmend.exporters.keras import export_keras_model
 
-    return export_keras_model(model, source, options, value_ranges=zoo_entry.value_ranges or None)
+    return export_keras_model(model, source, options, value_ranges=spec.value_ranges or None)

@@ -30,6 +30,11 @@ KERAS_NAMES = sorted(n for n, e in ZOO.items() if e.framework == "keras")
 HEAVY = {"resnet18-torch", "mobilenetv2-torch", "bert-encoder-torch"}  # dynamo export 8-15 s each, unloaded
 
 
+def marked(names: list[str]) -> list:
+    """Parameters with the 224x224 CNNs and BERT marked slow (build + calibration + forward take seconds)."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+
+
 def run_torch(name: str, *arrays: np.ndarray) -> list[np.ndarray]:
     model = build(name)
     with torch.inference_mode():
@@ -102,7 +107,7 @@ def test_tf_same_pads(size: int, kernel: int, stride: int, pads: tuple[int, int]
     assert tf_same_pads(size, kernel, stride) == pads
 
 
-@pytest.mark.parametrize("name", TORCH_NAMES)
+@pytest.mark.parametrize("name", marked(TORCH_NAMES))
 def test_torch_builds_carry_example_inputs_matching_the_spec(name: str) -> None:
     model = build(name)
     assert not model.training
@@ -134,7 +139,7 @@ def test_faithful_same_conv_port_matches_keras_and_naive_port_does_not() -> None
     _, naive = keras_vs_torch("tf-same-conv-keras", "tf-same-conv-torch-naive")
     assert naive.shape == expected.shape  # the naive port keeps the shape: the bug is silent
     mean_abs = float(np.abs(expected - naive).mean())
-    assert mean_abs > 0.2, f"naive port mean abs diff {mean_abs}"  # measured 1.20 (seed 001: 0.21)
+    assert mean_abs > 0.2, f"naive port mean abs diff {mean_abs}"  # measured 1.23 (seed 001: 0.21)
 
 
 def test_depthwise_twins_match() -> None:
@@ -147,7 +152,7 @@ def test_bn_stack_eps_fixed_matches_keras_and_default_eps_drifts() -> None:
     assert compare_outputs({"y": expected}, {"y": fixed}).passed  # atol 1e-4 × max|ref|: 24 layers of fp32
     _, drifted = keras_vs_torch("bn-stack-keras", "bn-stack-torch")
     max_err = float(np.abs(expected - drifted).max())
-    assert max_err > 0.1, f"default-eps drift {max_err}"  # measured 0.72 (seed 002: ~0.6 after 70 layers)
+    assert max_err > 0.1, f"default-eps drift {max_err}"  # measured 0.82 (seed 002: ~0.6 after 70 layers)
 
 
 def test_groupnorm1_equals_tf_contrib_layer_norm() -> None:
@@ -197,7 +202,7 @@ def test_tf_pad_dynamic_and_static_twins_match() -> None:
     np.testing.assert_array_equal(dynamic, static)
 
 
-@pytest.mark.parametrize("name", sorted(ZOO))
+@pytest.mark.parametrize("name", marked(sorted(ZOO)))
 def test_outputs_are_not_degenerate(name: str) -> None:
     if ZOO[name].framework == "keras":
         outputs = [run_keras(name, nhwc_input(name))]
@@ -222,9 +227,7 @@ def export_and_compare(name: str, options: ExportOptions) -> onnx.ModelProto:
     return exported.model
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in TORCH_NAMES],
-)
+@pytest.mark.parametrize("name", marked(TORCH_NAMES))
 def test_torch_zoo_exports_and_matches_in_onnxruntime(name: str) -> None:
     model = export_and_compare(name, ExportOptions())
     names = [i.name for i in model.graph.input]
