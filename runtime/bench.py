@@ -4,8 +4,9 @@ Per (provider, batch) cell, every subject (an ONNX artifact, or the source frame
 
 1. its session is created (not timed) and its first run is timed alone: the *cold* latency;
 2. ``warmup`` runs, timed only to size the blocks of step 3;
-3. ``rounds`` rounds; in each, every subject runs its block of runs in turn (A…A B…B | A…A B…B | …), so
-   drift of the machine (clock boost, neighbours) hits every subject alike. Blocks are sized so that each
+3. ``rounds`` rounds; in each, every subject runs its block of runs in turn, the starting subject rotating
+   from round to round (A…A B…B C…C | B…B C…C A…A | …), so drift of the machine (clock boost,
+   neighbours) and order effects hit every subject alike. Blocks are sized so that each
    subject gets about the same time per round (``--seconds``), or hold ``--runs`` split evenly over rounds;
 4. speedups against the baseline are taken round by round (median of the baseline's block over median of
    the subject's block) and reported with their p10–p90 spread.
@@ -149,12 +150,19 @@ def measure_interleaved(
     deadline = None if budget_s is None else clock() + int(3 * budget_s * 1e9 * len(fns))
     notes = []
     for r in range(n_rounds):
-        for fn, sample, plan in zip(fns, samples, plans):
-            sample.rounds.append(_block(fn, plan[r], clock, deadline))
+        # Rotating the starting subject each round spreads order effects (whoever runs after a session
+        # whose threads still spin, or after a cache flush) over all subjects alike.
+        for i in _rotation(len(fns), r):
+            samples[i].rounds.append(_block(fns[i], plans[i][r], clock, deadline))
         if deadline is not None and clock() > deadline and r + 1 < n_rounds:
             notes.append(f"stopped after {r + 1} of {n_rounds} rounds: runs were slower than the warm-up predicted")
             break
     return samples, notes
+
+
+def _rotation(count: int, round_index: int) -> list[int]:
+    start = round_index % count
+    return list(range(start, count)) + list(range(start))
 
 
 def _block(fn: Callable[[], object], count: int, clock: Clock, deadline: int | None) -> list[int]:

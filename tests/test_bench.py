@@ -110,10 +110,17 @@ def test_rounds_interleave_subjects_in_order() -> None:
     clock = FakeClock()
     fns = [clock.subject("A", 1000), clock.subject("B", 3000)]
     samples, notes = measure_interleaved(fns, warmup=2, runs=3, budget_s=None, rounds=3, clock=clock)
-    assert clock.log == ["A", "A", "B", "B"] + ["A", "B"] * 3
+    assert clock.log == ["A", "A", "B", "B"] + ["A", "B", "B", "A", "A", "B"]  # warm-up, then rotating rounds
     assert [s.rounds for s in samples] == [[[1000]] * 3, [[3000]] * 3]
     assert [s.warmup_ns for s in samples] == [[1000, 1000], [3000, 3000]]
     assert notes == []
+
+
+def test_round_start_rotates_over_three_subjects() -> None:
+    clock = FakeClock()
+    fns = [clock.subject(name, 10) for name in "ABC"]
+    measure_interleaved(fns, warmup=0, runs=3, budget_s=None, rounds=3, clock=clock)
+    assert "".join(clock.log) == "ABC" + "BCA" + "CAB"
 
 
 def test_budget_gives_each_subject_equal_time_per_round() -> None:
