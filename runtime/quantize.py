@@ -44,6 +44,7 @@ from typing import Callable, Iterator, Literal, TypeVar
 import onnx
 
 from onnxmend import fileio
+from onnxmend.exporters.base import Export
 from onnxmend.errors import OnnxmendError
 from onnxmend.runtime.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize_gate import (
@@ -372,7 +373,7 @@ class QuantizeResult:
 
 def quantize_model(
     model_path: str | Path, out_dir: str | Path, overrides: PlanOverrides = PlanOverrides(),
-    provider: Literal["auto", "cpu", "cuda"] = "auto", source: str | None = None,
+    provider: Literal["auto", "cpu", "cuda"] = "auto", source: str | Export | None = None,
     thresholds: Thresholds = Thresholds(), layers: bool = False, batches: int = 3, seed: int = 0,
     latency_runs: int = 20, threads: int = 2, on_plan: Callable[[QuantPlan], None] | None = None,
     report_name: str = "report.md",

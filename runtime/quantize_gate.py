@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 
 from onnxmend.errors import OnnxmendError
+from onnxmend.exporters.base import Export
 from onnxmend.runtime.inputs import specs_from_model, synthesize
 from onnxmend.runtime.interface import adapt_feeds, restore_outputs
 from onnxmend.runtime.session import create_session, session_options
@@ -121,17 +122,20 @@ def gate_failures(report: AccuracyReport, thresholds: Thresholds) -> list[str]:
 
 
 def gate_inputs(
-    fp32: onnx.ModelProto, source: str | None, batches: int, seed: int,
+    fp32: onnx.ModelProto, source: str | Export | None, batches: int, seed: int,
 ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]] | None, str]:
-    """Seeded feeds for the ONNX models, and the source's outputs on the same inputs when a source is given."""
+    """Seeded feeds for the ONNX models, and the source's outputs on the same inputs when a source is given.
+
+    ``source`` is a SOURCE string (exported here with default options) or an ``Export`` already made.
+    """
     if source is None:
         specs = specs_from_model(fp32)
         return [synthesize(specs, seed=seed + i) for i in range(batches)], None, ""
     from onnxmend.exporters import ExportOptions, export
 
-    exported = export(source, ExportOptions())
+    exported = source if isinstance(source, Export) else export(source, ExportOptions())
     if exported.source_runner is None:
-        raise OnnxmendError(f"{source} has no runner in its own framework to compare the int8 model with.")
+        raise OnnxmendError(f"{exported.source} has no runner in its own framework to compare the int8 model with.")
     raw = [synthesize(exported.inputs, seed=seed + i) for i in range(batches)]
     source_runs = [exported.source_runner(f) for f in raw]
     return [adapt_feeds(f, fp32) for f in raw], source_runs, f"source ({exported.framework})"

@@ -51,3 +51,14 @@ def test_load_model_errors_are_sentences(tmp_path, content, message):
 def test_load_model_rejects_a_directory(tmp_path):
     with pytest.raises(OnnxmendError, match="is a directory"):
         fileio.load_model(tmp_path)
+
+
+def test_outputs_get_ordinary_file_permissions(tmp_path):
+    import os
+    import stat
+
+    path = fileio.write_text(tmp_path / "a.txt", "x")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

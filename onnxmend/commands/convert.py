@@ -50,9 +50,11 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     with progress(not as_json) as say:
         result = convert(source, out, options, progress=say)
         extras = _extras(result, quantize, run_bench, say)
+    # A failing int8 gate fails the command too: the artifact it names is not fit to ship.
+    code = max(result.exit_code, 0 if extras.get("quantize", {}).get("passed", True) else 1)
     if as_json:
         print_json(result.to_json() | extras)
-        return result.exit_code
+        return code
     console.print(f"[bold]{source}[/] → {out}  ({result.export.exporter}; layout {result.layout})")
     for note in result.export.notes:
         console.print(f"[yellow]note:[/] {note}")
@@ -63,7 +65,7 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     console.print(f"[{VERDICT_STYLE[verdict]}]{verdict.upper()}[/]  report: {out / 'report.md'}")
     for line in extras.get("lines", []):
         console.print(line)
-    return result.exit_code
+    return code
 
 
 def _extras(result, quantize: bool, run_bench: bool, say) -> dict:
@@ -74,8 +76,8 @@ def _extras(result, quantize: bool, run_bench: bool, say) -> dict:
         from onnxmend.runtime.quantize import quantize_model
 
         say("quantizing")
-        q = quantize_model(out / "model.onnx", out, source=result.source)
-        extras["quantize"] = q.to_json()
+        q = quantize_model(out / "model.onnx", out, source=result.export, report_name="quantize.md")
+        extras["quantize"] = {"passed": q.passed, "manifest": q.manifest}
         extras["lines"].append(f"int8 artifact: {out / 'model.int8.onnx'} (gate {'passed' if q.passed else 'FAILED'})")
     if run_bench:
         from onnxmend.runtime.bench import BenchOptions, bench
