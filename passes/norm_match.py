@@ -14,7 +14,6 @@ import onnx
 import onnx_graphsurgeon as gs
 
 # dtypes whose statistics must be computed in float32 (LayerNormalization stash_type=1).
-LOW_PRECISION = (np.float16, "bfloat16")
 LOW_PRECISION_ONNX = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
 
 
@@ -138,13 +137,6 @@ def reduce_axes(node: gs.Node, rank: int | None) -> tuple[int, ...]:
         axes = [a - rank if a >= 0 else a for a in axes]
     require(all(a < 0 for a in axes), f"{node.name} uses non-negative axes on a tensor of unknown rank")
     return tuple(sorted(set(axes)))
-
-
-def trailing_axis(axes: Sequence[int]) -> int:
-    """The first axis of a contiguous trailing set of negative axes, e.g. (-3,-2,-1) -> -3."""
-    expected = tuple(range(-len(axes), 0))
-    require(tuple(axes) == expected, f"axes {tuple(axes)} are not a contiguous trailing set")
-    return expected[0]
 
 
 def tensor_dtype(tensor: gs.Tensor) -> np.dtype | None:
