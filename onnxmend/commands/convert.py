@@ -81,10 +81,12 @@ def _extras(result, quantize: bool, run_bench: bool, say) -> dict:
         extras["lines"].append(f"int8 artifact: {out / 'model.int8.onnx'} (gate {'passed' if q.passed else 'FAILED'})")
     if run_bench:
         from onnxmend.runtime.bench import BenchOptions, bench
+        from onnxmend.runtime.bench_report import write_report
 
         say("benchmarking")
         models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if quantize else [])
-        b = bench([str(m) for m in models], source=result.source, options=BenchOptions(out_dir=str(out)))
+        b = bench([str(m) for m in models], source=result.source, options=BenchOptions())
+        json_path, chart = write_report(b, out)
         extras["bench"] = b.to_json()
-        extras["lines"].append(f"benchmark: {out / 'bench.json'}")
+        extras["lines"].append(f"benchmark: {json_path}" + (f", chart {chart}" if chart else ""))
     return extras
