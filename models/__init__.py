@@ -42,8 +42,7 @@ def build(name: str, seed: int = 0) -> Any:
 
         model.eval()
         model.example_inputs = tuple(
-            torch_example(s.concrete_shape(), seed, s.dtype, int(s.value_range[1]) if s.value_range else 2)
-            for s in spec.inputs
+            torch_example(s.concrete_shape(), seed, s.dtype, s.value_range) for s in spec.inputs
         )
     return model
 

@@ -78,7 +78,9 @@ def conv2d_nhwc(x: np.ndarray, kernel: np.ndarray, stride: int, pads: tuple[int,
 # --- torch side -------------------------------------------------------------------------------
 
 
-def load_torch_conv(conv: Any, kernel_hwio: np.ndarray, bias: np.ndarray | None = None, depthwise: bool = False) -> None:
+def load_torch_conv(
+    conv: Any, kernel_hwio: np.ndarray, bias: np.ndarray | None = None, depthwise: bool = False,
+) -> None:
     """Copy a Keras-layout kernel (and bias) into a ``torch.nn.Conv2d``."""
     import torch
 
@@ -129,11 +131,14 @@ def calibrate_batchnorm(module: Any, inputs: Sequence[Any]) -> None:
     module.eval()
 
 
-def torch_example(shape: Sequence[int], seed: int, dtype: str = "float32", high: int = 2) -> Any:
-    """A seeded example tensor: standard normal floats, or integers in ``[0, high)``."""
+def torch_example(
+    shape: Sequence[int], seed: int, dtype: str = "float32", value_range: tuple[float, float] | None = None,
+) -> Any:
+    """A seeded example tensor: standard normal floats, or integers in ``value_range`` (default [0, 2))."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     if dtype.startswith("float"):
         return torch.randn(*shape, generator=gen, dtype=getattr(torch, dtype))
-    return torch.randint(0, high, tuple(shape), generator=gen, dtype=getattr(torch, dtype))
+    low, high = value_range or (0, 2)
+    return torch.randint(int(low), int(high), tuple(shape), generator=gen, dtype=getattr(torch, dtype))

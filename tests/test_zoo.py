@@ -101,7 +101,10 @@ def test_weights_option_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("size", "kernel", "stride", "pads"),
-    [(32, 3, 2, (0, 1)), (16, 5, 2, (1, 2)), (7, 3, 2, (1, 1)), (28, 3, 1, (1, 1)), (14, 5, 1, (2, 2)), (8, 1, 1, (0, 0))],
+    [
+        (32, 3, 2, (0, 1)), (16, 5, 2, (1, 2)), (7, 3, 2, (1, 1)),  # stride 2: the odd pad goes after
+        (28, 3, 1, (1, 1)), (14, 5, 1, (2, 2)), (8, 1, 1, (0, 0)),
+    ],
 )
 def test_tf_same_pads(size: int, kernel: int, stride: int, pads: tuple[int, int]) -> None:
     assert tf_same_pads(size, kernel, stride) == pads
