@@ -22,7 +22,7 @@ _CLEANUP = ("remove-identity", "fold-constants", "dedupe-initializers")
 # fold-dynamic-pad turns run-time pad chains into constants, resolve-auto-pad makes every pad explicit,
 # then fold-pad can move Pads into their Conv/Pool, also across a layout Transpose.
 _PADDING = ("fold-dynamic-pad", "resolve-auto-pad", "fold-pad")
-_LAYOUT = ("push-transposes", "io-layout")
+_LAYOUT = ("collapse-tensordot", "io-layout", "push-transposes")
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "fix": (
