@@ -27,7 +27,9 @@ _LAYOUT = ("collapse-tensordot", "io-layout", "push-transposes")
 PRESETS: dict[str, tuple[str, ...]] = {
     "fix": (
         *_CLEANUP, *_PADDING, *_LAYOUT,
-        "fold-batch-norm", "fuse-layer-norm", "fuse-group-norm", "fuse-gelu",
+        # fuse-gelu is left out: onnxruntime fuses the Erf spelling itself and the fused op measured no
+        # faster (30.4 vs 30.2 ms on a ConvNeXt MLP block, ORT_ENABLE_ALL); it stays available by --passes.
+        "fold-batch-norm", "fuse-layer-norm", "fuse-group-norm",
         "eliminate-dead-nodes",
     ),
     # For targets without LayerNormalization/GroupNormalization or asymmetric pads: nothing is fused
