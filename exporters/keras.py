@@ -83,7 +83,8 @@ def export_keras_model(
     tf = import_tf()
     tf2onnx = import_tf2onnx()
     value_ranges = dict(value_ranges or {})
-    inputs = input_specs(declared_inputs(model), options.inputs, options.dynamic_batch, value_ranges)
+    declared = declared_inputs(model) or _declared_from_overrides(model, options.inputs)
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, value_ranges)
     out_names = output_names(model)
     signature = [tf.TensorSpec(_tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
 
@@ -138,7 +139,7 @@ def export_saved_model(path: Path, source: str, options: ExportOptions) -> Expor
     )
     seconds = time.perf_counter() - start
     return Export(
-        onnx_model, inputs, graph_output_specs(onnx_model), _runner(call, inputs, out_names),
+        onnx_model, inputs, graph_output_specs(onnx_model), _runner(call, inputs),
         "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds,
     )
 
@@ -207,11 +208,28 @@ def declared_inputs(model: Any) -> list[tuple[str, tuple[int | None, ...], str]]
     Keras numbers auto-named inputs per process (``input_layer_3``), so those become ``input``
     (``input_0``, ``input_1``, ... for several) to keep ONNX names stable across runs.
     """
-    tensors = list(model.inputs)
+    tensors = _symbolic(model, "inputs")
     layer_names = [getattr(t, "_keras_history", (None,))[0] for t in tensors]
     names = [_tf_name(op.name if op is not None else t.name) for op, t in zip(layer_names, tensors)]
     names = stable_input_names(names)
     return [(n, tuple(t.shape), str(np.dtype(t.dtype))) for n, t in zip(names, tensors)]
+
+
+def _declared_from_overrides(model: Any, overrides: Sequence[InputArg]) -> list[tuple[str, tuple, str]]:
+    """A subclassed model declares no inputs; ``--input`` has to give them."""
+    if not overrides:
+        raise OnnxmendError(
+            f"Keras model {model.name!r} declares no inputs (a subclassed model); give them with --input NAME:1x224x224x3."
+        )
+    return [(_tf_name(o.name), (None, *o.shape[1:]), o.dtype) for o in overrides]
+
+
+def _symbolic(model: Any, attr: str) -> list[Any]:
+    """``model.inputs`` / ``model.outputs``, empty for subclassed models, which raise instead."""
+    try:
+        return list(getattr(model, attr) or [])
+    except (AttributeError, ValueError):
+        return []
 
 
 def stable_input_names(names: Sequence[str]) -> list[str]:
@@ -254,7 +272,7 @@ def _check_compatible(name: str, model_shape: tuple, given: tuple) -> None:
 
 
 def output_names(model: Any) -> list[str]:
-    names = getattr(model, "output_names", None) or [t.name for t in model.outputs]
+    names = getattr(model, "output_names", None) or [t.name for t in _symbolic(model, "outputs")]
     return unique_names([_tf_name(n) for n in names])
 
 
@@ -277,10 +295,10 @@ def graph_output_specs(model: onnx.ModelProto) -> list[TensorSpec]:
 
 def keras_runner(model: Any, inputs: Sequence[TensorSpec], out_names: Sequence[str]):
     """Run the untouched model (training=False) on numpy feeds; any batch size."""
-    return _runner(lambda *args: _call_model(model, args, out_names), inputs, out_names)
+    return _runner(lambda *args: _call_model(model, args, out_names), inputs)
 
 
-def _runner(call: Any, inputs: Sequence[TensorSpec], out_names: Sequence[str]):
+def _runner(call: Any, inputs: Sequence[TensorSpec]):
     tf = import_tf()
     signature = [tf.TensorSpec((None, *_tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in inputs]
     run_fn = tf.function(call, input_signature=signature, autograph=False)
@@ -290,7 +308,7 @@ def _runner(call: Any, inputs: Sequence[TensorSpec], out_names: Sequence[str]):
         if missing:
             raise OnnxmendError(f"No value given for model input(s) {', '.join(missing)}.")
         result = run_fn(*[tf.convert_to_tensor(np.asarray(feeds[s.name], dtype=s.dtype)) for s in inputs])
-        return {name: result[name].numpy() for name in out_names}
+        return {name: value.numpy() for name, value in result.items()}
 
     return run
 
@@ -299,7 +317,9 @@ def _call_model(model: Any, args: Sequence[Any], out_names: Sequence[str]) -> di
     keras = import_keras()
     outputs = model(list(args) if len(args) > 1 else args[0], training=False)
     flat = keras.tree.flatten(outputs)
-    return dict(zip(out_names, flat))
+    # A subclassed model names no outputs before it runs.
+    names = out_names or (["output"] if len(flat) == 1 else [f"output_{i}" for i in range(len(flat))])
+    return dict(zip(names, flat))
 
 
 def _tf_shape(shape: Sequence[int | str | None]) -> tuple[int | None, ...]:

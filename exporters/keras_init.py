@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from onnxmend.errors import OnnxmendError
 from onnxmend.exporters.tf_compat import import_keras, import_tf
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,14 @@ def _fan_in(kind: str, name: str, shape: tuple[int, ...]) -> int:
 
 
 def _calibration_batch(model: Any, rng: np.random.Generator, value_range) -> list[np.ndarray]:
+    try:
+        tensors = list(model.inputs)
+    except (AttributeError, ValueError) as exc:  # subclassed models have no symbolic inputs
+        raise OnnxmendError(
+            f"Keras model {model.name!r} declares no inputs; pass calibration batches to realistic_random_init."
+        ) from exc
     batch = []
-    for tensor in model.inputs:
+    for tensor in tensors:
         shape = (CALIBRATION_BATCH, *(d if d is not None else 32 for d in tensor.shape[1:]))
         if value_range is None:
             values = rng.standard_normal(shape)

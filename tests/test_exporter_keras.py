@@ -162,6 +162,31 @@ def test_captured_normalization_constants_become_initializers(caplog):
     assert parity(exported)[0].verdict == "pass"
 
 
+class Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__(name="subclassed")
+        self.conv = keras.layers.Conv2D(8, 3, strides=2, padding="same")
+        self.norm = keras.layers.BatchNormalization()
+        self.pool = keras.layers.GlobalAveragePooling2D()
+
+    def call(self, x, training=False):
+        return self.pool(keras.activations.relu(self.norm(self.conv(x), training=training)))
+
+
+def test_subclassed_model_needs_and_uses_input_shapes():
+    model = Subclassed()
+    batch = np.random.default_rng(0).standard_normal((4, 16, 16, 3)).astype(np.float32)
+    model(batch)
+    report = realistic_random_init(model, seed=0, calibration=[batch])
+    assert (report.calibration, report.batch_norms_calibrated) == ("training-pass", 1)
+    with pytest.raises(OnnxmendError, match="declares no inputs .*--input"):
+        export_keras_model(model, "sub", ExportOptions())
+    exported = export_keras_model(model, "sub", ExportOptions(inputs=(InputArg("x", (1, 16, 16, 3)),)))
+    assert [s.name for s in exported.inputs] == ["x"] and [o.name for o in exported.outputs] == ["output"]
+    comparison, reference = parity(exported)
+    assert comparison.verdict == "pass" and float(reference["output"].std()) > 0.05
+
+
 def test_input_override_that_does_not_fit_is_an_error(model):
     with pytest.raises(OnnxmendError, match=r"does not fit the model's input shape \?x32x32x3"):
         export_keras_model(model, "small", ExportOptions(inputs=(InputArg("image", (1, 64, 64, 3)),)))
@@ -335,3 +360,18 @@ def test_application_output_is_not_degenerate(app):
     assert float(logits.std()) > 0.05
     zeros = {name: np.zeros_like(value) for name, value in app.reference.items()}
     assert compare_outputs(zeros, zeros).verdict == "degenerate"
+
+
+@pytest.mark.slow
+def test_application_with_weights_and_input_size(tmp_path):
+    trained = keras.applications.MobileNetV2(weights=None, classifier_activation=None, input_shape=(32, 32, 3))
+    realistic_random_init(trained, seed=5, value_range=(-1.0, 1.0))
+    trained.save_weights(tmp_path / "mnv2.weights.h5")
+    options = ExportOptions(inputs=(InputArg("pixels", (1, 32, 32, 3)),), weights=str(tmp_path / "mnv2.weights.h5"))
+    exported = export("keras:MobileNetV2", options)
+    assert [(s.name, s.shape, s.value_range) for s in exported.inputs] == [("pixels", (1, 32, 32, 3), (-1.0, 1.0))]
+    assert exported.notes[0].startswith("weights loaded from")
+    comparison, reference = parity(exported)
+    assert comparison.verdict == "pass"
+    expected = trained(synthesize(exported.inputs, seed=1)["pixels"], training=False).numpy()
+    np.testing.assert_allclose(reference["predictions"], expected, rtol=0, atol=1e-5)
