@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/onnxmend convert zoo:tf-same-conv -o $(DEMO_OUT)
+	$(VENV)/bin/onnxmend convert keras:MobileNetV2 -o $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

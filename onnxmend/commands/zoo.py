@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from onnxmend.commands.render import console, print_json
@@ -18,8 +19,9 @@ def command(as_json: bool) -> None:
         print_json([{"name": e.name, "framework": e.framework, "description": e.description} for e in ZOO.values()])
         return
     table = Table(title="zoo", title_justify="left")
-    for col in ("name", "framework", "reproduces"):
+    for col in ("name", "framework", "twin of", "reproduces"):
         table.add_column(col)
     for entry in ZOO.values():
-        table.add_row(f"zoo:{entry.name}", entry.framework, entry.description)
+        twin = f"zoo:{entry.twin_of}" if entry.twin_of else "-"
+        table.add_row(f"zoo:{entry.name}", entry.framework, twin, escape(entry.description))
     console.print(table)
