@@ -374,4 +374,5 @@ def test_application_with_weights_and_input_size(tmp_path):
     comparison, reference = parity(exported)
     assert comparison.verdict == "pass"
     expected = trained(synthesize(exported.inputs, seed=1)["pixels"], training=False).numpy()
-    np.testing.assert_allclose(reference["predictions"], expected, rtol=0, atol=1e-5)
+    # graph vs eager TF differ in the last bits; other weights would differ by O(1)
+    np.testing.assert_allclose(reference["predictions"], expected, rtol=1e-4, atol=1e-4)
