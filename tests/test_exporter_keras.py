@@ -135,6 +135,19 @@ def test_dynamic_batch_runs_any_batch(model):
     assert reference["logits"].shape == (3, 10)
 
 
+def test_sequence_model_with_grouped_conv1d():
+    inp = keras.Input((20, 8), name="tokens")
+    x = keras.layers.Conv1D(16, 3, padding="same", groups=4)(inp)
+    out = keras.layers.LayerNormalization(name="features")(keras.layers.Conv1D(16, 5, groups=16)(x))
+    model = keras.Model(inp, out)
+    realistic_random_init(model, seed=0)
+    exported = export_keras_model(model, "seq", ExportOptions())
+    assert exported.inputs[0].layout == "NLC"
+    assert not TF_ONLY_OPS & set(histogram(exported.model))
+    assert conv_groups(exported.model) == [4, 16]
+    assert parity(exported)[0].verdict == "pass"
+
+
 def test_input_override_names_and_sizes_the_input():
     inp = keras.Input((None, None, 3))
     out = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, padding="same")(inp))
