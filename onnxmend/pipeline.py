@@ -22,7 +22,7 @@ from onnxmend.passes.catalogue import resolve
 from onnxmend.passes.manager import PipelineReport, model_opset, run_passes
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.inputs import synthesize
-from onnxmend.runtime.inspect import Inspection, inspect_model
+from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
 from onnxmend.runtime.interface import set_metadata
 from onnxmend.runtime.report import convert_markdown
 from onnxmend.runtime.session import cuda_unavailable_reason
@@ -123,7 +123,8 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
 
     result = ConvertResult(
         source, out_dir, exported, report, raw_validation, validation,
-        inspect_model(raw, out_dir / "raw.onnx"), inspect_model(fixed, out_dir / "model.onnx"), layout, seconds,
+        inspect_model(raw, out_dir / "raw.onnx", exported.framework),
+        inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds,
     )
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
@@ -147,10 +148,12 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     model = load_model(input_path)
     selected = resolve(preset, passes)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
-                      layout=layout)
+                      layout=layout, framework=guess_framework(model))
     fixed, report = run_passes(model, selected, ctx, verify=verify, progress=progress)
     save_model(fixed, output_path)
-    return FixResult(output_path, report, inspect_model(model, input_path), inspect_model(fixed, output_path))
+    framework = guess_framework(model)
+    return FixResult(output_path, report, inspect_model(model, input_path, framework),
+                     inspect_model(fixed, output_path, framework))
 
 
 def _stamp(model: onnx.ModelProto, exported: Export) -> None:

@@ -59,7 +59,10 @@ def convert_markdown(result: ConvertResult) -> str:
     v, raw_v = result.validation, result.raw_validation
     rejected = "\n".join(f"- **{r.name}** rejected: {r.reason}" for r in result.pipeline.rejected) or "- none"
     notes = "\n".join(f"- {n}" for n in result.export.notes) or "- none"
-    eps = "\n".join(f"- {e['op']} `{e['node']}`: epsilon {e['epsilon']:g}" for e in result.after.epsilons[:50]) or "- no norm nodes"
+    eps = "\n".join(
+        f"- {e['op']} `{e['node']}`: epsilon {e['epsilon']:g}" + (f" — **{e['note']}**" if e["differs"] else "")
+        for e in result.after.epsilons[:60]
+    ) or "- no norm nodes"
     return f"""# onnxmend convert: {result.source}
 
 **Verdict: {v.verdict.upper()}** — fixed graph vs {result.export.framework} on seeded inputs
