@@ -1,0 +1,49 @@
+"""Convert every keras.applications model the issues name and every zoo model; print parity, timings and
+the op counts the passes are judged by (Pad, auto_pad, Transpose, LayerNormalization, ReduceMean, …).
+
+    .venv/bin/python bench/convert_all.py [--out /tmp/onnxmend-all] [--only NAME ...] [--layout auto|keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from onnxmend.models import zoo_names
+from onnxmend.passes.padding import inspect_padding
+from onnxmend.pipeline import ConvertOptions, convert
+from onnxmend.fileio import load_model
+
+KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
+COLUMNS = ("Pad", "Transpose", "LayerNormalization", "ReduceMean", "Sqrt", "Reciprocal", "BatchNormalization")
+
+
+def row(source: str, out: str, layout: str) -> str:
+    start = time.perf_counter()
+    result = convert(source, out, ConvertOptions(layout=layout))  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    worst = result.validation.comparison.worst_max_abs_scaled
+    raw_pads = inspect_padding(load_model(f"{out}/raw.onnx"))["auto_pad_nodes"]
+    fixed_pads = inspect_padding(load_model(f"{out}/model.onnx"))["auto_pad_nodes"]
+    counts = " | ".join(f"{result.before.ops.get(op, 0)}→{result.after.ops.get(op, 0)}" for op in COLUMNS)
+    return (f"| {source} | {result.validation.verdict} | {worst:.2e} | {result.export.seconds:.1f} | {seconds:.1f} | "
+            f"{result.before.nodes}→{result.after.nodes} | {raw_pads}→{fixed_pads} | {counts} | "
+            f"{len(result.pipeline.rejected)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/onnxmend-all")
+    parser.add_argument("--only", nargs="*", help="sources to convert (default: the four apps and the whole zoo)")
+    parser.add_argument("--layout", default="auto", choices=("auto", "nchw", "keep"))
+    args = parser.parse_args()
+    sources = args.only or [f"keras:{n}" for n in KERAS_APPS] + [f"zoo:{n}" for n in zoo_names()]
+    print("| source | verdict | max abs / scale | export s | total s | nodes | auto_pad | "
+          + " | ".join(COLUMNS) + " | rejected |")
+    print("|" + "---|" * (8 + len(COLUMNS)))
+    for source in sources:
+        print(row(source, f"{args.out}/{source.replace(':', '_')}", args.layout), flush=True)
+
+
+if __name__ == "__main__":
+    main()
