@@ -26,7 +26,8 @@ import logging
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult
-from onnxmend.passes.perm import NCHW_TO_NHWC, NHWC_TO_NCHW, Names, perm_of, producer, replace_uses
+from onnxmend.passes.naming import Namer
+from onnxmend.passes.perm import NCHW_TO_NHWC, NHWC_TO_NCHW, perm_of, producer, replace_uses
 from onnxmend.passes.transpose_handlers import HANDLERS, LAYOUT_SENSITIVE, const_values
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class IoLayout(Pass):
         result = PassResult()
         if ctx.layout != "nchw":
             return result
-        names = Names(graph)
+        names = Namer(graph)
         for tensor in list(graph.inputs):
             reason = _convert_input(graph, tensor, names)
             if reason:
@@ -69,7 +70,7 @@ def _to_nchw(shape: list | None) -> list | None:
     return None if shape is None else [shape[i] for i in NHWC_TO_NCHW]
 
 
-def _convert_input(graph: gs.Graph, tensor: gs.Tensor, names: Names) -> str:
+def _convert_input(graph: gs.Graph, tensor: gs.Tensor, names: Namer) -> str:
     if tensor.shape is None or len(tensor.shape) != 4:
         return "not a 4-D input"
     consumers = list(tensor.outputs)
@@ -83,9 +84,9 @@ def _convert_input(graph: gs.Graph, tensor: gs.Tensor, names: Names) -> str:
             transpose.outputs.clear()
     elif _ends_in_nchw_transposes(tensor):
         # The preprocessing between x and its Transpose still expects NHWC: hand it the transposed x.
-        nhwc = gs.Variable(names.fresh(f"{tensor.name}_nhwc"), dtype=tensor.dtype, shape=list(tensor.shape))
+        nhwc = gs.Variable(names(f"{tensor.name}_nhwc"), dtype=tensor.dtype, shape=list(tensor.shape))
         replace_uses(tensor, nhwc)
-        graph.nodes.append(gs.Node("Transpose", names.fresh(f"{tensor.name}_to_nhwc"), {"perm": list(NCHW_TO_NHWC)}, [tensor], [nhwc]))
+        graph.nodes.append(gs.Node("Transpose", names(f"{tensor.name}_to_nhwc"), {"perm": list(NCHW_TO_NHWC)}, [tensor], [nhwc]))
     else:
         return "no path from this input ends in Transpose(0,3,1,2), so it is not known to be NHWC"
     tensor.shape = _to_nchw(list(tensor.shape))

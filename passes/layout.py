@@ -30,8 +30,9 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
+from onnxmend.passes.naming import Namer
 from onnxmend.passes.perm import (
-    Names, Perm, compose, inverse, is_identity, is_reshape_like, perm_of, permute_broadcast_operand, producer,
+    Perm, compose, inverse, is_identity, is_reshape_like, perm_of, permute_broadcast_operand, producer,
     replace_uses, transpose_count,
 )
 from onnxmend.passes.transpose_handlers import ALL, DATA_INPUTS, HANDLERS, LAYOUT_SENSITIVE, Rewrite, const_values
@@ -50,7 +51,7 @@ class PushTransposes(Pass):
         result = PassResult()
         before = transpose_count(graph)
         backup = graph.copy()
-        names = Names(graph)
+        names = Namer(graph)
         skips: dict[str, str] = {}
         for _ in range(MAX_SWEEPS):
             skips = {}
@@ -74,7 +75,7 @@ class PushTransposes(Pass):
         return result
 
 
-def _sweep(graph: gs.Graph, names: Names, opset: int, skips: dict[str, str]) -> int:
+def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str]) -> int:
     outputs = {id(t) for t in graph.outputs}
     changed = 0
     for node in list(graph.nodes):
@@ -91,12 +92,12 @@ def _sweep(graph: gs.Graph, names: Names, opset: int, skips: dict[str, str]) -> 
     return changed
 
 
-def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Names, outputs: set[int]) -> int:
+def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Namer, outputs: set[int]) -> int:
     """Fold into a constant, merge with the Transpose before it, drop it as identity, or merge into a Reshape."""
     source, target = node.inputs[0], node.outputs[0]
     values = const_values(source)
     if values is not None and id(target) not in outputs:
-        folded = gs.Constant(names.fresh(f"{source.name}_transposed"), np.ascontiguousarray(np.transpose(values, perm_of(node))))
+        folded = gs.Constant(names(f"{source.name}_transposed"), np.ascontiguousarray(np.transpose(values, perm_of(node))))
         replace_uses(target, folded)
         return 1
     before = producer(source)
@@ -112,7 +113,7 @@ def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Names, outputs: s
     return 0
 
 
-def _reshape_like_to_reshape(graph: gs.Graph, names: Names) -> int:
+def _reshape_like_to_reshape(graph: gs.Graph, names: Namer) -> int:
     """A Transpose left inside the graph that only moves unit axes of a static shape is a free Reshape."""
     inputs = {id(t) for t in graph.inputs}  # io-layout looks for the Transposes right after inputs
     changed = 0
@@ -125,7 +126,7 @@ def _reshape_like_to_reshape(graph: gs.Graph, names: Names) -> int:
             continue
         target = np.array([shape[p] for p in perm_of(node)], dtype=np.int64)
         node.op, node.attrs = "Reshape", {}
-        node.inputs.append(gs.Constant(names.fresh(f"{node.name or 'transpose'}_shape"), target))
+        node.inputs.append(gs.Constant(names(f"{node.name or 'transpose'}_shape"), target))
         changed += 1
     return changed
 
@@ -145,7 +146,7 @@ def _bypass(node: gs.Node, outputs: set[int]) -> int:
     return 1
 
 
-def _merge_into_reshape(reshape: gs.Node, node: gs.Node, names: Names, outputs: set[int]) -> int:
+def _merge_into_reshape(reshape: gs.Node, node: gs.Node, names: Namer, outputs: set[int]) -> int:
     """Reshape(x, s) ─T(p)─ is Reshape(x, s') when the Transpose only moves unit axes."""
     middle = node.inputs[0]
     shape = const_values(reshape.inputs[1])
@@ -155,7 +156,7 @@ def _merge_into_reshape(reshape: gs.Node, node: gs.Node, names: Names, outputs: 
     if any(d <= 0 for d in dims) or not is_reshape_like(perm_of(node), dims):
         return 0
     new_shape = np.array([dims[p] for p in perm_of(node)], dtype=np.int64)
-    reshape.inputs[1] = gs.Constant(names.fresh(f"{reshape.inputs[1].name}_transposed"), new_shape)
+    reshape.inputs[1] = gs.Constant(names(f"{reshape.inputs[1].name}_transposed"), new_shape)
     reshape.outputs[0] = node.outputs[0]
     node.inputs.clear()
     node.outputs.clear()
@@ -174,7 +175,7 @@ def _incoming(node: gs.Node) -> tuple[Perm, gs.Node] | None:
     return None
 
 
-def _push(graph: gs.Graph, node: gs.Node, names: Names, opset: int, outputs: set[int]) -> int | str:
+def _push(graph: gs.Graph, node: gs.Node, names: Namer, opset: int, outputs: set[int]) -> int | str:
     found = _incoming(node)
     if found is None:
         return 0
@@ -253,18 +254,18 @@ def _layout_free(tensor: gs.Tensor, rank: int) -> bool:
 
 
 def _rewrite_node(
-    graph: gs.Graph, node: gs.Node, names: Names, rewrite: Rewrite, replacements: dict[int, gs.Tensor | np.ndarray]
+    graph: gs.Graph, node: gs.Node, names: Namer, rewrite: Rewrite, replacements: dict[int, gs.Tensor | np.ndarray]
 ) -> None:
     base = node.name or node.op
     for i, value in replacements.items():
         if isinstance(value, np.ndarray):
-            value = gs.Constant(names.fresh(f"{node.inputs[i].name}_{base}_permuted"), value)
+            value = gs.Constant(names(f"{node.inputs[i].name}_{base}_permuted"), value)
         node.inputs[i] = value
     for i, values in rewrite.aux.items():
         while len(node.inputs) <= i:
             node.inputs.append(gs.Variable.empty())
         old = node.inputs[i].name or "axes"
-        node.inputs[i] = gs.Constant(names.fresh(f"{old}_{base}_permuted"), values)
+        node.inputs[i] = gs.Constant(names(f"{old}_{base}_permuted"), values)
     node.attrs.update(rewrite.attrs)
     if rewrite.op:
         node.op = rewrite.op
@@ -273,10 +274,10 @@ def _rewrite_node(
         if is_identity(q):
             continue
         shape = None if out.shape is None else [out.shape[j] for j in inverse(q)]
-        inner = gs.Variable(names.fresh(f"{out.name}_untransposed"), dtype=out.dtype, shape=shape)
+        inner = gs.Variable(names(f"{out.name}_untransposed"), dtype=out.dtype, shape=shape)
         node.outputs[k] = inner
         graph.nodes.append(
-            gs.Node("Transpose", names.fresh(f"{base}_transpose_out{k}"), {"perm": list(q)}, [inner], [out])
+            gs.Node("Transpose", names(f"{base}_transpose_out{k}"), {"perm": list(q)}, [inner], [out])
         )
 
 

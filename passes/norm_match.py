@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+from onnxmend.passes.naming import Namer  # noqa: F401  (re-exported for the norm passes)
 
 # dtypes whose statistics must be computed in float32 (LayerNormalization stash_type=1).
 LOW_PRECISION_ONNX = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
@@ -162,21 +163,6 @@ def cast_to(node: gs.Node) -> int:
 
 def gs_const(name: str, value: np.ndarray) -> gs.Constant:
     return gs.Constant(name, np.ascontiguousarray(value))
-
-
-class Namer:
-    """Fresh tensor/node names for one pass over one graph (collects the taken names once)."""
-
-    def __init__(self, graph: gs.Graph) -> None:
-        self.taken = set(graph.tensors()) | {n.name for n in graph.nodes}
-
-    def __call__(self, stem: str) -> str:
-        name, i = stem, 0
-        while name in self.taken:
-            i += 1
-            name = f"{stem}_{i}"
-        self.taken.add(name)
-        return name
 
 
 def graph_opset(graph: gs.Graph, wanted: int) -> int:

@@ -125,21 +125,6 @@ def is_reshape_like(perm: Sequence[int], shape: Sequence[int | None]) -> bool:
 # Graph helpers shared by push-transposes, collapse-tensordot and io-layout.
 
 
-class Names:
-    """Fresh tensor and node names, unique within one graph."""
-
-    def __init__(self, graph: gs.Graph) -> None:
-        self.used = set(graph.tensors()) | {n.name for n in graph.nodes}
-
-    def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
-
-
 def perm_of(node: gs.Node) -> Perm:
     perm = node.attrs.get("perm")
     if perm is None:

@@ -1,0 +1,20 @@
+"""Fresh, unique tensor and node names for one pass over one graph."""
+
+from __future__ import annotations
+
+import onnx_graphsurgeon as gs
+
+
+class Namer:
+    """Fresh tensor/node names for one pass over one graph (collects the taken names once)."""
+
+    def __init__(self, graph: gs.Graph) -> None:
+        self.taken = set(graph.tensors()) | {n.name for n in graph.nodes}
+
+    def __call__(self, stem: str) -> str:
+        name, i = stem, 0
+        while name in self.taken:
+            i += 1
+            name = f"{stem}_{i}"
+        self.taken.add(name)
+        return name
