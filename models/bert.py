@@ -1,8 +1,8 @@
 """Seed 003: a BERT-style encoder in torch, the model the dynamic-quantization work measures.
 
 Token ids ``[1, 128]`` (int64, vocabulary 8000) → word + position embeddings → LayerNorm → 4 post-norm
-encoder layers (hidden 256, 4 heads with attention as MatMul/Softmax, intermediate 1024 with GELU) →
-``last_hidden_state [1, 128, 256]`` and a tanh pooler over the first token, ``pooled [1, 256]``. Weights
+encoder layers (hidden 512, 8 heads with attention as MatMul/Softmax, intermediate 2048 with GELU) →
+``last_hidden_state [1, 128, 512]`` and a tanh pooler over the first token, ``pooled [1, 512]``. Weights
 follow BERT's initialisation (normal, std 0.02) with random LayerNorm affines. This module imports torch;
 the registry imports it only to build.
 """
@@ -17,10 +17,10 @@ from onnxmend.models.weights import randomize_norm_affine, rng_for
 
 VOCAB = 8000
 SEQ = 128
-HIDDEN = 256
+HIDDEN = 512
 LAYERS = 4
-HEADS = 4
-INTERMEDIATE = 1024
+HEADS = 8
+INTERMEDIATE = 2048
 LN_EPS = 1e-12
 
 
