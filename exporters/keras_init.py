@@ -46,6 +46,14 @@ class InitReport:
     batch_norms_calibrated: int = 0
     calibration: str = "none"  # "graph" (exact, layer by layer), "training-pass" or "none"
 
+    def __str__(self) -> str:
+        calibrated = {"graph": "from batch statistics, layer by layer", "training-pass": "from one training pass"}
+        return (
+            f"{self.kernels} kernels, {self.biases} biases, {self.norm_affines} norm affines, "
+            f"{self.layer_scales} LayerScales randomised; {self.batch_norms_calibrated} BatchNorm statistics "
+            + calibrated.get(self.calibration, "left as initialised")
+        )
+
 
 def realistic_random_init(
     model: Any, seed: int, calibration: Sequence[np.ndarray] | None = None,
