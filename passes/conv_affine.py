@@ -130,8 +130,15 @@ def conv_weights(conv: gs.Node) -> ConvWeights:
 def _next_link(graph: gs.Graph, tensor: gs.Tensor) -> gs.Node | None:
     """The Mul/Add reading ``tensor``, or ``None`` when nothing Mul/Add reads it."""
     users = consumers(tensor)
-    if not any(u.op in LINKS for u in users):
+    links = [u for u in users if u.op in LINKS]
+    if not links:
         return None
+    # A residual Add or a swish Mul is no candidate: say so rather than that the tensor is shared.
+    operands = [t for t in links[0].inputs if t is not tensor]
+    require(
+        any(const_value(t) is not None for u in links for t in u.inputs if t is not tensor),
+        f"{links[0].op} {links[0].name} operand {operands[0].name if operands else tensor.name} is not a constant",
+    )
     require(not is_graph_output(graph, tensor), f"{tensor.name} is a graph output")
     require(len(users) == 1, f"{tensor.name} has other consumers ({', '.join(sorted(u.op for u in users))})")
     return users[0]

@@ -122,6 +122,8 @@ NOT_FOLDED = {
         [node("Mul", ["c", "s"], "y")], {"s": rand((6, 1, 1), 3)}, ["y", "c"], None, r"^c is a graph output$"),
     "non-constant operand": (
         [node("Mul", ["c", "s"], "y")], {}, ["y"], {**X, "s": ((6, 1, 1), F32)}, r"operand s is not a constant"),
+    "swish Mul is no candidate": (
+        [node("Sigmoid", ["c"], "g"), node("Mul", ["c", "g"], "y")], {}, ["y"], None, r"^Mul Mul_y operand g is not a constant$"),
     "spatially varying": (
         [node("Mul", ["c", "s"], "y")], {"s": rand((6, 5, 1), 3)}, ["y"], None, r"shape \(6, 5, 1\) varies along spatial axis 2"),
     "[C] on NCHW broadcasts over W": (
