@@ -11,6 +11,7 @@ from onnx import TensorProto, numpy_helper
 
 from norm_graphs import apply, feeds_for, make_model, node, ops, rand, run
 from onnxmend.passes.conv_affine import FoldConvAffine
+from onnxmend.passes.manager import op_histogram, run_passes
 
 F32 = TensorProto.FLOAT
 X = {"x": ((1, 4, 5, 5), F32)}
@@ -47,7 +48,7 @@ def test_mul_then_add_folds_into_weights_and_bias() -> None:
     inits = {"s": rand((6, 1, 1), 3), "a": rand((1, 6, 1, 1), 4)}
     model = conv_model([node("Mul", ["c", "s"], "m"), node("Add", ["a", "m"], "y")], inits, ["y"])
     out = folds_exactly_once(model, ["Conv"])
-    assert [o for o in out.graph.output] and out.graph.output[0].name == "y"
+    assert [o.name for o in out.graph.output] == ["y"]
 
 
 def test_add_then_mul_scales_the_shifted_bias() -> None:
@@ -149,3 +150,26 @@ def test_must_not_fold(case: str) -> None:
     out, result = apply(model, FoldConvAffine())
     assert result.changed == 0 and ops(out) == ops(model)
     assert len(result.skipped) == 1 and re.search(reason, result.skipped[0].reason), result.skipped
+
+
+def test_conv1d_with_channel_column_folds() -> None:
+    inits = {"w": rand((6, 4, 3), 11), "s": rand((6, 1), 12), "a": rand((1, 6, 1), 13)}
+    nodes = [node("Conv", ["x", "w"], "c", pads=[1, 1]), node("Mul", ["c", "s"], "m"), node("Add", ["m", "a"], "y")]
+    folds_exactly_once(make_model(nodes, {"x": ((2, 4, 7), F32)}, ["y"], inits), ["Conv"])
+
+
+def test_float16_keeps_its_dtype() -> None:
+    inits = {"w": rand((6, 4, 1, 1), 14, np.float16), "s": rand((6, 1, 1), 15, np.float16)}
+    model = make_model([node("Conv", ["x", "w"], "c"), node("Mul", ["c", "s"], "y")], {"x": ((1, 4, 3, 3), TensorProto.FLOAT16)}, ["y"], inits)
+    out, result = apply(model, FoldConvAffine())
+    assert result.changed == 1 and ops(out) == ["Conv"]
+    assert {i.data_type for i in out.graph.initializer} == {TensorProto.FLOAT16}
+    assert rel_err(model, out) <= 2e-3
+
+
+def test_manager_gate_accepts_the_fold() -> None:
+    inits = {"s": rand((6, 1, 1), 3), "a": rand((1, 6, 1, 1), 4)}
+    model = conv_model([node("Add", ["c", "a"], "p"), node("Mul", ["p", "s"], "y")], inits, ["y"])
+    out, report = run_passes(model, [FoldConvAffine()], verify=True)
+    assert report.rejected == [] and op_histogram(out) == {"Conv": 1}
+    assert [(r.name, r.changed) for r in report.records if r.changed] == [("fold-conv-affine", 1)]
