@@ -274,7 +274,7 @@ def _gemm(node: gs.Node, p: Perm, opset: int) -> Rewrite | str:
 
 
 _UNARY = (
-    "Relu LeakyRelu Elu Selu Celu Clip Sigmoid HardSigmoid Tanh Erf Erfc Gelu HardSwish Softplus Softsign Sqrt "
+    "Relu LeakyRelu Elu Selu Celu Clip Sigmoid HardSigmoid Tanh Erf Erfc Gelu FastGelu HardSwish Softplus Softsign Sqrt "
     "Reciprocal Neg Abs Exp Log Cast CastLike Identity Floor Ceil Round Sign Sin Cos Not IsNaN IsInf Mish "
     "ThresholdedRelu Shrink"
 ).split()
