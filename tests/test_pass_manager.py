@@ -67,9 +67,12 @@ def _run_model(model, feeds):
     return create_session(model, provider="cpu", opt_level="disable").run(feeds)
 
 
-def test_cleanup_preset_removes_identity_dropout_and_dead_nodes_exactly():
+CLEANUP = "remove-identity,fold-constants,dedupe-initializers,eliminate-dead-nodes"
+
+
+def test_cleanup_passes_remove_identity_dropout_and_dead_nodes_exactly():
     model = conv_relu_model()
-    fixed, report = run_passes(model, resolve("fix"))
+    fixed, report = run_passes(model, resolve(None, CLEANUP))
     assert op_histogram(fixed) == {"Conv": 1, "Add": 1, "Relu": 1}
     onnx.checker.check_model(fixed)
     feeds = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}
@@ -78,7 +81,7 @@ def test_cleanup_preset_removes_identity_dropout_and_dead_nodes_exactly():
     # The manager sweeps dead nodes after every pass that changed something, so the dead Constant goes too.
     assert applied["remove-identity"].deltas == {"Constant": (1, 0), "Dropout": (1, 0), "Identity": (1, 0)}
     assert "Identity -1 (1→0)" in applied["remove-identity"].delta_text()
-    again, second = run_passes(fixed, resolve("fix"))
+    again, second = run_passes(fixed, resolve(None, CLEANUP))
     assert second.records == [] and op_histogram(again) == op_histogram(fixed)
 
 
@@ -198,3 +201,12 @@ def test_input_graph_onnxruntime_cannot_run_is_fixed_without_numeric_gate():
     assert "cannot run the input graph" in report.notes["gate"][0]
     assert report.records[0].status == "applied"
     create_session(fixed, provider="cpu", opt_level="disable").run({"x": np.ones((1, 1, 9, 9), np.float32)})
+
+
+def test_fix_preset_also_folds_the_per_channel_add_into_the_conv():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, resolve("fix"))
+    assert op_histogram(fixed) == {"Conv": 1, "Relu": 1}
+    assert report.rejected == []
+    feeds = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    np.testing.assert_allclose(_run_model(model, feeds)["y"], _run_model(fixed, feeds)["y"], rtol=1e-6, atol=1e-6)
