@@ -23,7 +23,7 @@ After, below opset 20 with the ``fix`` preset (it targets onnxruntime)::
 and the model imports the ``com.microsoft`` opset, version 1. onnxruntime 1.31 fuses only the
 ``Div(x, √2)`` spelling into its Gelu by itself (ORT_ENABLE_ALL); ``Mul(x, 1/√2)`` and Keras' Erfc
 spelling (Neg/Mul/Erf/Sub) stay decomposed, and fusing them here made keras:ConvNeXtTiny 1.11–1.16×
-faster on CPU with identical outputs (bench/gelu_convnext.py).
+faster on CPU with identical outputs (bench/convnext_fix.py, "fix w/o fuse-gelu").
 
 Not handled: other presets below opset 20 (``portable`` promises no contrib ops, so the chain is left
 with the reason recorded); a contrib op for an x that is neither float32 nor float16 (onnxruntime's CPU
