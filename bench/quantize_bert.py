@@ -23,8 +23,9 @@ from rich.table import Table
 
 from onnxmend.exporters import ExportOptions, export
 from onnxmend.fileio import save_model
-from onnxmend.runtime.quantize import PlanOverrides, QuantizeResult, quantize_model
+from onnxmend.runtime.quantize import QuantizeResult, quantize_model
 from onnxmend.runtime.quantize_gate import AccuracyReport
+from onnxmend.runtime.quantize_plan import PlanOverrides
 
 ZOO_SOURCE = "zoo:bert-encoder-torch"
 MIN_COSINE, MAX_SIZE_RATIO, MIN_SPEEDUP = 0.99, 0.35, 1.5

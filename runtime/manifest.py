@@ -26,7 +26,7 @@ from onnxmend.errors import OnnxmendError
 from onnxmend.runtime.quantize_gate import AccuracyReport, LayerError, Latency, Placement, Thresholds
 
 if TYPE_CHECKING:  # quantize.py imports this module to write its artifacts
-    from onnxmend.runtime.quantize import QuantPlan
+    from onnxmend.runtime.quantize_plan import QuantPlan
 
 log = logging.getLogger(__name__)
 

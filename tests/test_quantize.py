@@ -17,13 +17,14 @@ from onnxmend import fileio
 from onnxmend.commands.quantize import command
 from onnxmend.errors import OnnxmendError
 from onnxmend.runtime import quantize as q
+from onnxmend.runtime import quantize_plan as qp
 from onnxmend.runtime import session as session_mod
 from onnxmend.runtime.quantize_gate import (
     Thresholds, measure_accuracy, node_placement, output_accuracy, parse_profile,
 )
 
-AVX2 = q.CpuInfo(x86=True, vnni_flags=())
-VNNI = q.CpuInfo(x86=True, vnni_flags=("avx512_vnni",))
+AVX2 = qp.CpuInfo(x86=True, vnni_flags=())
+VNNI = qp.CpuInfo(x86=True, vnni_flags=("avx512_vnni",))
 FAST = {"batches": 2, "latency_runs": 2}
 
 
@@ -71,7 +72,7 @@ def convnet() -> onnx.ModelProto:
                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], inits)
 
 
-def _choices(plan: q.QuantPlan) -> dict[str, q.NodeChoice]:
+def _choices(plan: qp.QuantPlan) -> dict[str, qp.NodeChoice]:
     return {n.name: n for n in plan.nodes}
 
 
@@ -91,7 +92,7 @@ def encoder_file(tmp_path: Path) -> Path:
 
 
 def test_cpu_plan_quantizes_constant_weights_only() -> None:
-    plan = q.build_plan(encoder_like(), "cpu", cpu=AVX2)
+    plan = qp.build_plan(encoder_like(), "cpu", cpu=AVX2)
     nodes = _choices(plan)
     assert [n.name for n in plan.selected] == ["embed", "proj", "head"]
     assert re.search(r"not a constant float initializer", nodes["scores"].reason)
@@ -101,41 +102,41 @@ def test_cpu_plan_quantizes_constant_weights_only() -> None:
 
 
 def test_vnni_turns_reduce_range_off_and_flag_overrides() -> None:
-    assert q.build_plan(encoder_like(), "cpu", cpu=VNNI).reduce_range is False
-    assert q.build_plan(encoder_like(), "cpu", cpu=q.CpuInfo(False, ())).reduce_range is False
-    forced = q.build_plan(encoder_like(), "cpu", q.PlanOverrides(reduce_range=False), cpu=AVX2)
+    assert qp.build_plan(encoder_like(), "cpu", cpu=VNNI).reduce_range is False
+    assert qp.build_plan(encoder_like(), "cpu", cpu=qp.CpuInfo(False, ())).reduce_range is False
+    forced = qp.build_plan(encoder_like(), "cpu", qp.PlanOverrides(reduce_range=False), cpu=AVX2)
     assert forced.reduce_range is False and forced.reasons["reduce_range"].startswith("forced")
 
 
 def test_detect_cpu_reads_vnni_flags() -> None:
     text = "processor : 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n"
-    assert q.detect_cpu(text, "x86_64") == q.CpuInfo(True, ("avx512_vnni",))
-    assert q.detect_cpu("flags : avx2 fma\n", "x86_64").vnni is False
-    assert q.detect_cpu("Features : asimd asimddp\n", "aarch64").x86 is False
+    assert qp.detect_cpu(text, "x86_64") == qp.CpuInfo(True, ("avx512_vnni",))
+    assert qp.detect_cpu("flags : avx2 fma\n", "x86_64").vnni is False
+    assert qp.detect_cpu("Features : asimd asimddp\n", "aarch64").x86 is False
 
 
 def test_conv_excluded_by_default_on_cpu_and_cuda() -> None:
     for provider in ("cpu", "cuda"):
-        plan = q.build_plan(convnet(), provider, cpu=AVX2)  # type: ignore[arg-type]
+        plan = qp.build_plan(convnet(), provider, cpu=AVX2)  # type: ignore[arg-type]
         assert plan.selected == []
         assert all(re.search(r"Conv is not in the op types", n.reason) for n in plan.nodes)
-    assert any(re.search(r"run them on CPU", r) for r in q.build_plan(convnet(), "cuda", cpu=AVX2).risks)
+    assert any(re.search(r"run them on CPU", r) for r in qp.build_plan(convnet(), "cuda", cpu=AVX2).risks)
 
 
 def test_conv_opt_in_states_risk_uses_uint8_and_keeps_depthwise_per_tensor() -> None:
-    plan = q.build_plan(convnet(), "cpu", q.PlanOverrides(ops=("Conv",), per_channel=True), cpu=AVX2)
+    plan = qp.build_plan(convnet(), "cpu", qp.PlanOverrides(ops=("Conv",), per_channel=True), cpu=AVX2)
     nodes = _choices(plan)
     assert [n.name for n in plan.selected] == ["conv1", "dw", "pw"]
     assert re.search(r"depthwise.*never per channel", nodes["dw"].reason)
     assert not any(n.per_channel for n in plan.selected)
     assert plan.weight_type == "uint8"
     assert any(re.search(r"slower than fp32 on CPU", r) for r in plan.risks)
-    cuda = q.build_plan(convnet(), "cuda", q.PlanOverrides(ops=("Conv",)), cpu=AVX2)
+    cuda = qp.build_plan(convnet(), "cuda", qp.PlanOverrides(ops=("Conv",)), cpu=AVX2)
     assert cuda.weight_type == "int8" and any(re.search(r"no CUDA kernel", r) for r in cuda.risks)
 
 
 def test_depthwise_weight_is_quantized_per_tensor() -> None:
-    plan = q.build_plan(convnet(), "cpu", q.PlanOverrides(ops=("Conv",), per_channel=True), cpu=AVX2)
+    plan = qp.build_plan(convnet(), "cpu", qp.PlanOverrides(ops=("Conv",), per_channel=True), cpu=AVX2)
     int8 = q.run_quantizer(convnet(), plan)
     onnx.checker.check_model(int8)
     ops = [n.op_type for n in int8.graph.node]
@@ -145,15 +146,15 @@ def test_depthwise_weight_is_quantized_per_tensor() -> None:
 
 
 def test_exclude_nodes_and_ops_overrides() -> None:
-    plan = q.build_plan(encoder_like(), "cpu", q.PlanOverrides(ops=("MatMul",), exclude_nodes=("proj",)), cpu=AVX2)
+    plan = qp.build_plan(encoder_like(), "cpu", qp.PlanOverrides(ops=("MatMul",), exclude_nodes=("proj",)), cpu=AVX2)
     nodes = _choices(plan)
     assert plan.selected == []
     assert re.search(r"excluded by --exclude-nodes", nodes["proj"].reason)
     assert re.search(r"Gemm is not in the op types", nodes["head"].reason)
     with pytest.raises(OnnxmendError, match=r"does not have"):
-        q.build_plan(encoder_like(), "cpu", q.PlanOverrides(exclude_nodes=("nope",)), cpu=AVX2)
+        qp.build_plan(encoder_like(), "cpu", qp.PlanOverrides(exclude_nodes=("nope",)), cpu=AVX2)
     with pytest.raises(OnnxmendError, match=r"Cannot dynamically quantize op type\(s\) Softmax"):
-        q.build_plan(encoder_like(), "cpu", q.PlanOverrides(ops=("Softmax",)), cpu=AVX2)
+        qp.build_plan(encoder_like(), "cpu", qp.PlanOverrides(ops=("Softmax",)), cpu=AVX2)
 
 
 def test_gemm_with_scaling_and_non_table_gather_are_not_quantized() -> None:
@@ -163,20 +164,20 @@ def test_gemm_with_scaling_and_non_table_gather_are_not_quantized() -> None:
     rng = np.random.default_rng(2)
     model.graph.initializer.append(_w(rng, 4, 4, 4, name="cube"))
     model.graph.node.append(helper.make_node("Gather", ["cube", "ids"], ["cube_rows"], name="cube_gather"))
-    nodes = _choices(q.build_plan(model, "cpu", q.PlanOverrides(per_channel=True), cpu=AVX2))
+    nodes = _choices(qp.build_plan(model, "cpu", qp.PlanOverrides(per_channel=True), cpu=AVX2))
     assert re.search(r"alpha/beta != 1", nodes["head"].reason) and not nodes["head"].quantize
     assert re.search(r"rank 3, not an embedding table", nodes["cube_gather"].reason)
     assert nodes["proj"].per_channel and not nodes["embed"].per_channel
 
 
 def test_empty_plan_is_an_error_not_a_quantize_everything() -> None:
-    plan = q.build_plan(convnet(), "cpu", cpu=AVX2)
+    plan = qp.build_plan(convnet(), "cpu", cpu=AVX2)
     with pytest.raises(OnnxmendError, match=r"selects no node"):
         q.run_quantizer(convnet(), plan)
 
 
 def test_quantizer_touches_exactly_the_planned_nodes() -> None:
-    plan = q.build_plan(encoder_like(), "cpu", q.PlanOverrides(exclude_nodes=("head",)), cpu=AVX2)
+    plan = qp.build_plan(encoder_like(), "cpu", qp.PlanOverrides(exclude_nodes=("head",)), cpu=AVX2)
     int8 = q.run_quantizer(encoder_like(), plan)
     onnx.checker.check_model(int8)
     ops = {n.name: n.op_type for n in int8.graph.node}

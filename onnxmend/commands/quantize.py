@@ -10,8 +10,9 @@ from rich.table import Table
 
 from onnxmend.commands.render import console, print_json
 from onnxmend.errors import OnnxmendError
-from onnxmend.runtime.quantize import PlanOverrides, QuantizeResult, QuantPlan, quantize_model, validate_ops
+from onnxmend.runtime.quantize import QuantizeResult, quantize_model
 from onnxmend.runtime.quantize_gate import Thresholds
+from onnxmend.runtime.quantize_plan import PlanOverrides, QuantPlan, validate_ops
 
 
 class UserError(click.ClickException):
