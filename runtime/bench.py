@@ -1,4 +1,4 @@
-"""The ``bench()`` API and its timing engine: fair, interleaved measurement of ONNX artifacts and the source.
+"""The ``bench()`` API: fair, interleaved measurement of ONNX artifacts and the source.
 
 Per (provider, batch) cell, every subject (an ONNX artifact, or the source framework) is measured so:
 
@@ -11,15 +11,15 @@ Per (provider, batch) cell, every subject (an ONNX artifact, or the source frame
 4. speedups against the baseline are taken round by round (median of the baseline's block over median of
    the subject's block) and reported with their p10–p90 spread.
 
-Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests. Statistics and the
-report live in :mod:`onnxmend.runtime.bench_report`, the source framework in
-:mod:`onnxmend.runtime.bench_source`, machine facts and the memory probe in :mod:`onnxmend.runtime.machine`.
+Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests. The timing engine
+lives in :mod:`onnxmend.runtime.bench_engine`, statistics and the report in :mod:`onnxmend.runtime.bench_report`,
+the source framework in :mod:`onnxmend.runtime.bench_source`, machine facts and the memory probe in
+:mod:`onnxmend.runtime.machine`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import subprocess
 import time
@@ -34,6 +34,7 @@ import onnxruntime as ort
 from onnxmend.errors import OnnxmendError
 from onnxmend.exporters.base import TensorSpec
 from onnxmend.fileio import load_model
+from onnxmend.runtime.bench_engine import Clock, Samples, measure_interleaved, time_once
 from onnxmend.runtime.bench_report import (
     ArtifactResult, BenchResult, round_speedups, summarize, summarize_ratio,
 )
@@ -45,7 +46,6 @@ from onnxmend.runtime.session import create_session, cuda_available, cuda_unavai
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], int]
 DEFAULT_SECONDS = 1.0
 PROVIDERS = ("cpu", "cuda")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
@@ -99,82 +99,6 @@ class BenchOptions:
             "baseline": self.baseline, "seed": self.seed, "memory": self.memory, "compile": self.compile,
             "clock": "time.perf_counter_ns",
         }
-
-
-# ------------------------------------------------------------------------------------------------- engine
-
-
-@dataclass
-class Samples:
-    """Raw timings of one subject in one cell: cold run, warm-up, and the timed rounds."""
-
-    cold_ns: int | None = None
-    warmup_ns: list[int] = field(default_factory=list)
-    rounds: list[list[int]] = field(default_factory=list)
-
-    @property
-    def timed_ns(self) -> list[int]:
-        return [t for block in self.rounds for t in block]
-
-
-def time_once(fn: Callable[[], object], clock: Clock) -> int:
-    start = clock()
-    fn()
-    return clock() - start
-
-
-def plan_blocks(estimate_ns: float, runs: int | None, budget_s: float | None, rounds: int) -> list[int]:
-    """How many runs a subject does in each round: ``runs`` split evenly, or filling ``budget_s``, or both."""
-    if runs is not None:
-        rounds = min(rounds, runs)
-        per_round = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
-    else:
-        per_round = [math.inf] * rounds
-    if budget_s is not None:
-        fits = max(1, int(budget_s * 1e9 / rounds / max(estimate_ns, 1.0)))
-        per_round = [min(n, fits) for n in per_round]
-    return [int(n) for n in per_round]
-
-
-def measure_interleaved(
-    fns: Sequence[Callable[[], object]], warmup: int, runs: int | None, budget_s: float | None,
-    rounds: int, clock: Clock, samples: Sequence[Samples] | None = None,
-) -> tuple[list[Samples], list[str]]:
-    """Warm up each subject, then run them in interleaved rounds. ``samples`` may carry cold timings."""
-    samples = list(samples) if samples is not None else [Samples() for _ in fns]
-    for fn, sample in zip(fns, samples):
-        sample.warmup_ns = [time_once(fn, clock) for _ in range(warmup)]
-    plans = [plan_blocks(_estimate(s), runs, budget_s, rounds) for s in samples]
-    n_rounds = min(len(p) for p in plans)
-    # Warm-up can under-predict; past three times the budget, blocks shrink to one run and rounds stop.
-    deadline = None if budget_s is None else clock() + int(3 * budget_s * 1e9 * len(fns))
-    notes = []
-    for r in range(n_rounds):
-        # Rotating the starting subject each round spreads order effects (whoever runs after a session
-        # whose threads still spin, or after a cache flush) over all subjects alike.
-        for i in _rotation(len(fns), r):
-            samples[i].rounds.append(_block(fns[i], plans[i][r], clock, deadline))
-        if deadline is not None and clock() > deadline and r + 1 < n_rounds:
-            notes.append(f"stopped after {r + 1} of {n_rounds} rounds: runs were slower than the warm-up predicted")
-            break
-    return samples, notes
-
-
-def _rotation(count: int, round_index: int) -> list[int]:
-    start = round_index % count
-    return list(range(start, count)) + list(range(start))
-
-
-def _block(fn: Callable[[], object], count: int, clock: Clock, deadline: int | None) -> list[int]:
-    timings = [time_once(fn, clock)]
-    while len(timings) < count and (deadline is None or clock() <= deadline):
-        timings.append(time_once(fn, clock))
-    return timings
-
-
-def _estimate(sample: Samples) -> float:
-    timings = sample.warmup_ns or ([sample.cold_ns] if sample.cold_ns else [])
-    return float(np.median(timings)) if timings else 1e6
 
 
 # -------------------------------------------------------------------------------------------- subjects

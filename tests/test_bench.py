@@ -16,10 +16,8 @@ from onnxmend.commands.bench import command
 from onnxmend.errors import OnnxmendError
 from onnxmend.fileio import save_model
 from onnxmend.runtime import bench as bench_mod
-from onnxmend.runtime.bench import (
-    BenchOptions, Samples, bench, fixed_batch, measure_interleaved, plan_blocks, resolve_baseline,
-    source_layout_specs,
-)
+from onnxmend.runtime.bench import BenchOptions, bench, fixed_batch, resolve_baseline, source_layout_specs
+from onnxmend.runtime.bench_engine import Samples, measure_interleaved, plan_blocks
 from onnxmend.runtime.bench_report import round_speedups, summarize, summarize_ratio, write_report
 from onnxmend.runtime.interface import write_interface
 
