@@ -14,7 +14,7 @@ from onnxmend.passes.base import Pass
 
 # Modules that contribute a ``PASSES`` tuple, in catalogue order.
 PASS_MODULES = (
-    "cleanup", "pad_dynamic", "padding", "pad_fold", "pad_split", "layout", "io_layout",
+    "cleanup", "pad_dynamic", "padding", "pad_fold", "pad_split", "tensordot", "layout", "io_layout",
     "batch_norm", "conv_affine", "layer_norm", "group_norm", "gelu", "decompose_norms",
 )
 
