@@ -11,7 +11,7 @@ import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.runtime.session import create_session
+from tests.onnx_builders import run_outputs, seeded_feeds
 
 F = TensorProto.FLOAT
 
@@ -57,21 +57,10 @@ def ops(m: onnx.ModelProto) -> collections.Counter[str]:
 
 
 def feeds_for(m: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    inits = {i.name for i in m.graph.initializer}
-    feeds = {}
-    for vi in m.graph.input:
-        if vi.name in inits:
-            continue
-        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-        feeds[vi.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
+    return seeded_feeds(m, seed)
 
 
-def run(m: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = create_session(m, provider="cpu", opt_level="disable")
-    outs = session.run(feeds)
-    return [outs[o.name] for o in m.graph.output]
+run = run_outputs
 
 
 def assert_same(before: onnx.ModelProto, after: onnx.ModelProto, exact: bool = True, seed: int = 0) -> None:

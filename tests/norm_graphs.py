@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
 from onnxmend.passes.manager import model_opset
-from onnxmend.runtime.session import create_session
+from tests.onnx_builders import run_outputs, seeded_feeds
 
 RNG_SEED = 0
 
@@ -63,22 +63,10 @@ def ops(model: onnx.ModelProto) -> list[str]:
 
 
 def feeds_for(model: onnx.ModelProto, seed: int = RNG_SEED) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    inits = {i.name for i in model.graph.initializer}
-    feeds = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        tt = vi.type.tensor_type
-        shape = [d.dim_value for d in tt.shape.dim]
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        feeds[vi.name] = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
-    return feeds
+    return seeded_feeds(model, seed, scale=2.0, shift=0.5)
 
 
-def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = create_session(model, provider="cpu", opt_level="disable")
-    return [np.asarray(v) for v in session.run(feeds).values()]
+run = run_outputs
 
 
 def assert_same(a: onnx.ModelProto, b: onnx.ModelProto, atol: float = 0.0, rtol: float = 0.0) -> None:

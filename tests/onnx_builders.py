@@ -23,6 +23,28 @@ def const(name: str, array) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name)
 
 
+def seeded_feeds(model: onnx.ModelProto, seed: int = 0, scale: float = 1.0, shift: float = 0.0) -> dict[str, np.ndarray]:
+    """Normal(shift, scale) values of each graph input's own dtype and static shape."""
+    rng = np.random.default_rng(seed)
+    inits = {i.name for i in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value for d in tt.shape.dim]
+        feeds[vi.name] = (rng.standard_normal(shape) * scale + shift).astype(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+    return feeds
+
+
+def run_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The graph's outputs in order, from onnxruntime with its own optimisations off."""
+    from onnxmend.runtime.session import create_session
+
+    outs = create_session(model, provider="cpu", opt_level="disable").run(feeds)
+    return [np.asarray(outs[o.name]) for o in model.graph.output]
+
+
 def conv_relu_model(seed: int = 0) -> onnx.ModelProto:
     """x[1,3,8,8] → Identity → Conv(W,B) → Dropout → Relu → y, with a dead Constant and a duplicate bias."""
     rng = np.random.default_rng(seed)
