@@ -50,21 +50,20 @@ def import_tf() -> Any:
 
 
 def import_keras() -> Any:
-    import_tf()
-    try:
-        import keras
-    except ImportError as exc:
-        raise MissingDependencyError("Keras", "tf") from exc
-    return keras
+    return _import_after_tf("keras", "Keras")
 
 
 def import_tf2onnx() -> Any:
+    return _import_after_tf("tf2onnx", "tf2onnx")
+
+
+def _import_after_tf(module: str, package: str) -> Any:
+    """Import a TensorFlow companion (keras, tf2onnx) once TensorFlow itself is known to import."""
     import_tf()
     try:
-        import tf2onnx
+        return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError("tf2onnx", "tf") from exc
-    return tf2onnx
+        raise MissingDependencyError(package, "tf") from exc
 
 
 @dataclass
