@@ -1,7 +1,10 @@
-"""ConvNeXtTiny on onnxruntime CPU: onnxsim'd raw export vs onnxmend's fix preset, the fix preset without
-fuse-layer-norm (the only way to reach 0 Transposes: ONNX LayerNormalization normalizes trailing axes
-only, so a channel LayerNorm in an NCHW graph needs a Transpose pair around it), and the fix preset
-without fuse-gelu (onnxruntime does not fuse Keras' 1 − Erf(−x/√2) GELU spelling by itself).
+"""ConvNeXtTiny on onnxruntime CPU: onnxsim'd raw export vs onnxmend's fix preset with ``--layout auto``
+(23 LayerNormalization; ONNX LayerNormalization normalizes trailing axes only, so each channel LayerNorm of
+the NCHW graph sits in a Transpose pair), with ``--layout nchw`` (pinned: 0 Transposes, the channel norms
+stay decomposed), and without fuse-gelu (onnxruntime does not fuse Keras' 1 − Erf(−x/√2) GELU spelling).
+
+It also times the floor no graph rewrite can go below: the 18 blocks' pointwise convolution pairs and
+exact-erf GELUs at ConvNeXtTiny's shapes, each alone in its own session.
 
 Every candidate is run with ORT_ENABLE_ALL, 2 intra-op threads, batch 1, timed interleaved (A B C A B C …,
 starting subject rotated each round) with perf_counter_ns after warm-up; medians, p10–p90 and the
@@ -18,6 +21,7 @@ import time
 
 import numpy as np
 import onnx
+from onnx import helper, numpy_helper
 
 from onnxmend.passes.base import PassContext
 from onnxmend.passes.catalogue import PRESETS, resolve
@@ -43,8 +47,8 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
     return simplified
 
 
-def fixed(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
-    ctx = PassContext(opset=model_opset(model), layout="nchw", framework="keras")
+def fixed(model: onnx.ModelProto, names: tuple[str, ...], pinned: bool = False) -> onnx.ModelProto:
+    ctx = PassContext(opset=model_opset(model), layout="nchw", framework="keras", fusions_may_transpose=not pinned)
     out, report = run_passes(model, resolve(None, list(names)), ctx, verify=True)
     if report.rejected:
         raise SystemExit(f"the gate rejected {[r.name for r in report.rejected]}")
@@ -82,7 +86,7 @@ def main() -> None:
     candidates = {
         "onnxsim(raw)": simplify(raw),
         "fix": fixed(raw, fix),
-        "fix w/o fuse-layer-norm": fixed(raw, tuple(n for n in fix if n != "fuse-layer-norm")),
+        "fix --layout nchw": fixed(raw, fix, pinned=True),
         "fix w/o fuse-gelu": fixed(raw, tuple(n for n in fix if n != "fuse-gelu")),
     }
     for name, model in candidates.items():
@@ -97,6 +101,56 @@ def main() -> None:
         q = lambda p: ratios[min(len(ratios) - 1, int(p * len(ratios)))]  # noqa: E731
         print(f"{name:>24}: median {statistics.median(values):7.1f} ms   speed-up vs onnxsim "
               f"{statistics.median(ratios):.3f}x  [p10 {q(0.1):.3f}, p90 {q(0.9):.3f}]")
+    print_floor(statistics.median(base))
+
+
+# ConvNeXtTiny's stages: (spatial size, channels, blocks); each block is dwconv 7x7 → LayerNorm →
+# 1x1 conv C→4C → GELU → 1x1 conv 4C→C.
+STAGES = ((56, 96, 3), (28, 192, 3), (14, 384, 9), (7, 768, 3))
+
+
+def print_floor(baseline_ms: float) -> None:
+    """Time the work every fp32 rewrite must still do, op by op, and say what 1.3x would leave for the rest."""
+    pointwise = gelu = 0.0
+    for size, channels, blocks in STAGES:
+        pointwise += blocks * _median_ms(_pointwise_pair(size, channels), (1, channels, size, size))
+        gelu += blocks * _median_ms(_gelu(size, 4 * channels), (1, 4 * channels, size, size))
+    print(f"{'floor':>24}: pointwise conv pairs alone {pointwise:.1f} ms + exact GELUs alone {gelu:.1f} ms "
+          f"= {pointwise + gelu:.1f} ms; 1.3x the onnxsim baseline needs <= {baseline_ms / 1.3:.1f} ms in all")
+
+
+def _median_ms(model: onnx.ModelProto, shape: tuple[int, ...], runs: int = 100) -> float:
+    session = create_session(model, provider="cpu", threads=2, opt_level="all")
+    feeds = {session.input_names[0]: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    for _ in range(10):
+        session.run(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        session.run(feeds)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return statistics.median(times)
+
+
+def _pointwise_pair(size: int, channels: int) -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    up = rng.standard_normal((4 * channels, channels, 1, 1)).astype(np.float32) * 0.1
+    down = rng.standard_normal((channels, 4 * channels, 1, 1)).astype(np.float32) * 0.1
+    nodes = [helper.make_node("Conv", ["x", "up"], ["h"]), helper.make_node("Conv", ["h", "down"], ["y"])]
+    return _single_input_model(nodes, (1, channels, size, size), (1, channels, size, size), [
+        numpy_helper.from_array(up, "up"), numpy_helper.from_array(down, "down")])
+
+
+def _gelu(size: int, channels: int) -> onnx.ModelProto:
+    shape = (1, channels, size, size)
+    return _single_input_model([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")], shape, shape, [])
+
+
+def _single_input_model(nodes, in_shape, out_shape, initializers) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "floor", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, out_shape)], initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
+                             ir_version=8)
 
 
 def raw_shape(model: onnx.ModelProto) -> tuple[int, ...]:

@@ -59,6 +59,7 @@ class ConvertResult:
     after: Inspection
     layout: str
     seconds: dict[str, float]
+    layout_choice: LayoutChoice = "auto"
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +69,7 @@ class ConvertResult:
         return {
             "onnxmend": __version__, "source": self.source, "framework": self.export.framework,
             "exporter": self.export.exporter, "layout": self.layout,
+            "layout_choice": self.layout_choice,
             "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
             "verdict": self.validation.verdict, "validation": self.validation.to_json(),
             "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),
@@ -82,6 +84,17 @@ def choose_layout(choice: LayoutChoice, exported: Export) -> Literal["nchw", "ke
     if choice == "auto":
         return "nchw" if exported.is_nhwc else "keep"
     return choice
+
+
+def layout_context(choice: LayoutChoice, io_layout: Literal["nchw", "keep"]) -> dict[str, object]:
+    """PassContext fields for a layout choice.
+
+    ``auto`` lets a fusion add Transposes where the fused op is worth them (a channel LayerNorm of an NCHW
+    graph becomes Transpose → LayerNormalization → Transpose; onnxruntime folds that pair into its NCHWc
+    reorders). A pinned ``nchw`` or ``keep`` promises the Transpose count: none inside the graph, at most
+    one at each NHWC input/output; such norms then stay decomposed.
+    """
+    return {"layout": io_layout, "fusions_may_transpose": choice == "auto"}
 
 
 def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = None,
@@ -107,7 +120,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
 
     layout = choose_layout(options.layout, exported)
     ctx = PassContext(opset=model_opset(raw), preset=options.preset if not options.passes else "fix",  # type: ignore[arg-type]
-                      layout=layout, framework=exported.framework)
+                      framework=exported.framework, **layout_context(options.layout, layout))  # type: ignore[arg-type]
     feeds = synthesize(exported.inputs, seed=options.seed)
     start = time.perf_counter()
     fixed, report = run_passes(raw, passes, ctx, verify=options.verify, feeds=feeds, progress=say)
@@ -124,7 +137,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     result = ConvertResult(
         source, out_dir, exported, report, raw_validation, validation,
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
-        inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds,
+        inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
     )
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
@@ -140,15 +153,20 @@ class FixResult:
 
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
-        verify: bool = True, layout: Literal["nchw", "keep"] = "keep", progress: Progress | None = None) -> FixResult:
-    """Run a pass pipeline on an existing ONNX file; the input file is never touched."""
+        verify: bool = True, layout: LayoutChoice = "auto", progress: Progress | None = None) -> FixResult:
+    """Run a pass pipeline on an existing ONNX file; the input file is never touched.
+
+    ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
+    (see :func:`layout_context`).
+    """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise OnnxmendError("The output path is the input file; onnxmend never overwrites its input. Choose another -o.")
     model = load_model(input_path)
     selected = resolve(preset, passes)
+    io_layout: Literal["nchw", "keep"] = "nchw" if layout == "nchw" else "keep"
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
-                      layout=layout, framework=guess_framework(model))
+                      framework=guess_framework(model), **layout_context(layout, io_layout))  # type: ignore[arg-type]
     fixed, report = run_passes(model, selected, ctx, verify=verify, progress=progress)
     save_model(fixed, output_path)
     framework = guess_framework(model)

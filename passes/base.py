@@ -57,6 +57,9 @@ class PassContext:
     opset: int
     preset: Preset = "fix"
     layout: Literal["nchw", "keep"] = "keep"
+    # False when the user pinned a layout (--layout nchw|keep): a fusion may then not add Transpose nodes,
+    # so a channel LayerNorm in an NCHW graph stays decomposed instead of gaining a Transpose pair.
+    fusions_may_transpose: bool = True
     # Source-framework name ("torch", "keras", "onnx"): norm passes use it to judge epsilons.
     framework: str = "onnx"
 

@@ -24,6 +24,10 @@ after the node. Float16/bfloat16 inputs fuse only as a Cast island (``Cast(float
 statistics, then ``Cast`` back before the affine), which is exactly ``stash_type=1``. The
 ``Reshape → InstanceNormalization → Reshape → Mul → Add`` spelling with one group is fused too.
 
+A pinned layout (``--layout nchw`` or ``keep``: ``PassContext.fusions_may_transpose`` is False) promises
+no new Transposes, so a norm whose axes are not trailing fuses only where an inverse Transpose pair already
+surrounds it; otherwise it stays decomposed, with the reason.
+
 Not handled (skipped with a reason): non-trailing or non-contiguous axes, epsilon that is not a constant
 or sits after the Sqrt, intermediates with other consumers, float16 statistics without Casts, γ/β that
 would broadcast the output beyond the shape of x, normalized dims that are not static.
@@ -271,9 +275,46 @@ class FuseLayerNorm(Pass):
             if opset < MIN_OPSET:
                 result.skip(node, f"LayerNormalization needs opset {MIN_OPSET}; the graph is at {opset}")
                 continue
+            if not ctx.fusions_may_transpose and transposes_added(graph, match) > 0:
+                result.skip(node, f"normalizing over axes {_axes(match)} of a rank-{len(match.frame.perm)} tensor "
+                                  "needs a Transpose pair, and the pinned layout allows no new Transposes")
+                continue
             _rewrite(graph, match, namer)
             result.changed += 1
         return result
+
+
+def transposes_added(graph: gs.Graph, match: LayerNormMatch) -> int:
+    """How many Transpose nodes fusing ``match`` adds (net): 0 for trailing axes or a cancelled pair."""
+    perm = match.frame.perm
+    if not perm:
+        return 0
+    before = 0 if _inverse_transpose_before(match) is not None else 1
+    has_trailing_affine = match.trailing_scale is not None or match.trailing_bias is not None
+    after = -1 if not has_trailing_affine and _undoing_transpose_after(graph, match.output, perm) else 1
+    return before + after
+
+
+def _axes(match: LayerNormMatch) -> list[int]:
+    """The normalized axes in x's own order (only meaningful when the frame moves them)."""
+    return sorted(match.frame.perm[match.frame.axis:]) if match.frame.perm else list(range(match.frame.axis, 0))
+
+
+def _inverse_transpose_before(match: LayerNormMatch) -> gs.Node | None:
+    """The Transpose feeding x whose permutation our ``frame.perm`` undoes, if there is one."""
+    perm = match.frame.perm
+    before = producer(match.x, "Transpose")
+    if before is not None and [before.attrs["perm"][p] for p in perm] == list(range(len(perm))):
+        return before
+    return None
+
+
+def _undoing_transpose_after(graph: gs.Graph, out: gs.Variable, perm: tuple[int, ...]) -> gs.Node | None:
+    """The sole consumer of ``out`` when it is a Transpose by ``perm`` (so it undoes the move back)."""
+    users = consumers(out)
+    if len(users) != 1 or users[0].op != "Transpose" or is_graph_output(graph, out):
+        return None
+    return users[0] if list(users[0].attrs.get("perm", [])) == list(perm) else None
 
 
 def _looks_like_norm(mean_node: gs.Node) -> bool:
@@ -317,8 +358,8 @@ def _node_input(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> gs.Tens
     perm = match.frame.perm
     if not perm:
         return match.x
-    before = producer(match.x, "Transpose")
-    if before is not None and [before.attrs["perm"][p] for p in perm] == list(range(len(perm))):
+    before = _inverse_transpose_before(match)
+    if before is not None:
         return before.inputs[0]
     moved = gs.Variable(namer(f"{match.x.name}.normalized_last"), dtype=match.x.dtype)
     graph.nodes.append(gs.Node("Transpose", namer(f"{match.x.name}.transpose"), attrs={"perm": list(perm)},
@@ -328,11 +369,8 @@ def _node_input(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> gs.Tens
 
 def _cancel_inverse_transpose(graph: gs.Graph, out: gs.Variable, perm: tuple[int, ...], steps: list) -> gs.Variable:
     """When ``out`` only feeds a Transpose by ``perm`` (undoing ours), drop both and write its output."""
-    users = consumers(out)
-    if len(users) != 1 or users[0].op != "Transpose" or is_graph_output(graph, out):
-        return out
-    after = users[0]
-    if list(after.attrs.get("perm", [])) != list(perm):
+    after = _undoing_transpose_after(graph, out, perm)
+    if after is None:
         return out
     final = after.outputs[0]
     after.inputs.clear()

@@ -55,6 +55,13 @@ def skipped_summary(report: PipelineReport, limit: int = 20) -> str:
     return "\n".join(lines) or "- nothing was skipped"
 
 
+LAYOUT_MEANING = {
+    "auto": "Transposes allowed where a fused norm needs them",
+    "nchw": "no Transpose added inside the graph",
+    "keep": "no Transpose added inside the graph",
+}
+
+
 def convert_markdown(result: ConvertResult) -> str:
     v, raw_v = result.validation, result.raw_validation
     rejected = "\n".join(f"- **{r.name}** rejected: {r.reason}" for r in result.pipeline.rejected) or "- none"
@@ -70,7 +77,7 @@ def convert_markdown(result: ConvertResult) -> str:
 rtol {v.comparison.outputs[0].rtol if v.comparison.outputs else 0:g}), onnxruntime on {v.provider}.
 {f"CPU was used because {v.provider_note}." if v.provider_note else ""}
 
-Exporter: {result.export.exporter}. I/O layout: {result.layout}.
+Exporter: {result.export.exporter}. I/O layout: {result.layout} (--layout {result.layout_choice}: {LAYOUT_MEANING[result.layout_choice]}).
 
 ## Parity of the fixed graph (model.onnx)
 

@@ -46,11 +46,12 @@ def node(op: str, inputs: Sequence[str], output: str | Sequence[str], **attrs) -
     return helper.make_node(op, list(inputs), outs, name=f"{op}_{outs[0]}", **attrs)
 
 
-def apply(model: onnx.ModelProto, p: Pass, opset: int | None = None, framework: str = "onnx") -> tuple[onnx.ModelProto, PassResult]:
+def apply(model: onnx.ModelProto, p: Pass, opset: int | None = None, framework: str = "onnx",
+          **context) -> tuple[onnx.ModelProto, PassResult]:
     """Run one pass like the manager does (import, apply, cleanup, export, check, infer)."""
     model = onnx.shape_inference.infer_shapes(model)
     graph = gs.import_onnx(model)
-    result = p.apply(graph, PassContext(opset=opset or model_opset(model), framework=framework))
+    result = p.apply(graph, PassContext(opset=opset or model_opset(model), framework=framework, **context))
     graph.cleanup(remove_unused_graph_inputs=False).toposort()
     out = gs.export_onnx(graph, do_type_check=False)
     out.ir_version = model.ir_version

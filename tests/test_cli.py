@@ -139,3 +139,22 @@ def test_bad_input_is_one_sentence_and_exit_two(workdir, args, message):
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("layout, transposes, layer_norms, input_shape", [
+    ("auto", 2, 1, [1, 16, 8, 8]),  # NCHW I/O, the channel LayerNorm fused inside one Transpose pair
+    ("nchw", 0, 0, [1, 16, 8, 8]),  # pinned: no Transpose, so the channel LayerNorm stays decomposed
+    ("keep", 2, 1, [1, 8, 8, 16]),  # NHWC I/O: one Transpose at the input, one at the output
+])
+def test_convert_layout_choices_on_a_keras_channel_layer_norm(tmp_path, layout, transposes, layer_norms, input_shape):
+    out = tmp_path / layout
+    result = onnxmend("convert", "zoo:layernorm-last-keras", "-o", str(out), "--layout", layout, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass" and report["layout_choice"] == layout
+    ops = report["after"]["ops"]
+    assert ops.get("Transpose", 0) == transposes and ops.get("LayerNormalization", 0) == layer_norms
+    assert report["after"]["inputs"][0]["shape"] == input_shape
+    if layout == "nchw":
+        (skip,) = report["passes"]["skipped"]["fuse-layer-norm"]
+        assert "pinned layout allows no new Transposes" in skip["reason"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from onnxmend.passes.catalogue import PRESETS
 from onnxmend.passes.padding import inspect_padding
 from onnxmend.pipeline import ConvertOptions, convert
 
@@ -34,7 +33,7 @@ def _assert_parity(result):
 
 @pytest.mark.parametrize("name", ["MobileNetV2", "EfficientNetB0"])
 def test_tf2onnx_pads_are_folded(converted, name):
-    result = converted(f"keras:{name}")
+    result = converted(f"keras:{name}", "nchw")
     _assert_parity(result)
     assert result.before.ops.get("Pad", 0) == 4
     assert result.after.ops.get("Pad", 0) == 0
@@ -43,7 +42,7 @@ def test_tf2onnx_pads_are_folded(converted, name):
 
 @pytest.mark.parametrize("name", ["MobileNetV2", "EfficientNetB0", "ResNet50"])
 def test_nhwc_cnns_end_with_no_transpose_and_nchw_io(converted, name):
-    result = converted(f"keras:{name}")
+    result = converted(f"keras:{name}", "nchw")
     _assert_parity(result)
     assert result.layout == "nchw"
     assert result.after.ops.get("Transpose", 0) == 0
@@ -53,6 +52,7 @@ def test_nhwc_cnns_end_with_no_transpose_and_nchw_io(converted, name):
 def test_convnext_fuses_every_layer_norm(converted):
     result = converted("keras:ConvNeXtTiny")
     _assert_parity(result)
+    assert result.layout == "nchw" and result.layout_choice == "auto"
     ops = result.after.ops
     assert ops.get("LayerNormalization") == 23
     assert ops.get("ReduceMean", 0) == ops.get("Sqrt", 0) == ops.get("Reciprocal", 0) == 0
@@ -62,16 +62,20 @@ def test_convnext_fuses_every_layer_norm(converted):
     assert all(e["epsilon"] == pytest.approx(1e-6) and e["differs"] for e in result.after.epsilons)
 
 
-def test_convnext_without_norm_fusion_has_no_transpose(converted):
-    names = ",".join(n for n in PRESETS["fix"] if n != "fuse-layer-norm")
-    result = converted("keras:ConvNeXtTiny", "nchw", names)
+def test_convnext_pinned_nchw_layout_has_no_transpose(converted):
+    result = converted("keras:ConvNeXtTiny", "nchw")
     _assert_parity(result)
-    assert result.after.ops.get("Transpose", 0) == 0
+    ops = result.after.ops
+    assert ops.get("Transpose", 0) == 0
+    assert result.after.inputs[0]["shape"][1] == 3  # channels first
+    # The 22 channel LayerNorms stay decomposed (each would need a Transpose pair); the head's fuses.
+    assert ops.get("LayerNormalization") == 1
+    skipped = [s.reason for s in result.pipeline.skipped["fuse-layer-norm"]]
+    assert len(skipped) == 22 and all("pinned layout allows no new Transposes" in r for r in skipped)
 
 
 def test_convnext_keep_layout_has_at_most_one_transpose_at_the_input(converted):
-    names = ",".join(n for n in PRESETS["fix"] if n != "fuse-layer-norm")
-    result = converted("keras:ConvNeXtTiny", "keep", names)
+    result = converted("keras:ConvNeXtTiny", "keep")
     _assert_parity(result)
     assert result.layout == "keep"
     assert result.after.inputs[0]["shape"][3] == 3  # still NHWC

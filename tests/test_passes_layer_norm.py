@@ -81,8 +81,8 @@ def tf_folded_ln(shape=(2, 3, 3, 4), axes=(-1,), form="neg", gamma_shape=None) -
     return make_model(nodes, {"x": (shape, F32)}, ["y"], inits)
 
 
-def fused(model: onnx.ModelProto, opset: int | None = None):
-    out, result = apply(model, FuseLayerNorm(), opset=opset)
+def fused(model: onnx.ModelProto, opset: int | None = None, **context):
+    out, result = apply(model, FuseLayerNorm(), opset=opset, **context)
     return out, result
 
 
@@ -270,6 +270,42 @@ def test_channel_axis_of_nchw_is_moved_last_with_transposes() -> None:
     assert result.changed == 1 and ops(out) == ["LayerNormalization", "Transpose", "Transpose"]
     assert_same(model, out, atol=1e-5)
     assert_idempotent(out)
+
+
+def test_pinned_layout_leaves_a_channel_norm_that_needs_a_transpose_pair_decomposed() -> None:
+    model = decomposed_ln(shape=(2, 4, 3, 3), axes=(1,), gamma_shape=(1, 4, 1, 1), affine="scale")
+    out, result = fused(model, fusions_may_transpose=False)
+    assert result.changed == 0 and "Transpose" not in ops(out) and ops(out) == ops(model)
+    (skip,) = result.skipped
+    assert re.search(r"axes \[1\] of a rank-4 tensor needs a Transpose pair, and the pinned layout", skip.reason)
+
+
+def test_pinned_layout_still_fuses_trailing_axes() -> None:
+    model = decomposed_ln(shape=(2, 5, 8), axes=(-1,), gamma_shape=(8,), affine="both")
+    out, result = fused(model, fusions_may_transpose=False)
+    assert result.changed == 1 and ops(out) == ["LayerNormalization"]
+
+
+def test_pinned_layout_fuses_a_channel_norm_already_between_inverse_transposes() -> None:
+    # NCHW → Transpose → [norm over C, written on NCHW after a second Transpose back] → Transpose: the
+    # fusion reuses the pair, so it adds nothing and a pinned layout allows it.
+    model = decomposed_ln(shape=(2, 4, 3, 3), axes=(1,), gamma_shape=(1, 4, 1, 1), affine="scale")
+    graph = model.graph
+    x = graph.input[0]
+    graph.node.insert(0, node("Transpose", ["x_nhwc"], "x_nchw", perm=[0, 3, 1, 2]))
+    for n in graph.node[1:]:
+        n.input[:] = ["x_nchw" if i == "x" else i for i in n.input]
+    x.name = "x_nhwc"
+    dims = x.type.tensor_type.shape.dim
+    shape = [d.dim_value for d in dims]
+    for d, v in zip(dims, [shape[0], shape[2], shape[3], shape[1]]):
+        d.dim_value = v
+    graph.node.append(node("Transpose", [graph.output[0].name], "y_nhwc", perm=[0, 2, 3, 1]))
+    graph.output[0].CopyFrom(x)
+    graph.output[0].name = "y_nhwc"
+    out, result = fused(model, fusions_may_transpose=False)
+    assert result.changed == 1 and ops(out) == ["LayerNormalization"]
+    assert_same(model, out, atol=1e-5)
 
 
 def test_channel_axis_transpose_cancels_against_a_following_inverse_transpose() -> None:

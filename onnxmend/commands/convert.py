@@ -30,7 +30,9 @@ def default_out_dir(source: str) -> Path:
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Gate every pass numerically against the graph before it.")
 @click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
-              help="Graph I/O layout: auto = NCHW for NHWC sources (no boundary Transposes), keep = as the source.")
+              help="auto = NCHW I/O for NHWC sources, Transposes allowed around fused norms (fastest on "
+                   "onnxruntime); nchw = NCHW I/O and no Transpose inside; keep = the source's I/O, at most one "
+                   "Transpose per NHWC input/output.")
 @tolerance_options
 @click.option("--quantize", is_flag=True, help="Also write the dynamic int8 artifact (see `onnxmend quantize`).")
 @click.option("--bench", "run_bench", is_flag=True, help="Also benchmark raw, fixed (and int8) graphs and the source.")
@@ -55,7 +57,7 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     if as_json:
         print_json(result.to_json() | extras)
         return code
-    console.print(f"[bold]{source}[/] → {out}  ({result.export.exporter}; layout {result.layout})")
+    console.print(f"[bold]{source}[/] → {out}  ({result.export.exporter}; layout {result.layout}, --layout {result.layout_choice})")
     for note in result.export.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(passes_table(result.pipeline, verbose))

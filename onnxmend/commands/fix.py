@@ -16,8 +16,10 @@ from onnxmend.runtime.report import HEADLINE_OPS
 @click.option("--passes", "pass_names", default=None, metavar="A,B,...", help="Run exactly these passes, in this order.")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Gate every pass numerically against the graph before it (rolls back a pass that changes outputs).")
-@click.option("--layout", type=click.Choice(["keep", "nchw"]), default="keep", show_default=True,
-              help="nchw turns NHWC graph inputs/outputs channels-first (recorded in the model's metadata).")
+@click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
+              help="auto = the file's own interface, Transposes allowed around fused norms; nchw = channels-first "
+                   "I/O and no Transpose inside; keep = the file's interface, at most one Transpose per NHWC "
+                   "input/output (recorded in the model's metadata).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pass report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
