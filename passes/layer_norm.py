@@ -296,8 +296,8 @@ def transposes_added(graph: gs.Graph, match: LayerNormMatch) -> int:
 
 
 def _axes(match: LayerNormMatch) -> list[int]:
-    """The normalized axes in x's own order (only meaningful when the frame moves them)."""
-    return sorted(match.frame.perm[match.frame.axis:]) if match.frame.perm else list(range(match.frame.axis, 0))
+    """The normalized axes of x, for a frame that moves them last."""
+    return sorted(match.frame.perm[match.frame.axis:])
 
 
 def _inverse_transpose_before(match: LayerNormMatch) -> gs.Node | None:
