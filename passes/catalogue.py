@@ -15,7 +15,7 @@ from onnxmend.passes.base import Pass
 # Modules that contribute a ``PASSES`` tuple, in catalogue order.
 PASS_MODULES = (
     "cleanup", "pad_dynamic", "padding", "pad_fold", "pad_split", "tensordot", "layout", "io_layout",
-    "batch_norm", "conv_affine", "layer_norm", "group_norm", "gelu", "decompose_norms",
+    "batch_norm", "conv_affine", "layer_norm", "group_norm", "respell_norms", "gelu", "decompose_norms",
 )
 
 _CLEANUP = ("remove-identity", "fold-constants", "dedupe-initializers")
@@ -32,8 +32,11 @@ PRESETS: dict[str, tuple[str, ...]] = {
         # other runtimes and lower optimisation levels do not.
         # fuse-gelu: onnxruntime fuses only the Div(x, √2) GELU spelling; Keras' 1 − Erf(−x/√2) stays
         # decomposed unless fused here (below opset 20 as com.microsoft Gelu): ConvNeXtTiny 1.11–1.16× faster.
-        "fold-batch-norm", "fold-conv-affine", "fuse-layer-norm", "fuse-group-norm", "fuse-gelu",
-        "eliminate-dead-nodes",
+        # respell-layer-norm: the LayerNorms that must stay decomposed (opset < 17, or a pinned --layout
+        # that forbids a channel norm's Transpose pair) in their shortest spelling; after fuse-group-norm,
+        # so a GroupNorm's ReduceMean spelling is fused before it could be respelled.
+        "fold-batch-norm", "fold-conv-affine", "fuse-layer-norm", "fuse-group-norm", "respell-layer-norm",
+        "fuse-gelu", "eliminate-dead-nodes",
     ),
     # For targets without LayerNormalization/GroupNormalization or asymmetric pads: nothing is fused
     # (fusing then decomposing would only ping-pong), norms are spelled out, pads made symmetric.

@@ -59,12 +59,13 @@ class Emitter:
             return self.op("ReduceMean", [x], dtype, axes=axes, keepdims=1)
         return self.op("ReduceMean", [x, self.const("axes", np.asarray(axes, np.int64))], dtype, keepdims=1)
 
-    def normalize(self, x: gs.Tensor, axes: list[int], eps: float, dtype: np.dtype) -> gs.Variable:
-        """(x − mean) / sqrt(mean((x − mean)²) + eps) over ``axes``."""
+    def normalize(self, x: gs.Tensor, axes: list[int], eps: float, dtype: np.dtype,
+                  out: gs.Variable | None = None) -> gs.Variable:
+        """(x − mean) / sqrt(mean((x − mean)²) + eps) over ``axes``, written to ``out`` if given."""
         d = self.op("Sub", [x, self.mean(x, axes, dtype)], dtype)
         var = self.mean(self.op("Mul", [d, d], dtype), axes, dtype)
         biased = self.op("Add", [var, self.const("epsilon", np.asarray(eps, dtype))], dtype)
-        return self.op("Div", [d, self.op("Sqrt", [biased], dtype)], dtype)
+        return self.op("Div", [d, self.op("Sqrt", [biased], dtype)], dtype, out=out)
 
 
 class DecomposeNorms(Pass):

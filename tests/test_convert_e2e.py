@@ -68,8 +68,12 @@ def test_convnext_pinned_nchw_layout_has_no_transpose(converted):
     ops = result.after.ops
     assert ops.get("Transpose", 0) == 0
     assert result.after.inputs[0]["shape"][1] == 3  # channels first
-    # The 22 channel LayerNorms stay decomposed (each would need a Transpose pair); the head's fuses.
+    # The 22 channel LayerNorms stay decomposed (each would need a Transpose pair), respelled short:
+    # 2 ReduceMean, Sub, Mul, Add, Sqrt, Div, Mul γ, Add β each, none of tf2onnx's Reciprocal/Neg; the
+    # head's LayerNorm (on [N, C]) fuses.
     assert ops.get("LayerNormalization") == 1
+    assert ops.get("ReduceMean") == 44 and ops.get("Div") == ops.get("Sqrt") == 22
+    assert ops.get("Reciprocal", 0) == ops.get("Neg", 0) == 0
     skipped = [s.reason for s in result.pipeline.skipped["fuse-layer-norm"]]
     assert len(skipped) == 22 and all("pinned layout allows no new Transposes" in r for r in skipped)
 
