@@ -42,7 +42,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
     # (fusing then decomposing would only ping-pong), norms are spelled out, pads made symmetric.
     "portable": (
         *_CLEANUP, *_PADDING, "split-asymmetric-pads", *_LAYOUT,
-        "fold-batch-norm", "fold-conv-affine", "decompose-norms",
+        "fold-batch-norm", "fold-conv-affine", "decompose-norms", "respell-layer-norm",
         "eliminate-dead-nodes",
     ),
     "none": (),

@@ -158,3 +158,12 @@ def test_convert_layout_choices_on_a_keras_channel_layer_norm(tmp_path, layout, 
     if layout == "nchw":
         (skip,) = report["passes"]["skipped"]["fuse-layer-norm"]
         assert "pinned layout allows no new Transposes" in skip["reason"]
+
+
+def test_portable_preset_spells_a_keras_layer_norm_in_its_shortest_form(tmp_path):
+    result = onnxmend("convert", "zoo:layernorm-last-keras", "-o", str(tmp_path / "p"), "--preset", "portable", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "pass"
+    # tf2onnx's 16 nodes (Reciprocal, Neg, γ folded into the statistics) → Conv + the 9-node spelling.
+    assert report["after"]["ops"] == {"Conv": 1, "ReduceMean": 2, "Sub": 1, "Mul": 2, "Add": 2, "Sqrt": 1, "Div": 1}
