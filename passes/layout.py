@@ -50,6 +50,8 @@ class PushTransposes(Pass):
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
         before = transpose_count(graph)
+        if before == 0:
+            return result  # nothing to push (and no backup copy to pay for on a big graph)
         backup = graph.copy()
         names = Namer(graph)
         skips: dict[str, str] = {}

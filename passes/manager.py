@@ -113,6 +113,9 @@ def run_passes(
                 "structurally but not compared numerically."
             ]
     disabled: set[str] = set()
+    # The imported graph of ``model``, reused while passes leave it unchanged (importing is the costliest
+    # step on big graphs); dropped whenever a pass changed it, applied or rejected.
+    graph: gs.Graph | None = None
     for round_no in range(1, max_rounds + 1):
         report.rounds = round_no
         changed_this_round = False
@@ -121,7 +124,7 @@ def run_passes(
                 continue
             if progress:
                 progress(f"round {round_no}: {p.name}")
-            new_model, record, result = _apply_one(model, p, ctx, round_no)
+            new_model, record, result, graph = _apply_one(model, p, ctx, round_no, graph)
             report.skipped[p.name] = result.skipped
             if result.notes:
                 report.notes[p.name] = result.notes
@@ -145,13 +148,18 @@ def run_passes(
 
 
 def _apply_one(
-    model: onnx.ModelProto, p: Pass, ctx: PassContext, round_no: int
-) -> tuple[onnx.ModelProto, PassRecord | None, PassResult]:
+    model: onnx.ModelProto, p: Pass, ctx: PassContext, round_no: int, graph: gs.Graph | None = None
+) -> tuple[onnx.ModelProto, PassRecord | None, PassResult, gs.Graph | None]:
+    """Run ``p`` on ``graph`` (``model`` imported, unless the caller still holds it).
+
+    A pass that reports no change must leave the graph as it found it, so the graph is handed back for
+    the next pass; after a change it is not (the new model is re-imported with inferred shapes).
+    """
     start = time.perf_counter()
-    graph = gs.import_onnx(model)
+    graph = graph if graph is not None else gs.import_onnx(model)
     result = p.apply(graph, ctx)
     if not result.changed:
-        return model, None, result
+        return model, None, result, graph
     graph.cleanup(remove_unused_graph_inputs=False).toposort()
     new_model = _export_like(graph, model, result.interface)
     record = PassRecord(p.name, round_no, "applied", result.changed, 0.0)
@@ -166,7 +174,7 @@ def _apply_one(
         op: (before.get(op, 0), after.get(op, 0))
         for op in sorted(set(before) | set(after)) if before.get(op, 0) != after.get(op, 0)
     }
-    return new_model, record, result
+    return new_model, record, result, None
 
 
 def _export_like(graph: gs.Graph, like: onnx.ModelProto, interface: list[InterfaceChange]) -> onnx.ModelProto:

@@ -10,11 +10,15 @@ class Namer:
 
     def __init__(self, graph: gs.Graph) -> None:
         self.taken = set(graph.tensors()) | {n.name for n in graph.nodes}
+        self._next_suffix: dict[str, int] = {}  # per stem, so asking for one stem n times stays linear
 
     def __call__(self, stem: str) -> str:
-        name, i = stem, 0
+        name, i = stem, self._next_suffix.get(stem, 0)
+        if i:
+            name = f"{stem}_{i}"
         while name in self.taken:
             i += 1
             name = f"{stem}_{i}"
+        self._next_suffix[stem] = i + 1
         self.taken.add(name)
         return name
