@@ -45,6 +45,9 @@ class PassResult:
     skipped: list[Skip] = field(default_factory=list)
     interface: list[InterfaceChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The pass gave up after rewriting part of the graph: whoever runs it must drop that graph and keep
+    # the model as it was (cheaper than the pass keeping a full backup copy of a big graph).
+    discard: bool = False
 
     def skip(self, node: gs.Node | str, reason: str) -> None:
         self.skipped.append(Skip(node if isinstance(node, str) else (node.name or node.op), reason))

@@ -51,8 +51,7 @@ class PushTransposes(Pass):
         result = PassResult()
         before = transpose_count(graph)
         if before == 0:
-            return result  # nothing to push (and no backup copy to pay for on a big graph)
-        backup = graph.copy()
+            return result  # nothing to push
         names = Namer(graph)
         skips: dict[str, str] = {}
         for _ in range(MAX_SWEEPS):
@@ -66,8 +65,7 @@ class PushTransposes(Pass):
         graph.cleanup(remove_unused_graph_inputs=False)
         after = transpose_count(graph)
         if after > before:
-            graph.nodes, graph.inputs, graph.outputs = backup.nodes, backup.inputs, backup.outputs
-            result.changed = 0
+            result.changed, result.discard = 0, True
             result.skip("graph", f"pushing would leave {after} Transposes instead of {before}; graph left as it was")
             return result
         for node_name, reason in skips.items():

@@ -158,6 +158,8 @@ def _apply_one(
     start = time.perf_counter()
     graph = graph if graph is not None else gs.import_onnx(model)
     result = p.apply(graph, ctx)
+    if result.discard:
+        return model, None, result, None
     if not result.changed:
         return model, None, result, graph
     graph.cleanup(remove_unused_graph_inputs=False).toposort()

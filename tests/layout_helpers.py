@@ -44,6 +44,8 @@ def apply(m: onnx.ModelProto, p: Pass, layout: str = "keep") -> tuple[onnx.Model
     graph = gs.import_onnx(m)
     ctx = PassContext(opset=next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), layout=layout)
     result = p.apply(graph, ctx)
+    if result.discard:  # the pass gave up: the manager keeps the model as it was
+        return m, result
     graph.cleanup(remove_unused_graph_inputs=False).toposort()
     out = gs.export_onnx(graph, do_type_check=False)
     out.ir_version = m.ir_version

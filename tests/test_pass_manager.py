@@ -210,3 +210,39 @@ def test_fix_preset_also_folds_the_per_channel_add_into_the_conv():
     assert report.rejected == []
     feeds = {"x": np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)}
     np.testing.assert_allclose(_run_model(model, feeds)["y"], _run_model(fixed, feeds)["y"], rtol=1e-6, atol=1e-6)
+
+
+class GiveUp(Pass):
+    """Rewrites the graph, then gives up and asks for it to be dropped."""
+
+    name = "give-up"
+    fixes = "test"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        for node in graph.nodes:
+            if node.op == "Relu":
+                node.op = "Sigmoid"
+        result = PassResult(discard=True)
+        result.skip("graph", "gave up")
+        return result
+
+
+class CountRelu(Pass):
+    """Changes nothing; records how many Relu nodes the graph it was handed has."""
+
+    name = "count-relu"
+    fixes = "test"
+    seen: list[int] = []
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        CountRelu.seen.append(sum(n.op == "Relu" for n in graph.nodes))
+        return PassResult()
+
+
+def test_a_discarded_rewrite_leaves_the_model_and_the_next_pass_sees_the_original():
+    CountRelu.seen = []
+    model = conv_relu_model()
+    out, report = run_passes(model, [GiveUp(), CountRelu()], verify=True)
+    assert report.records == [] and [s.reason for s in report.skipped["give-up"]] == ["gave up"]
+    assert op_histogram(out) == op_histogram(model)
+    assert CountRelu.seen == [1]
