@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxmend.exporters.tf_compat import import_keras
 from onnxmend.models.weights import (
     BatchNormWeights, conv2d_nhwc, conv_kernel, load_torch_batchnorm, load_torch_conv, rng_for, uniform,
 )
@@ -54,7 +55,7 @@ def stack_weights(seed: int) -> StackWeights:
 
 
 def build_keras(seed: int) -> Any:
-    import keras
+    keras = import_keras()
 
     w = stack_weights(seed)
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")

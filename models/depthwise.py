@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxmend.exporters.tf_compat import import_keras
 from onnxmend.models.weights import conv_kernel, depthwise_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 16
@@ -38,7 +39,7 @@ def separable_weights(seed: int) -> SeparableWeights:
 
 
 def build_keras(seed: int) -> Any:
-    import keras
+    keras = import_keras()
 
     w = separable_weights(seed)
     x = keras.Input((SIZE, SIZE, CHANNELS), name="x")

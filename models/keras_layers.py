@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-import tensorflow as tf
+from onnxmend.exporters.tf_compat import import_keras, import_tf
+
+keras = import_keras()  # through the helper: quiet TensorFlow start-up, a clear error without it
+tf = import_tf()
 
 
 class ContribLayerNorm(keras.layers.Layer):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxmend.exporters.tf_compat import import_keras
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 8
@@ -49,14 +50,14 @@ def build_hwc_keras(seed: int) -> Any:
 
 
 def build_last_keras(seed: int) -> Any:
-    import keras
+    keras = import_keras()
 
     norm = keras.layers.LayerNormalization(axis=-1, epsilon=KERAS_LN_EPS, name="layer_norm")
     return _keras_model(seed, norm, "layernorm_last")
 
 
 def _keras_model(seed: int, norm: Any, name: str) -> Any:
-    import keras
+    keras = import_keras()
 
     w = norm_weights(seed)
     x = keras.Input((SIZE, SIZE, CHANNELS), name="x")

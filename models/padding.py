@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxmend.exporters.tf_compat import import_keras
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, tf_same_pads, uniform
 
 SIZE = 32  # input height and width
@@ -40,7 +41,7 @@ def same_conv_weights(seed: int) -> list[ConvWeights]:
 
 
 def build_keras(seed: int) -> Any:
-    import keras
+    keras = import_keras()
 
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")
     y = x

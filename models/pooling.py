@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from onnxmend.exporters.tf_compat import import_keras
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 16
@@ -39,7 +40,7 @@ def build_keras_keepdims(seed: int) -> Any:
 
 
 def _keras_model(seed: int, keepdims: bool) -> Any:
-    import keras
+    keras = import_keras()
 
     w = gap_weights(seed)
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")

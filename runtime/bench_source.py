@@ -148,7 +148,9 @@ def _torch_call(module: Any, tensors: list[Any]) -> Callable[[], object]:
 
 
 def _keras_call(model: Any, arrays: list[np.ndarray]) -> Callable[[], object]:
-    import tensorflow as tf
+    from onnxmend.exporters.tf_compat import import_tf
+
+    tf = import_tf()
 
     tensors = [tf.constant(a) for a in arrays]
     function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0], training=False),
