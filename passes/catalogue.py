@@ -15,7 +15,7 @@ from onnxmend.passes.base import Pass
 # Modules that contribute a ``PASSES`` tuple, in catalogue order.
 PASS_MODULES = (
     "cleanup", "pad_dynamic", "padding", "pad_fold", "pad_split", "tensordot", "layout", "io_layout",
-    "batch_norm", "conv_affine", "layer_norm", "group_norm", "respell_norms", "gelu", "decompose_norms",
+    "batch_norm", "conv_affine", "conv_input_affine", "layer_norm", "group_norm", "respell_norms", "gelu", "decompose_norms",
 )
 
 _CLEANUP = ("remove-identity", "fold-constants", "dedupe-initializers")
@@ -35,14 +35,15 @@ PRESETS: dict[str, tuple[str, ...]] = {
         # respell-layer-norm: the LayerNorms that must stay decomposed (opset < 17, or a pinned --layout
         # that forbids a channel norm's Transpose pair) in their shortest spelling; after fuse-group-norm,
         # so a GroupNorm's ReduceMean spelling is fused before it could be respelled.
+        # fold-conv-input-affine: the γ/β of a norm that stays decomposed, into the Conv that reads it.
         "fold-batch-norm", "fold-conv-affine", "fuse-layer-norm", "fuse-group-norm", "respell-layer-norm",
-        "fuse-gelu", "eliminate-dead-nodes",
+        "fold-conv-input-affine", "fuse-gelu", "eliminate-dead-nodes",
     ),
     # For targets without LayerNormalization/GroupNormalization or asymmetric pads: nothing is fused
     # (fusing then decomposing would only ping-pong), norms are spelled out, pads made symmetric.
     "portable": (
         *_CLEANUP, *_PADDING, "split-asymmetric-pads", *_LAYOUT,
-        "fold-batch-norm", "fold-conv-affine", "decompose-norms", "respell-layer-norm",
+        "fold-batch-norm", "fold-conv-affine", "decompose-norms", "respell-layer-norm", "fold-conv-input-affine",
         "eliminate-dead-nodes",
     ),
     "none": (),

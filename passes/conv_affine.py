@@ -144,8 +144,8 @@ def _next_link(graph: gs.Graph, tensor: gs.Tensor) -> gs.Node | None:
     return users[0]
 
 
-def channel_vector(link: gs.Node, tensor: gs.Tensor, weights: ConvWeights) -> np.ndarray:
-    """The link's constant as a float64 vector over the output channels, when it is per-channel or scalar."""
+def channel_vector(link: gs.Node, tensor: gs.Tensor, weights: ConvWeights, side: str = "output") -> np.ndarray:
+    """The link's constant as a float64 vector over the Conv's ``side`` channels, when it is per-channel or scalar."""
     what = f"{link.op} {link.name}"
     others = [t for t in link.inputs if t is not tensor]
     require(len(link.inputs) == 2 and len(others) == 1, f"{what} reads {tensor.name} twice")
@@ -154,18 +154,18 @@ def channel_vector(link: gs.Node, tensor: gs.Tensor, weights: ConvWeights) -> np
     require(value.dtype == weights.weights.dtype, f"{what} constant is {value.dtype}, the weights {weights.weights.dtype}")
     require(value.size > 0, f"{what} constant is empty (shape {value.shape})")
     rank = weights.rank
-    require(value.ndim <= rank, f"{what} constant of shape {value.shape} raises the rank-{rank} Conv output's rank")
+    require(value.ndim <= rank, f"{what} constant of shape {value.shape} raises the rank-{rank} Conv {side}'s rank")
     aligned = (1,) * (rank - value.ndim) + value.shape
     require(aligned[0] == 1, f"{what} constant of shape {value.shape} varies along the batch axis")
     spatial = [i for i in range(2, rank) if aligned[i] != 1]
     if spatial:
         raise NoMatch(
             f"{what} constant of shape {value.shape} varies along spatial axis {spatial[0]} of the rank-{rank} "
-            "output (a [C] constant broadcasts over the last axis, not channels)"
+            f"{side} (a [C] constant broadcasts over the last axis, not channels)"
         )
     require(
         aligned[1] in (1, weights.channels),
-        f"{what} constant has {aligned[1]} channels, the {weights.channels}-channel output would broadcast",
+        f"{what} constant has {aligned[1]} channels, the {weights.channels}-channel {side} would broadcast",
     )
     return np.broadcast_to(value.astype(np.float64).reshape(-1), (weights.channels,))
 
