@@ -103,9 +103,11 @@ def _bias(prod: gs.Node, channels: int) -> np.ndarray:
     return np.zeros(channels, np.float64)
 
 
-def _set_weights(prod: gs.Node, weights: np.ndarray, bias: np.ndarray, dtype: np.dtype, namer: Namer) -> None:
-    w = gs_const(namer(f"{prod.name}.W_bn"), weights.astype(dtype))
-    b = gs_const(namer(f"{prod.name}.B_bn"), bias.astype(dtype))
+def set_weights(prod: gs.Node, weights: np.ndarray, bias: np.ndarray, dtype: np.dtype, namer: Namer,
+                label: str = "bn") -> None:
+    """Give ``prod`` new weight and bias constants (named ``W_<label>``/``B_<label>``); shared ones stay untouched."""
+    w = gs_const(namer(f"{prod.name}.W_{label}"), weights.astype(dtype))
+    b = gs_const(namer(f"{prod.name}.B_{label}"), bias.astype(dtype))
     prod.inputs[1] = w
     if len(prod.inputs) > 2:
         prod.inputs[2] = b
@@ -117,7 +119,7 @@ def _fold_conv(graph: gs.Graph, prod: gs.Node, w: np.ndarray, tf: ChannelTransfo
     if w.shape[0] != tf.scale.size:
         return f"Conv {prod.name} has {w.shape[0]} output channels, the BN {tf.scale.size}"
     scaled = w.astype(np.float64) * tf.scale.reshape((-1,) + (1,) * (w.ndim - 1))
-    _set_weights(prod, scaled, _bias(prod, w.shape[0]) * tf.scale + tf.shift, w.dtype, namer)
+    set_weights(prod, scaled, _bias(prod, w.shape[0]) * tf.scale + tf.shift, w.dtype, namer)
     return prod
 
 
@@ -129,7 +131,7 @@ def _fold_conv_transpose(graph: gs.Graph, prod: gs.Node, w: np.ndarray, tf: Chan
     # Output channel o = g·(Cout/g) + j lives at W[g·Cin/g : (g+1)·Cin/g, j].
     grouped = w.astype(np.float64).reshape((groups, c_in // groups, c_out_g) + w.shape[2:])
     scaled = grouped * tf.scale.reshape((groups, 1, c_out_g) + (1,) * (w.ndim - 2))
-    _set_weights(prod, scaled.reshape(w.shape), _bias(prod, tf.scale.size) * tf.scale + tf.shift, w.dtype, namer)
+    set_weights(prod, scaled.reshape(w.shape), _bias(prod, tf.scale.size) * tf.scale + tf.shift, w.dtype, namer)
     return prod
 
 
@@ -140,7 +142,7 @@ def _fold_gemm(graph: gs.Graph, prod: gs.Node, w: np.ndarray, tf: ChannelTransfo
         return f"Gemm {prod.name} has {n} outputs, the BN {tf.scale.size}"
     scaled = w.astype(np.float64) * (tf.scale[:, None] if trans_b else tf.scale[None, :])
     bias = float(prod.attrs.get("beta", 1.0)) * _bias(prod, n)
-    _set_weights(prod, scaled, bias * tf.scale + tf.shift, w.dtype, namer)
+    set_weights(prod, scaled, bias * tf.scale + tf.shift, w.dtype, namer)
     prod.attrs["beta"] = 1.0
     return prod
 

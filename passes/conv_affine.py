@@ -29,8 +29,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.batch_norm import ChannelTransform
-from onnxmend.passes.norm_match import Namer, NoMatch, const_value, consumers, gs_const, is_graph_output, require
+from onnxmend.passes.batch_norm import ChannelTransform, set_weights
+from onnxmend.passes.norm_match import Namer, NoMatch, const_value, consumers, is_graph_output, require
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +174,7 @@ def _rewrite(chain: AffineChain, namer: Namer) -> None:
     conv, tf, cw = chain.conv, chain.transform, chain.weights
     dtype = cw.weights.dtype
     bias = np.zeros(cw.channels) if cw.bias is None else cw.bias.astype(np.float64).reshape(-1)
-    new_w = gs_const(namer(f"{conv.name}.W_affine"), _scaled(conv, cw, tf.scale).astype(dtype))
-    new_b = gs_const(namer(f"{conv.name}.B_affine"), (bias * tf.scale + tf.shift).astype(dtype))
-    conv.inputs[1] = new_w
-    if len(conv.inputs) > 2:
-        conv.inputs[2] = new_b
-    else:
-        conv.inputs.append(new_b)
+    set_weights(conv, _scaled(conv, cw, tf.scale), bias * tf.scale + tf.shift, dtype, namer, "affine")
     out = chain.links[-1].outputs[0]
     for link in chain.links:
         link.inputs.clear()

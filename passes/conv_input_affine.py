@@ -29,9 +29,10 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.batch_norm import ChannelTransform
+from onnxmend.passes.batch_norm import ChannelTransform, set_weights
 from onnxmend.passes.conv_affine import LINKS, ConvWeights, channel_vector, conv_weights
-from onnxmend.passes.norm_match import Namer, NoMatch, const_value, consumers, gs_const, is_graph_output, producer, require
+from onnxmend.passes.norm_match import Namer, NoMatch, const_value, consumers, is_graph_output, producer, require
+from onnxmend.passes.pad_utils import attr_ints, auto_pad
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,7 @@ def _compose(run: list[tuple[gs.Node, gs.Tensor, np.ndarray]], channels: int) ->
 
 
 def _pads_nothing(conv: gs.Node) -> bool:
-    auto_pad = conv.attrs.get("auto_pad", "NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-    return auto_pad in ("NOTSET", "VALID") and not any(int(p) for p in conv.attrs.get("pads", []))
+    return auto_pad(conv) in ("NOTSET", "VALID") and not any(attr_ints(conv, "pads", []))
 
 
 def _rewrite(chain: InputChain, namer: Namer) -> None:
@@ -125,12 +124,7 @@ def _rewrite(chain: InputChain, namer: Namer) -> None:
     spread = (1, -1) + (1,) * (w.ndim - 2)
     bias = np.zeros(w.shape[0]) if cw.bias is None else cw.bias.astype(np.float64).reshape(-1)
     bias = bias + (w * tf.shift.reshape(spread)).sum(axis=tuple(range(1, w.ndim)))
-    conv.inputs[1] = gs_const(namer(f"{conv.name}.W_input_affine"), (w * tf.scale.reshape(spread)).astype(cw.weights.dtype))
-    new_b = gs_const(namer(f"{conv.name}.B_input_affine"), bias.astype(cw.weights.dtype))
-    if len(conv.inputs) > 2:
-        conv.inputs[2] = new_b
-    else:
-        conv.inputs.append(new_b)
+    set_weights(conv, w * tf.scale.reshape(spread), bias, cw.weights.dtype, namer, "input_affine")
     conv.inputs[0] = chain.source
     for link in chain.links:
         link.inputs.clear()
