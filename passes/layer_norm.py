@@ -61,6 +61,11 @@ class Frame:
     axis: int
     perm: tuple[int, ...] | None = None
 
+    @property
+    def axes(self) -> list[int]:
+        """The normalized axes of x, ascending (negative when they are the trailing ones and perm is unset)."""
+        return list(self.perm[self.axis:]) if self.perm else list(range(self.axis, 0))
+
     def shape(self, x: gs.Tensor) -> list | None:
         return None if x.shape is None else [x.shape[p] for p in self.perm] if self.perm else list(x.shape)
 
@@ -248,7 +253,7 @@ def fit(value: np.ndarray, x: gs.Tensor, frame: Frame) -> np.ndarray | None:
 
 
 def _norm_shape(x: gs.Tensor, frame: Frame) -> tuple[int, ...]:
-    axes = frame.perm[frame.axis:] if frame.perm else range(frame.axis, 0)
+    axes = frame.axes
     dims = static_dims(x, axes)
     require(dims is not None, f"the normalized dims of {x.name} are not static")
     return dims
@@ -276,7 +281,7 @@ class FuseLayerNorm(Pass):
                 result.skip(node, f"LayerNormalization needs opset {MIN_OPSET}; the graph is at {opset}")
                 continue
             if not ctx.fusions_may_transpose and transposes_added(graph, match) > 0:
-                result.skip(node, f"normalizing over axes {_axes(match)} of a rank-{len(match.frame.perm)} tensor "
+                result.skip(node, f"normalizing over axes {match.frame.axes} of a rank-{len(match.frame.perm)} tensor "
                                   "needs a Transpose pair, and the pinned layout allows no new Transposes")
                 continue
             _rewrite(graph, match, namer)
@@ -293,11 +298,6 @@ def transposes_added(graph: gs.Graph, match: LayerNormMatch) -> int:
     has_trailing_affine = match.trailing_scale is not None or match.trailing_bias is not None
     after = -1 if not has_trailing_affine and _undoing_transpose_after(graph, match.output, perm) else 1
     return before + after
-
-
-def _axes(match: LayerNormMatch) -> list[int]:
-    """The normalized axes of x, for a frame that moves them last."""
-    return sorted(match.frame.perm[match.frame.axis:])
 
 
 def _inverse_transpose_before(match: LayerNormMatch) -> gs.Node | None:

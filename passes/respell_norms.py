@@ -76,12 +76,6 @@ def respelled_size(match: LayerNormMatch) -> int:
     return NORMALIZE_NODES + sum(p is not None for p in params)
 
 
-def normalized_axes(match: LayerNormMatch) -> list[int]:
-    """The axes the chain normalizes, in x's own order (negative when they are the trailing ones)."""
-    frame = match.frame
-    return sorted(frame.perm[frame.axis:]) if frame.perm else list(range(frame.axis, 0))
-
-
 def _respell(graph: gs.Graph, match: LayerNormMatch, emit: Emitter) -> None:
     dtype = tensor_dtype(match.x) or np.dtype(np.float32)
     old = list(match.nodes)
@@ -89,13 +83,13 @@ def _respell(graph: gs.Graph, match: LayerNormMatch, emit: Emitter) -> None:
         node.outputs.clear()
     steps = [(op, p) for op, p in (("Mul", match.scale), ("Add", match.bias), ("Mul", match.trailing_scale),
                                    ("Add", match.trailing_bias)) if p is not None]
-    current: gs.Tensor = emit.normalize(match.x, normalized_axes(match), float(match.epsilon), dtype,
+    current: gs.Tensor = emit.normalize(match.x, match.frame.axes, float(match.epsilon), dtype,
                                         out=None if steps else match.output)
     for i, (op, param) in enumerate(steps):
         current = emit.op(op, [current, param], dtype, out=match.output if i == len(steps) - 1 else None)
     for node in old:
         node.inputs.clear()
-    log.debug("respelled LayerNorm at %s over axes %s (%d → %d nodes)", match.x.name, normalized_axes(match),
+    log.debug("respelled LayerNorm at %s over axes %s (%d → %d nodes)", match.x.name, match.frame.axes,
               len(old), respelled_size(match))
 
 
