@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from onnxmend.commands.options import export_options, tolerance_options
+from onnxmend.commands.options import export_options, pass_options, tolerance_options
 from onnxmend.commands.render import VERDICT_STYLE, console, ops_table, parity_table, passes_table, print_json, progress
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.pipeline import ConvertOptions, convert
@@ -24,11 +24,7 @@ def default_out_dir(source: str) -> Path:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: onnxmend-out/<model name>).")
 @export_options
-@click.option("--preset", type=click.Choice(["fix", "portable", "none"]), default="fix", show_default=True,
-              help="Pass preset; see `onnxmend passes`.")
-@click.option("--passes", "pass_names", default=None, metavar="A,B,...", help="Run exactly these passes instead of a preset.")
-@click.option("--verify/--no-verify", default=True, show_default=True,
-              help="Gate every pass numerically against the graph before it.")
+@pass_options
 @click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
               help="auto = NCHW I/O for NHWC sources, Transposes allowed around fused norms (fastest on "
                    "onnxruntime); nchw = NCHW I/O and no Transpose inside; keep = the source's I/O, at most one "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from onnxmend.commands.options import pass_options
 from onnxmend.commands.render import console, ops_table, passes_table, print_json, progress
 from onnxmend.pipeline import fix
 from onnxmend.runtime.report import HEADLINE_OPS
@@ -12,10 +13,7 @@ from onnxmend.runtime.report import HEADLINE_OPS
 @click.command("fix")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "output", type=click.Path(dir_okay=False), required=True, help="Where to write the fixed model.")
-@click.option("--preset", type=click.Choice(["fix", "portable", "none"]), default="fix", show_default=True)
-@click.option("--passes", "pass_names", default=None, metavar="A,B,...", help="Run exactly these passes, in this order.")
-@click.option("--verify/--no-verify", default=True, show_default=True,
-              help="Gate every pass numerically against the graph before it (rolls back a pass that changes outputs).")
+@pass_options
 @click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
               help="auto = the file's own interface, Transposes allowed around fused norms; nchw = channels-first "
                    "I/O and no Transpose inside; keep = the file's interface, at most one Transpose per NHWC "

@@ -1,4 +1,4 @@
-"""Click options shared by the commands that export a SOURCE."""
+"""Click options shared by the commands that export a SOURCE or run passes."""
 
 from __future__ import annotations
 
@@ -43,6 +43,22 @@ def tolerance_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="onnxruntime provider; auto uses CUDA when it works (TF32 off), CPU otherwise.")
     @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
                   help="onnxruntime intra-op threads (0 = onnxruntime's default).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def pass_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--preset, --passes, --verify: which passes run and whether each one is gated."""
+
+    @click.option("--preset", type=click.Choice(["fix", "portable", "none"]), default="fix", show_default=True,
+                  help="Pass preset; see `onnxmend passes`.")
+    @click.option("--passes", "pass_names", default=None, metavar="A,B,...",
+                  help="Run exactly these passes, in this order, instead of a preset.")
+    @click.option("--verify/--no-verify", default=True, show_default=True,
+                  help="Gate every pass numerically against the graph before it (rolls back a pass that changes outputs).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
