@@ -26,7 +26,7 @@ from onnx import helper, numpy_helper
 from onnxmend.passes.base import PassContext
 from onnxmend.passes.catalogue import PRESETS, resolve
 from onnxmend.passes.manager import model_opset, op_histogram, run_passes
-from onnxmend.runtime.interface import adapt_feeds
+from onnxmend.core.interface import adapt_feeds
 from onnxmend.runtime.session import create_session
 
 

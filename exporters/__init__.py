@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from onnxmend.errors import BadSourceError
+from onnxmend.core.errors import BadSourceError
 from onnxmend.exporters.base import Export, TensorSpec
 from onnxmend.exporters.options import ExportOptions, InputArg, parse_input_arg
 

@@ -13,38 +13,10 @@ from typing import Callable, Literal, Mapping
 import numpy as np
 import onnx
 
-Layout = Literal["NCHW", "NHWC", "NCL", "NLC", "other"]
+from onnxmend.core.specs import Layout, TensorSpec  # noqa: F401  (Export carries them)
+
 Arrays = Mapping[str, np.ndarray]
 SourceRunner = Callable[[Arrays], dict[str, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output. ``None`` in ``shape`` (or a name) marks a dynamic dimension."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: str = "float32"
-    layout: Layout = "other"
-    # Inclusive-exclusive range for synthesised integer inputs (token ids, indices).
-    value_range: tuple[float, float] | None = None
-
-    @property
-    def dynamic_axes(self) -> tuple[int, ...]:
-        return tuple(i for i, d in enumerate(self.shape) if not isinstance(d, int))
-
-    def concrete_shape(self, batch: int = 1, default_dim: int = 1) -> tuple[int, ...]:
-        """The shape with the batch axis set to ``batch`` and other dynamic axes to ``default_dim``."""
-        return tuple(
-            d if isinstance(d, int) else (batch if i == 0 else default_dim)
-            for i, d in enumerate(self.shape)
-        )
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name, "shape": [d if isinstance(d, int) else (d or "?") for d in self.shape],
-            "dtype": self.dtype, "layout": self.layout, "dynamic_axes": list(self.dynamic_axes),
-        }
 
 
 @dataclass

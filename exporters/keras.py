@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import onnx
 
-from onnxmend.errors import BadSourceError, OnnxmendError
+from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters.base import Export, TensorSpec
 from onnxmend.exporters.keras_init import realistic_random_init
 from onnxmend.exporters.options import ExportOptions, InputArg

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.tf_compat import import_keras, import_tf
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import time
 
 from onnxmend.exporters.base import Export
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.fileio import load_model
-from onnxmend.runtime.inputs import output_specs_from_model, specs_from_model
+from onnxmend.core.fileio import load_model
+from onnxmend.core.specs import output_specs_from_model, specs_from_model
 
 
 def export_onnx_file(source: str, options: ExportOptions) -> Export:

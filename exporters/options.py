@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 
 DEFAULT_OPSET = 17
 _DTYPES = {"float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool"}

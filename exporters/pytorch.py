@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import onnx
 
-from onnxmend.errors import BadSourceError, MissingDependencyError, OnnxmendError
+from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError
 from onnxmend.exporters.base import Export, TensorSpec
 from onnxmend.exporters.options import ExportOptions, InputArg
 

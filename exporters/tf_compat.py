@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 import onnx.numpy_helper
 
-from onnxmend.errors import MissingDependencyError, OnnxmendError
+from onnxmend.core.errors import MissingDependencyError, OnnxmendError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from onnxmend.errors import BadSourceError, OnnxmendError
+from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters.base import Export
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.models.catalogue import ENTRIES

@@ -5,7 +5,7 @@ Twins share ``twin_of`` and build from one set of numpy weights; Keras inputs ar
 
 from __future__ import annotations
 
-from onnxmend.exporters.base import TensorSpec
+from onnxmend.core.specs import TensorSpec
 from onnxmend.models.entry import ZooEntry, nchw, nhwc
 
 BERT_VOCAB = 8000

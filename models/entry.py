@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from onnxmend.exporters.base import TensorSpec
+from onnxmend.core.specs import TensorSpec
 
 Framework = Literal["torch", "keras"]
 

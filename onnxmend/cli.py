@@ -13,7 +13,7 @@ import click
 
 from onnxmend import __version__
 from onnxmend.commands.render import err_console
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 
 # Commands that live in their own module under onnxmend/commands/, imported only when used.
 LAZY_COMMANDS = {

@@ -14,16 +14,16 @@ from typing import Callable, Literal
 import onnx
 
 from onnxmend import __version__
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters import Export, ExportOptions, export
-from onnxmend.fileio import load_model, save_model, write_json, write_text
+from onnxmend.core.fileio import load_model, save_model, write_json, write_text
 from onnxmend.passes.base import PassContext
 from onnxmend.passes.catalogue import resolve
 from onnxmend.passes.manager import PipelineReport, model_opset, run_passes
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
-from onnxmend.runtime.interface import set_metadata
+from onnxmend.core.interface import set_metadata
 from onnxmend.runtime.report import convert_markdown
 from onnxmend.runtime.session import cuda_unavailable_reason
 from onnxmend.runtime.validate import Validation, validate

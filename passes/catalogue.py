@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.passes.base import Pass
 
 # Modules that contribute a ``PASSES`` tuple, in catalogue order.

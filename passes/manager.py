@@ -21,7 +21,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult, Skip
 from onnxmend.runtime.compare import compare_outputs
 from onnxmend.runtime.inputs import specs_from_model, synthesize
-from onnxmend.runtime.interface import adapt_feeds, read_interface, restore_outputs, write_interface
+from onnxmend.core.interface import adapt_feeds, read_interface, restore_outputs, write_interface
 
 log = logging.getLogger(__name__)
 

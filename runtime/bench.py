@@ -31,16 +31,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from onnxmend.errors import OnnxmendError
-from onnxmend.exporters.base import TensorSpec
-from onnxmend.fileio import load_model
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.specs import TensorSpec
+from onnxmend.core.fileio import load_model
 from onnxmend.runtime.bench_engine import Clock, Samples, measure_interleaved, time_once
 from onnxmend.runtime.bench_report import (
     ArtifactResult, BenchResult, round_speedups, summarize, summarize_ratio,
 )
 from onnxmend.runtime.bench_source import COMPILED_LABEL, SourceModel, load_source, source_feeds, source_subjects
 from onnxmend.runtime.inputs import specs_from_model, synthesize
-from onnxmend.runtime.interface import adapt_feeds, read_interface
+from onnxmend.core.interface import adapt_feeds, read_interface
 from onnxmend.runtime.machine import busy_note, load_average, machine_facts, probe_peak_rss
 from onnxmend.runtime.session import create_session, cuda_available, cuda_unavailable_reason
 

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from onnxmend.fileio import atomic_path, write_json
+from onnxmend.core.fileio import atomic_path, write_json
 from onnxmend.runtime.machine import Memory
 
 SCHEMA = "onnxmend.bench/1"

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters import ExportOptions, export, source_kind
 from onnxmend.exporters.base import SourceRunner, TensorSpec
 from onnxmend.runtime.inputs import synthesize

@@ -5,35 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import onnx
 
-from onnxmend.exporters.base import TensorSpec
-
-_ONNX_TO_NUMPY = {
-    onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
-    onnx.TensorProto.DOUBLE: "float64", onnx.TensorProto.INT64: "int64",
-    onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8",
-    onnx.TensorProto.BOOL: "bool",
-}
-
-
-def specs_from_model(model: onnx.ModelProto) -> list[TensorSpec]:
-    """Input specs read from the graph (initializers that double as inputs are not inputs)."""
-    inits = {t.name for t in model.graph.initializer}
-    return [_spec(vi) for vi in model.graph.input if vi.name not in inits]
-
-
-def output_specs_from_model(model: onnx.ModelProto) -> list[TensorSpec]:
-    return [_spec(vi) for vi in model.graph.output]
-
-
-def _spec(vi: onnx.ValueInfoProto) -> TensorSpec:
-    tt = vi.type.tensor_type
-    shape = tuple(
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim
-    )
-    return TensorSpec(vi.name, shape, _ONNX_TO_NUMPY.get(tt.elem_type, "float32"))
-
+from onnxmend.core.specs import TensorSpec, output_specs_from_model, specs_from_model  # noqa: F401
 
 def synthesize(
     specs: Sequence[TensorSpec], seed: int = 0, batch: int = 1, default_dim: int = 8

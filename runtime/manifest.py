@@ -1,6 +1,6 @@
 """The quantized artifact folder: ``model.onnx``, ``model.int8.onnx``, ``manifest.json`` and ``report.md``.
 
-Every file is written atomically (``onnxmend.fileio``). The input model is never modified: when ``-o`` is
+Every file is written atomically (``onnxmend.core.fileio``). The input model is never modified: when ``-o`` is
 the input's own folder and the input is already named ``model.onnx`` it is left in place rather than copied
 onto itself, and no artifact may land on the input's path. Models past ``fileio.EXTERNAL_DATA_THRESHOLD`` are
 saved with external data (``NAME.onnx.data``), which the manifest hashes like any other file.
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from onnxmend import fileio
-from onnxmend.errors import OnnxmendError
+from onnxmend.core import fileio
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime.quantize_gate import AccuracyReport, LayerError, Latency, Placement, Thresholds
 
 if TYPE_CHECKING:  # quantize.py imports this module to write its artifacts

@@ -42,9 +42,9 @@ from typing import Callable, Iterator, Literal
 
 import onnx
 
-from onnxmend import fileio
+from onnxmend.core import fileio
 from onnxmend.exporters.base import Export
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize_gate import (
     Thresholds, gate_accuracy, gate_inputs, layer_errors, measure_latency, node_placement,

@@ -28,10 +28,10 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import onnx
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.inputs import specs_from_model, synthesize
-from onnxmend.runtime.interface import adapt_feeds, restore_outputs
+from onnxmend.core.interface import adapt_feeds, restore_outputs
 from onnxmend.runtime.session import create_session, session_options
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 
 import onnx
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 
 T = TypeVar("T")
 Target = Literal["cpu", "cuda"]

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 
 log = logging.getLogger(__name__)
 # onnxruntime logs provider-load failures as C++ errors on stderr; we report them in one sentence instead.

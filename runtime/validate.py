@@ -14,11 +14,11 @@ from typing import Mapping
 import numpy as np
 import onnx
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparison, compare_outputs
 from onnxmend.runtime.inputs import synthesize
-from onnxmend.runtime.interface import adapt_feeds, restore_outputs
+from onnxmend.core.interface import adapt_feeds, restore_outputs
 from onnxmend.runtime.session import Provider, create_session
 
 

@@ -13,13 +13,13 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper
 
 from onnxmend.commands.bench import command
-from onnxmend.errors import OnnxmendError
-from onnxmend.fileio import save_model
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.fileio import save_model
 from onnxmend.runtime import bench as bench_mod
 from onnxmend.runtime.bench import BenchOptions, bench, fixed_batch, resolve_baseline, source_layout_specs
 from onnxmend.runtime.bench_engine import Samples, measure_interleaved, plan_blocks
 from onnxmend.runtime.bench_report import round_speedups, summarize, summarize_ratio, write_report
-from onnxmend.runtime.interface import write_interface
+from onnxmend.core.interface import write_interface
 
 FAST = dict(warmup=1, runs=6, rounds=3, memory=False, providers=("cpu",))
 

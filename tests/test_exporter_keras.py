@@ -19,7 +19,7 @@ pytest.importorskip("tf2onnx")
 
 import keras  # noqa: E402  (after the skip above)
 
-from onnxmend.errors import BadSourceError, MissingDependencyError, OnnxmendError  # noqa: E402
+from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError  # noqa: E402
 from onnxmend.exporters import export  # noqa: E402
 from onnxmend.exporters import tf_compat  # noqa: E402
 from onnxmend.exporters.base import Export  # noqa: E402
@@ -315,7 +315,7 @@ def test_weights_that_leave_layers_uninitialised_are_an_error(tmp_path):
 
 def test_missing_tensorflow_is_one_sentence(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
-    with pytest.raises(MissingDependencyError, match=r"needs TensorFlow.*onnxmend\[tf\]"):
+    with pytest.raises(MissingDependencyError, match=r"needs TensorFlow.*\[tf\]"):
         tf_compat.import_tf()
 
 

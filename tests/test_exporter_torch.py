@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from onnxmend.errors import BadSourceError, OnnxmendError
+from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters import ExportOptions, export, parse_input_arg
 from onnxmend.runtime.compare import compare_outputs
 from onnxmend.runtime.inputs import synthesize

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
-from onnxmend import fileio
-from onnxmend.errors import OnnxmendError
+from onnxmend.core import fileio
+from onnxmend.core.errors import OnnxmendError
 from tests.onnx_builders import conv_relu_model
 
 

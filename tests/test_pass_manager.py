@@ -11,8 +11,8 @@ from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult
 from onnxmend.passes.catalogue import PRESETS, all_passes, resolve
 from onnxmend.passes.cleanup import EliminateDeadNodes, FoldConstants, RemoveIdentity
 from onnxmend.passes.manager import op_histogram, run_passes
-from onnxmend.errors import OnnxmendError
-from onnxmend.runtime.interface import adapt_feeds, read_interface, restore_outputs
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.interface import adapt_feeds, read_interface, restore_outputs
 from onnxmend.runtime.session import create_session
 from tests.onnx_builders import conv_relu_model, make_model, value
 from onnx import helper

@@ -14,7 +14,7 @@ from onnxmend.passes.layout import PushTransposes, inspect_layout
 from onnxmend.passes.manager import run_passes
 from onnxmend.passes.perm import perm_after_dropping, perm_after_inserting, permute_broadcast_operand
 from onnxmend.passes.tensordot import CollapseTensordot
-from onnxmend.runtime.interface import read_interface
+from onnxmend.core.interface import read_interface
 
 X = [2, 3, 4, 5]  # NCHW, every axis a different size so a wrong perm cannot hide
 Y = [2, 4, 5, 3]  # the same tensor as NHWC

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxmend import fileio
+from onnxmend.core import fileio
 from onnxmend.commands.quantize import command
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime import quantize as q
 from onnxmend.runtime import quantize_plan as qp
 from onnxmend.runtime import session as session_mod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime import session as session_mod
 from onnxmend.runtime.session import create_session, cuda_available
 from tests.onnx_builders import conv_relu_model

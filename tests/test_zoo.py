@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from onnxmend.errors import BadSourceError, OnnxmendError
+from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.models import ZOO, build, export_zoo, zoo_names
 from onnxmend.models.weights import tf_same_pads

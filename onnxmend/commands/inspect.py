@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from onnxmend.commands.render import console, print_json
-from onnxmend.fileio import load_model
+from onnxmend.core.fileio import load_model
 from onnxmend.runtime.inspect import guess_framework, inspect_model
 
 

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from onnxmend.commands.render import console, print_json
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime.quantize import QuantizeResult, quantize_model
 from onnxmend.runtime.quantize_gate import Thresholds
 from onnxmend.runtime.quantize_plan import PlanOverrides, QuantPlan, validate_ops

@@ -8,7 +8,7 @@ from onnxmend.commands.options import export_options, tolerance_options
 from onnxmend.commands.render import VERDICT_STYLE, console, parity_table, print_json
 from onnxmend.exporters import export
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.fileio import load_model
+from onnxmend.core.fileio import load_model
 from onnxmend.runtime.validate import validate
 
 

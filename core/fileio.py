@@ -12,7 +12,7 @@ from typing import Iterator
 
 import onnx
 
-from onnxmend.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError
 
 # Protobuf cannot serialise a single message past 2 GiB; above this we write external data.
 EXTERNAL_DATA_THRESHOLD = 1 << 30

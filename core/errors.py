@@ -16,6 +16,13 @@ class MissingDependencyError(OnnxmendError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"This needs {package}, which is not installed; install it with "
-            f"`pip install 'onnxmend[{extra}]'`."
+            f"This needs {package}, which is not installed; install onnxmend's `{extra}` extra "
+            f"(`pip install '.[{extra}]'` in the onnxmend checkout)."
         )
+        self.package, self.extra = package, extra
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-sentence errors."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:limit]

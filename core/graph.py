@@ -1,0 +1,137 @@
+"""Graph helpers every floor shares: the one constant reader, the one consumer-rewiring helper, and small
+facts about a ModelProto (op histogram, opset).
+
+The onnx-graphsurgeon helpers read or rewire tensors; none of them runs a model.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Iterable, Sequence
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+# ---------------------------------------------------------------------------------------- ModelProto
+
+
+def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
+    return dict(collections.Counter(n.op_type for n in model.graph.node))
+
+
+def model_opset(model: onnx.ModelProto) -> int:
+    """The default-domain opset the model imports (0 when it imports none)."""
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+# --------------------------------------------------------------------------------- graphsurgeon reading
+
+
+def const_value(tensor: gs.Tensor | None) -> np.ndarray | None:
+    """The value of an initializer or of a ``Constant`` node's output; ``None`` for anything computed."""
+    if isinstance(tensor, gs.Constant):
+        return np.asarray(tensor.values)
+    if isinstance(tensor, gs.Variable) and len(tensor.inputs) == 1 and tensor.inputs[0].op == "Constant":
+        attrs = tensor.inputs[0].attrs
+        if isinstance(attrs.get("value"), gs.Constant):
+            return np.asarray(attrs["value"].values)
+        for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype=dtype)
+        for key, dtype in (("value_floats", np.float32), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.asarray(list(attrs[key]), dtype=dtype)
+    return None
+
+
+def is_omitted(tensor: gs.Tensor) -> bool:
+    """An optional input left out (an empty name)."""
+    return isinstance(tensor, gs.Variable) and not tensor.name
+
+
+def producer(tensor: gs.Tensor, *ops: str) -> gs.Node | None:
+    """The node that writes ``tensor`` when its op is one of ``ops`` (any op when none given)."""
+    if not isinstance(tensor, gs.Variable) or len(tensor.inputs) != 1:
+        return None
+    node = tensor.inputs[0]
+    return node if not ops or node.op in ops else None
+
+
+def consumers(tensor: gs.Tensor) -> list[gs.Node]:
+    """Distinct consumer nodes (``Mul(d, d)`` lists its node once)."""
+    seen: dict[int, gs.Node] = {}
+    for node in tensor.outputs:
+        seen.setdefault(id(node), node)
+    return list(seen.values())
+
+
+def is_graph_output(graph: gs.Graph, tensor: gs.Tensor) -> bool:
+    return any(out is tensor for out in graph.outputs)
+
+
+def output_ids(graph: gs.Graph) -> set[int]:
+    """``id`` of every graph output tensor, for O(1) membership tests in loops over many nodes."""
+    return {id(t) for t in graph.outputs}
+
+
+def attr_ints(node: gs.Node, name: str, default: Iterable[int]) -> list[int]:
+    value = node.attrs.get(name)
+    return [int(v) for v in value] if value is not None else [int(v) for v in default]
+
+
+def attr_str(node: gs.Node, name: str, default: str) -> str:
+    """A string attribute, decoded (graphsurgeon keeps some as bytes)."""
+    value = node.attrs.get(name, default)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def rank_of(tensor: gs.Tensor) -> int | None:
+    shape = tensor.shape
+    return None if shape is None else len(shape)
+
+
+def static_dims(tensor: gs.Tensor, axes: Sequence[int]) -> tuple[int, ...] | None:
+    """The sizes of ``axes`` when every one of them is a known positive integer."""
+    shape = tensor.shape
+    if shape is None:
+        return None
+    try:
+        dims = [shape[a] for a in axes]
+    except IndexError:
+        return None
+    return tuple(int(d) for d in dims) if all(isinstance(d, (int, np.integer)) and d > 0 for d in dims) else None
+
+
+# -------------------------------------------------------------------------------- graphsurgeon rewiring
+
+
+def replace_uses(old: gs.Tensor, new: gs.Tensor) -> None:
+    """Every consumer of ``old`` reads ``new`` instead (graphsurgeon lists need per-index assignment)."""
+    for consumer in list(old.outputs):
+        for i, tensor in enumerate(consumer.inputs):
+            if tensor is old:
+                consumer.inputs[i] = new
+
+
+def bypass(node: gs.Node, graph_outputs: set[int]) -> bool:
+    """Remove a node that passes its first input through unchanged (Identity, an identity Transpose, an
+    all-zero Pad): its consumers read its input instead.
+
+    When its output is a graph output, the producer of its input writes that output directly, so the
+    output keeps its name; that needs a producer whose output nothing else reads. Returns False (and
+    changes nothing) when it cannot be removed.
+    """
+    source, target = node.inputs[0], node.outputs[0]
+    if id(target) not in graph_outputs:
+        replace_uses(target, source)
+        node.outputs.clear()
+        node.inputs.clear()
+        return True
+    maker = producer(source)
+    if maker is None or len(source.outputs) != 1 or id(source) in graph_outputs:
+        return False
+    maker.outputs[maker.outputs.index(source)] = target
+    node.outputs.clear()
+    node.inputs.clear()
+    return True
