@@ -135,3 +135,14 @@ def bypass(node: gs.Node, graph_outputs: set[int]) -> bool:
     node.outputs.clear()
     node.inputs.clear()
     return True
+
+
+def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProto:
+    """ONNX shape inference with data propagation. Lenient mode never raises: a model inference cannot
+    handle comes back as given. Strict mode raises, for gates that must reject an invalid rewrite."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=True)
+    except Exception:  # inference raises InferenceError, ValidationError, RuntimeError, ...
+        if strict:
+            raise
+        return model

@@ -17,9 +17,12 @@ from onnxmend import __version__
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters import Export, ExportOptions, export
 from onnxmend.core.fileio import load_model, save_model, write_json, write_text
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.catalogue import resolve
-from onnxmend.passes.manager import PipelineReport, model_opset, run_passes
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.core.graph import model_opset
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.passes.infra.records import PipelineReport
+from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
@@ -123,7 +126,8 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
                       framework=exported.framework, **layout_context(options.layout, layout))  # type: ignore[arg-type]
     feeds = synthesize(exported.inputs, seed=options.seed)
     start = time.perf_counter()
-    fixed, report = run_passes(raw, passes, ctx, verify=options.verify, feeds=feeds, progress=say)
+    gate = NumericGate(raw, feeds) if options.verify else None
+    fixed, report = run_passes(raw, passes, ctx, gate=gate, progress=say)
     seconds["fix"] = time.perf_counter() - start
     save_model(fixed, out_dir / "model.onnx")
 
@@ -167,7 +171,7 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     io_layout: Literal["nchw", "keep"] = "nchw" if layout == "nchw" else "keep"
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=guess_framework(model), **layout_context(layout, io_layout))  # type: ignore[arg-type]
-    fixed, report = run_passes(model, selected, ctx, verify=verify, progress=progress)
+    fixed, report = run_passes(model, selected, ctx, gate=NumericGate(model) if verify else None, progress=progress)
     save_model(fixed, output_path)
     framework = guess_framework(model)
     return FixResult(output_path, report, inspect_model(model, input_path, framework),

@@ -1,10 +1,11 @@
 """``onnxmend inspect``: what is in a graph and what onnxmend would fix.
 
-Findings are counts with a one-line explanation, so a user sees at a glance how many Transposes sit
-between convolutions, how many Pads could fold, which norms are still decomposed, which epsilons differ
-from the source framework's convention, and which ops dynamic quantization would turn into ConvInteger.
-The counting itself lives beside the passes that fix each concern (``inspect_padding``,
-``inspect_layout``, ``inspect_norms``), so a finding and its fix never disagree on what they match.
+Two kinds of findings. *Facts* are counts with a one-line explanation (Transposes and how many sit between
+layout-sensitive ops, asymmetric pads, every norm's epsilon against the source framework's convention,
+Convs that dynamic quantization would turn into ConvInteger, ops onnxruntime cannot run). *Candidates* are
+what each pass of a preset would change on this graph, found by running that pass's own matcher
+(:meth:`~onnxmend.passes.infra.base.Pass.candidates`), so ``inspect`` and ``fix`` can never disagree on what
+they match.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import onnx
+import onnx_graphsurgeon as gs
 
-from onnxmend.passes.layout import inspect_layout
-from onnxmend.passes.norm_epsilons import inspect_norms, norm_epsilons
-from onnxmend.passes.padding import inspect_padding
+from onnxmend.core.errors import first_line
+from onnxmend.core.graph import infer_shapes, model_opset
+from onnxmend.passes.infra.base import Candidates, PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.layout.findings import transpose_findings
+from onnxmend.passes.norms.epsilons import norm_epsilons
 
 UNSUPPORTED_OPS = ("StatefulPartitionedCall", "PartitionedCall", "Erfc")
 
@@ -41,27 +46,54 @@ class Inspection:
     dynamic_dims: list[str]
     findings: list[Finding] = field(default_factory=list)
     epsilons: list[dict[str, object]] = field(default_factory=list)
+    candidates: list[Candidates] = field(default_factory=list)
+    preset: str = ""
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["findings"] = [asdict(f) for f in self.findings]
+        data["candidates"] = [
+            {"pass": c.name, "count": c.count, "not_run": c.not_run,
+             "skipped": [{"node": s.node, "reason": s.reason} for s in c.skipped]}
+            for c in self.candidates
+        ]
         return data
 
 
-def inspect_model(model: onnx.ModelProto, path: str | Path = "", framework: str = "onnx") -> Inspection:
-    """Inspect ``model``; ``framework`` (torch, keras, onnx) decides which epsilons count as unusual."""
+def inspect_model(model: onnx.ModelProto, path: str | Path = "", framework: str = "onnx",
+                  preset: str | None = None, ctx: PassContext | None = None) -> Inspection:
+    """Inspect ``model``; ``framework`` (torch, keras, onnx) decides which epsilons count as unusual.
+
+    With ``preset`` the candidates of every pass in that preset are listed (``ctx`` is the context they
+    would run in; by default the model's opset and interface as they are).
+    """
     graph = model.graph
     ops = dict(collections.Counter(n.op_type for n in graph.node).most_common())
     inits = {t.name for t in graph.initializer}
     inputs = [_io(v) for v in graph.input if v.name not in inits]
     outputs = [_io(v) for v in graph.output]
     dynamic = sorted({d for io in inputs + outputs for d in io["shape"] if isinstance(d, str)})
-    size = Path(path).stat().st_size if path and Path(path).exists() else model.ByteSize()
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    result = Inspection(str(path), size, opset, len(graph.node), ops, inputs, outputs, dynamic)
+    size = Path(path).stat().st_size if path and Path(path).is_file() else model.ByteSize()
+    result = Inspection(str(path), size, model_opset(model), len(graph.node), ops, inputs, outputs, dynamic)
     result.epsilons = norm_epsilons(model, framework)
-    result.findings = [f for f in _findings(model, ops, result.epsilons, framework) if f.count]
+    result.findings = [f for f in _facts(model, ops, result.epsilons, framework) if f.count]
+    if preset:
+        ctx = ctx or PassContext(opset=model_opset(model), preset=preset if preset != "none" else "fix",  # type: ignore[arg-type]
+                                 framework=framework)
+        result.candidates, result.preset = pass_candidates(model, preset, ctx), preset
     return result
+
+
+def pass_candidates(model: onnx.ModelProto, preset: str, ctx: PassContext) -> list[Candidates]:
+    """Each pass of ``preset`` asked, on the graph as it is, what it would change."""
+    graph = gs.import_onnx(infer_shapes(model))
+    found = []
+    for p in resolve(preset):
+        try:
+            found.append(p.candidates(graph, ctx))
+        except Exception as exc:  # a matcher bug is reported as such, never a crash of inspect
+            found.append(Candidates(p.name, 0, not_run=f"its matcher raised {type(exc).__name__}: {first_line(exc)}"))
+    return found
 
 
 def guess_framework(model: onnx.ModelProto) -> str:
@@ -80,24 +112,26 @@ def _io(value: onnx.ValueInfoProto) -> dict[str, object]:
     return {"name": value.name, "shape": shape, "dtype": onnx.TensorProto.DataType.Name(tt.elem_type).lower()}
 
 
-def _findings(model: onnx.ModelProto, ops: dict[str, int], epsilons: list[dict[str, object]],
-              framework: str) -> list[Finding]:
-    pads, layout, norms = inspect_padding(model), inspect_layout(model), inspect_norms(model)
-    blocked = sum(norms["decomposed_not_fusable"].values())
+def _asymmetric_pads(model: onnx.ModelProto) -> int:
+    count = 0
+    for node in model.graph.node:
+        pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
+        if node.op_type != "Pad" and pads and pads[: len(pads) // 2] != pads[len(pads) // 2:]:
+            count += 1
+    return count
+
+
+def _facts(model: onnx.ModelProto, ops: dict[str, int], epsilons: list[dict[str, object]],
+           framework: str) -> list[Finding]:
+    layout = transpose_findings(model)
     return [
         Finding("transposes", int(layout["transposes"]), "Transpose nodes in the graph"),
         Finding("transposes_between_layout_ops", int(layout["between_layout_sensitive"]),
                 "Transposes between two layout-sensitive ops (Conv/Pool/norm): a layout round trip push-transposes targets"),
-        Finding("pads", pads["pad_nodes"], "stand-alone Pad nodes"),
-        Finding("pads_feeding_conv_pool", pads["pads_feeding_conv_or_pool"],
-                "Pads feeding a Conv/Pool (directly or through a Transpose): fold-pad candidates"),
-        Finding("computed_pads", pads["computed_pads"], "Pads whose amounts are computed at run time (fold-dynamic-pad candidates)"),
-        Finding("auto_pad", pads["auto_pad_nodes"], "Conv/Pool nodes with auto_pad SAME_*/VALID (onnx2torch and onnx2tf reject them)"),
-        Finding("asymmetric_pads", pads["asymmetric_pads_nodes"], "Conv/Pool nodes with asymmetric pads (TF 'same' style)"),
-        Finding("decomposed_layer_norm", norms["decomposed_layer_norm"], "decomposed LayerNorms fuse-layer-norm can fuse"),
-        Finding("decomposed_layer_norm_blocked", blocked, "LayerNorm-like chains that cannot be fused (see --json for why)"),
+        Finding("pads", ops.get("Pad", 0), "stand-alone Pad nodes"),
+        Finding("asymmetric_pads", _asymmetric_pads(model), "Conv/Pool nodes with asymmetric pads (TF 'same' style)"),
         Finding("epsilon_mismatch", sum(1 for e in epsilons if e["differs"]),
-                f"norm epsilons that differ from the {framework} default (the seed-002 trap)"),
+                f"norm epsilons that differ from the {framework} default (a port that kept the other framework's default drifts)"),
         Finding("conv_integer_hazard", ops.get("Conv", 0),
                 "Convs that default quantize_dynamic would turn into ConvInteger (no CUDA kernel, slow on CPU)"),
         Finding("unsupported_ops", sum(ops.get(op, 0) for op in UNSUPPORTED_OPS),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from onnxmend.pipeline import ConvertResult
-    from onnxmend.passes.manager import PipelineReport
+    from onnxmend.passes.infra.records import PipelineReport
     from onnxmend.runtime.validate import Validation
 
 # Op types whose counts matter most to the user: shown first in before/after tables.

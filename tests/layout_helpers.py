@@ -10,7 +10,7 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper
 
-from onnxmend.passes.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 from tests.onnx_builders import run_outputs, seeded_feeds
 
 F = TensorProto.FLOAT

@@ -9,8 +9,8 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxmend.passes.base import Pass, PassContext, PassResult
-from onnxmend.passes.manager import model_opset
+from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.core.graph import model_opset
 from tests.onnx_builders import run_outputs, seeded_feeds
 
 RNG_SEED = 0

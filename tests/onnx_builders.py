@@ -62,3 +62,21 @@ def conv_relu_model(seed: int = 0) -> onnx.ModelProto:
         nodes, [value("x", [1, 3, 8, 8])], [value("y", [1, 4, 8, 8])],
         [const("W", w), const("B", b), const("B2", b.reshape(4, 1, 1).copy())],
     )
+
+
+def run_pipeline(model, passes, ctx=None, verify: bool = True, **kwargs):
+    """``run_passes`` the way a flow calls it: with the numeric gate when ``verify``."""
+    from onnxmend.passes.infra.manager import run_passes
+    from onnxmend.runtime.gate import NumericGate
+
+    return run_passes(model, passes, ctx, gate=NumericGate(model) if verify else None, **kwargs)
+
+
+def candidates(model, p, **context):
+    """What pass ``p`` would change on ``model``, as ``inspect`` asks it."""
+    import onnx_graphsurgeon as gs
+
+    from onnxmend.core.graph import infer_shapes, model_opset
+    from onnxmend.passes.infra.base import PassContext
+
+    return p.candidates(gs.import_onnx(infer_shapes(model)), PassContext(opset=model_opset(model), **context))

@@ -11,7 +11,7 @@ import pytest
 from onnx import helper
 
 from layout_helpers import apply, assert_same, init, model, ops, tensor
-from onnxmend.passes.layout import PushTransposes
+from onnxmend.passes.layout.push_transposes import PushTransposes
 
 SHAPE = (2, 3, 4, 5)
 PERMS = list(itertools.permutations(range(4)))

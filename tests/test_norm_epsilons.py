@@ -1,4 +1,4 @@
-"""norm_epsilons / inspect_norms: every epsilon listed, framework defaults flagged, candidates counted."""
+"""norm_epsilons and fuse-layer-norm candidates: every epsilon listed, framework defaults flagged, candidates counted."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 from onnx import TensorProto
 
 from norm_graphs import make_model, node, rand
-from onnxmend.passes.norm_epsilons import inspect_norms, norm_epsilons
+from onnxmend.passes.norms.epsilons import norm_epsilons
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
+from tests.onnx_builders import candidates
 from test_passes_layer_norm import decomposed_ln
 
 
@@ -31,10 +33,10 @@ def test_decomposed_layer_norm_epsilon_is_read() -> None:
     assert abs(row["epsilon"] - 1e-12) < 1e-15 and "common transformer value" in row["note"]
 
 
-def test_inspect_counts_candidates_and_fused_norms() -> None:
-    report = inspect_norms(decomposed_ln(shape=(2, 4, 3, 3), axes=(1, 3), affine="none"))
-    assert report["decomposed_layer_norm"] == 0
-    assert list(report["decomposed_not_fusable"]) == ["axes (-3, -1) are not a contiguous set"]
-    report = inspect_norms(decomposed_ln())
-    assert report == {"fused": {}, "decomposed_layer_norm": 1, "decomposed_not_fusable": {}, "epsilons": {"1e-05": 1}}
-    assert inspect_norms(bn_model(1e-3))["fused"] == {"BatchNormalization": 1}
+def test_inspect_counts_fuse_layer_norm_candidates_with_the_pass_matcher() -> None:
+    found = candidates(decomposed_ln(shape=(2, 4, 3, 3), axes=(1, 3), affine="none"), FuseLayerNorm())
+    assert found.count == 0
+    assert [s.reason for s in found.skipped] == ["axes (-3, -1) are not a contiguous set"]
+    found = candidates(decomposed_ln(), FuseLayerNorm())
+    assert found.count == 1 and found.skipped == []
+    assert [f"{row['epsilon']:g}" for row in norm_epsilons(decomposed_ln(), "onnx")] == ["1e-05"]

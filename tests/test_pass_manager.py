@@ -7,10 +7,14 @@ import onnx
 import onnx_graphsurgeon as gs
 import pytest
 
-from onnxmend.passes.base import InterfaceChange, Pass, PassContext, PassResult
-from onnxmend.passes.catalogue import PRESETS, all_passes, resolve
-from onnxmend.passes.cleanup import EliminateDeadNodes, FoldConstants, RemoveIdentity
-from onnxmend.passes.manager import op_histogram, run_passes
+from onnxmend.passes.infra.base import InterfaceChange, Pass, PassContext, PassResult
+from onnxmend.passes.infra.catalogue import all_passes, resolve
+from onnxmend.passes.infra.presets import PRESETS
+from onnxmend.passes.cleanup.eliminate_dead_nodes import EliminateDeadNodes
+from onnxmend.passes.cleanup.fold_constants import FoldConstants
+from onnxmend.passes.cleanup.remove_identity import RemoveIdentity
+from onnxmend.core.graph import op_histogram
+from tests.onnx_builders import run_pipeline as run_passes
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.interface import adapt_feeds, read_interface, restore_outputs
 from onnxmend.runtime.session import create_session
@@ -174,7 +178,7 @@ def test_catalogue_presets_name_known_passes_and_unknown_names_are_errors():
 
 def test_dedupe_initializers_shares_identical_constants_and_keeps_distinct_ones():
     from tests.onnx_builders import const
-    from onnxmend.passes.cleanup import DedupeInitializers
+    from onnxmend.passes.cleanup.dedupe_initializers import DedupeInitializers
 
     a = np.arange(4, dtype=np.float32)
     nodes = [helper.make_node("Add", ["x", "A"], ["t"]), helper.make_node("Mul", ["t", "B"], ["u"]),
@@ -191,7 +195,7 @@ def test_dedupe_initializers_shares_identical_constants_and_keeps_distinct_ones(
 def test_input_graph_onnxruntime_cannot_run_is_fixed_without_numeric_gate():
     # ORT refuses a dilated Conv with auto_pad=SAME_UPPER; resolve-auto-pad makes it runnable.
     from tests.onnx_builders import const
-    from onnxmend.passes.padding import ResolveAutoPad
+    from onnxmend.passes.padding.resolve_auto_pad import ResolveAutoPad
 
     w = np.random.default_rng(0).standard_normal((2, 1, 3, 3)).astype(np.float32)
     node = helper.make_node("Conv", ["x", "W"], ["y"], auto_pad="SAME_UPPER", dilations=[2, 2], strides=[1, 1])

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto
 
 from norm_graphs import apply, assert_same, feeds_for, make_model, node, ops, rand, run
-from onnxmend.passes.batch_norm import FoldBatchNorm
+from onnxmend.passes.folding.fold_batch_norm import FoldBatchNorm
 
 F32 = TensorProto.FLOAT
 

@@ -10,8 +10,9 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from norm_graphs import apply, feeds_for, make_model, node, ops, rand, run
-from onnxmend.passes.conv_affine import FoldConvAffine
-from onnxmend.passes.manager import op_histogram, run_passes
+from onnxmend.passes.folding.fold_conv_affine import FoldConvAffine
+from onnxmend.core.graph import op_histogram
+from tests.onnx_builders import run_pipeline as run_passes
 
 F32 = TensorProto.FLOAT
 X = {"x": ((1, 4, 5, 5), F32)}

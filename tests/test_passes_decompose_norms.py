@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, version_converter
 
 from norm_graphs import apply, assert_same, feeds_for, make_model, node, ops, rand, run
-from onnxmend.passes.decompose_norms import DecomposeNorms
-from onnxmend.passes.layer_norm import FuseLayerNorm
+from onnxmend.passes.norms.decompose_norms import DecomposeNorms
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
 from test_passes_layer_norm import decomposed_ln
 
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16

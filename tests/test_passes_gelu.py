@@ -11,9 +11,10 @@ import pytest
 from onnx import TensorProto
 
 from norm_graphs import apply, assert_same, const, make_model, node, ops
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.gelu import FuseGelu
-from onnxmend.passes.manager import PipelineReport, run_passes
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.activations.fuse_gelu import FuseGelu
+from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.infra.records import PipelineReport
 
 F32 = TensorProto.FLOAT
 

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto
 
 from norm_graphs import apply, assert_same, const, make_model, node, ops, rand
-from onnxmend.passes.layer_norm import FuseLayerNorm
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
 
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
 

@@ -8,12 +8,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from layout_helpers import apply, assert_same, init, model, ops, tensor, transpose
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.io_layout import IoLayout
-from onnxmend.passes.layout import PushTransposes, inspect_layout
-from onnxmend.passes.manager import run_passes
-from onnxmend.passes.perm import perm_after_dropping, perm_after_inserting, permute_broadcast_operand
-from onnxmend.passes.tensordot import CollapseTensordot
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.layout.io_layout import IoLayout
+from onnxmend.passes.layout.push_transposes import PushTransposes
+from onnxmend.passes.layout.findings import transpose_findings as inspect_layout
+from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.layout.perm import perm_after_dropping, perm_after_inserting, permute_broadcast_operand
+from onnxmend.passes.layout.collapse_tensordot import CollapseTensordot
 from onnxmend.core.interface import read_interface
 
 X = [2, 3, 4, 5]  # NCHW, every axis a different size so a wrong perm cannot hide

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.batch_norm import FoldBatchNorm
-from onnxmend.passes.group_norm import FuseGroupNorm
-from onnxmend.passes.layer_norm import FuseLayerNorm
-from onnxmend.passes.manager import op_histogram, run_passes
-from onnxmend.passes.norm_epsilons import inspect_norms, norm_epsilons
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.folding.fold_batch_norm import FoldBatchNorm
+from onnxmend.passes.norms.fuse_group_norm import FuseGroupNorm
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
+from onnxmend.core.graph import op_histogram
+from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.norms.epsilons import norm_epsilons
+from tests.onnx_builders import candidates
 
 pytest.importorskip("tensorflow")
 
@@ -20,7 +22,7 @@ def test_convnext_tiny_ends_with_23_layer_norms() -> None:
     from onnxmend.exporters.options import ExportOptions
 
     raw = export_keras_source("keras:ConvNeXtTiny", ExportOptions()).model
-    assert inspect_norms(raw)["decomposed_layer_norm"] == 23
+    assert candidates(raw, FuseLayerNorm()).count == 23
     passes = [FoldBatchNorm(), FuseLayerNorm(), FuseGroupNorm()]
     fixed, report = run_passes(raw, passes, PassContext(opset=17, framework="keras"), verify=True)
     ops = op_histogram(fixed)

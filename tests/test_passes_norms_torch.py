@@ -12,8 +12,8 @@ import pytest
 from onnx import TensorProto, version_converter
 
 from norm_graphs import apply, assert_same, const, make_model, node, ops, rand
-from onnxmend.passes.group_norm import FuseGroupNorm
-from onnxmend.passes.layer_norm import FuseLayerNorm
+from onnxmend.passes.norms.fuse_group_norm import FuseGroupNorm
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
 
 torch = pytest.importorskip("torch")
 

@@ -10,14 +10,18 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxmend.passes.base import Pass, PassContext
-from onnxmend.passes.cleanup import EliminateDeadNodes, FoldConstants
-from onnxmend.passes.manager import op_histogram, run_passes
-from onnxmend.passes.pad_dynamic import FoldDynamicPad
-from onnxmend.passes.pad_fold import FoldPad
-from onnxmend.passes.pad_split import SplitAsymmetricPads
-from onnxmend.passes.padding import ResolveAutoPad, inspect_padding
+from onnxmend.passes.infra.base import Pass, PassContext
+from onnxmend.passes.cleanup.eliminate_dead_nodes import EliminateDeadNodes
+from onnxmend.passes.cleanup.fold_constants import FoldConstants
+from onnxmend.core.graph import op_histogram
+from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.padding.fold_dynamic_pad import FoldDynamicPad
+from onnxmend.passes.padding.fold_pad import FoldPad
+from onnxmend.passes.padding.split_asymmetric_pads import SplitAsymmetricPads
+from onnxmend.passes.padding.resolve_auto_pad import ResolveAutoPad
+from onnxmend.runtime.inspect import inspect_model
 from onnxmend.runtime.session import create_session
+from tests.onnx_builders import candidates
 
 RNG_SEED = 0
 
@@ -387,7 +391,7 @@ def test_split_asymmetric_pads(op, attrs, fill):
     inits = {t.name: numpy_helper.to_array(t) for t in out.graph.initializer}
     assert inits[pad.input[1]].tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
     assert float(inits[pad.input[2]]) == fill
-    assert inspect_padding(out)["asymmetric_pads_nodes"] == 0
+    assert "asymmetric_pads" not in {f.key for f in inspect_model(out).findings}
     assert_exact_and_idempotent(model, out, shape, SplitAsymmetricPads(), preset="portable")
 
 
@@ -447,7 +451,7 @@ def test_fold_dynamic_pad_torch_legacy_chain(dynamic_batch):
 
     options = ExportOptions(torch_exporter="legacy", dynamic_batch=dynamic_batch)
     model = export_module(_tf_same_net(torch), "t", options).model
-    assert inspect_padding(model)["computed_pads"] == 2
+    assert candidates(model, FoldDynamicPad()).count == 2
     passes = [FoldConstants(), FoldDynamicPad(), ResolveAutoPad(), FoldPad(), EliminateDeadNodes()]
     out, report = apply(model, *passes, verify=True)
     histogram = op_histogram(out)
@@ -489,19 +493,30 @@ def test_fold_dynamic_pad_reads_static_dims_only():
     assert_skipped(report, "fold-dynamic-pad", r"read a dynamic dimension of 'x'")
 
 
-# ---------------------------------------------------------------- inspect_padding
+# ---------------------------------------------------------------- inspect: the passes' own matchers
 
-def test_inspect_padding_counts():
+def test_inspect_counts_what_the_padding_passes_match():
     nodes = [
         helper.make_node("Pad", ["x", "pads"], ["p"]),
         helper.make_node("Conv", ["p", "w"], ["c"], kernel_shape=[3, 3], pads=[0, 0, 1, 1]),
         helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], auto_pad="SAME_UPPER"),
     ]
     model = make_model(nodes, [1, 3, 8, 8], [ints("pads", [0, 0, 1, 1, 0, 0, 1, 1]), weight("w", [4, 3, 3, 3])])
-    assert inspect_padding(model) == {
-        "pad_nodes": 1, "pads_feeding_conv_or_pool": 1, "computed_pads": 0,
-        "auto_pad_nodes": 1, "asymmetric_pads_nodes": 1,
-    }
+    found = {c.name: c.count for c in inspect_model(model, preset="fix").candidates}
+    assert found["fold-pad"] == 1 and found["resolve-auto-pad"] == 1 and found["fold-dynamic-pad"] == 0
+    assert {f.key: f.count for f in inspect_model(model).findings}["asymmetric_pads"] == 1
+
+
+def test_inspect_does_not_count_a_reflect_pad_that_fold_pad_refuses():
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+        helper.make_node("Conv", ["p", "w"], ["y"], kernel_shape=[3, 3]),
+    ]
+    model = make_model(nodes, [1, 3, 8, 8], [ints("pads", [0, 0, 1, 1, 0, 0, 1, 1]), weight("w", [4, 3, 3, 3])])
+    found = candidates(model, FoldPad())
+    assert found.count == 0 and re.search(r"mode 'reflect' is not constant", found.skipped[0].reason)
+    _, report = apply(model, FoldPad())
+    assert changed(report) == 0
 
 
 @pytest.mark.parametrize("low,folds", [(0.0, True), (-1.0, False)])

@@ -9,10 +9,10 @@ import onnx
 from onnx import TensorProto
 
 from norm_graphs import apply, assert_same, const, make_model, node, ops, rand
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.layer_norm import FuseLayerNorm
-from onnxmend.passes.manager import run_passes
-from onnxmend.passes.respell_norms import RespellLayerNorm
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
+from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.norms.respell_layer_norm import RespellLayerNorm
 from test_passes_layer_norm import decomposed_ln, tf_folded_ln
 
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16

@@ -6,7 +6,8 @@ import click
 from rich.table import Table
 
 from onnxmend.commands.render import console, print_json
-from onnxmend.passes.catalogue import PRESETS, all_passes
+from onnxmend.passes.infra.catalogue import all_passes
+from onnxmend.passes.infra.presets import PRESETS
 
 
 @click.command("passes")

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from onnxmend.passes.manager import PipelineReport
+    from onnxmend.passes.infra.records import PipelineReport
     from onnxmend.runtime.validate import Validation
 
 console = Console()

@@ -1,0 +1,1 @@
+"""Activation passes: fuse-gelu (decomposed GELU spellings → one Gelu node)."""

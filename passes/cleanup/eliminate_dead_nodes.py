@@ -1,0 +1,38 @@
+"""eliminate-dead-nodes: nodes and initializers that no graph output depends on are dropped.
+
+Before::
+
+    x ─ Relu ─ y          (unused) Constant ─ Cast
+
+After::
+
+    x ─ Relu ─ y
+
+Graph inputs stay, used or not (they are the model's interface).
+"""
+
+from __future__ import annotations
+
+import onnx_graphsurgeon as gs
+
+from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+
+
+class EliminateDeadNodes(Pass):
+    name = "eliminate-dead-nodes"
+    fixes = "Drops nodes and initializers that no graph output depends on."
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        result = PassResult()
+        nodes_before = len(graph.nodes)
+        consts_before = len(constants(graph))
+        graph.cleanup(remove_unused_graph_inputs=False)
+        result.changed = (nodes_before - len(graph.nodes)) + (consts_before - len(constants(graph)))
+        return result
+
+
+def constants(graph: gs.Graph) -> dict[str, gs.Constant]:
+    return {name: t for name, t in graph.tensors().items() if isinstance(t, gs.Constant)}
+
+
+PASS = EliminateDeadNodes

@@ -1,0 +1,39 @@
+"""The presets: named, ordered lists of passes. Order matters and is stated here, not in comments elsewhere.
+
+Cleanup first so later matchers see constants, padding before layout (a folded Pad no longer sits between
+Transposes), layout before norms (a LayerNorm over the channel axis is only recognisable once the layout is
+settled), cleanup last. The order is tested (tests/passes/infra/test_presets.py).
+"""
+
+from __future__ import annotations
+
+_CLEANUP = ("remove-identity", "fold-constants", "dedupe-initializers")
+# fold-dynamic-pad turns run-time pad chains into constants, resolve-auto-pad makes every pad explicit,
+# then fold-pad can move Pads into their Conv/Pool, also across a layout Transpose.
+_PADDING = ("fold-dynamic-pad", "resolve-auto-pad", "fold-pad")
+_LAYOUT = ("collapse-tensordot", "io-layout", "push-transposes")
+
+PRESETS: dict[str, tuple[str, ...]] = {
+    "fix": (
+        *_CLEANUP, *_PADDING, *_LAYOUT,
+        # fold-conv-affine: tf2onnx spells BatchNorm as Mul/Add after Conv (ResNet50, EfficientNet) and
+        # ConvNeXt's LayerScale is a Mul after a 1x1 Conv; onnxruntime folds these itself at ORT_ENABLE_ALL,
+        # other runtimes and lower optimisation levels do not.
+        # fuse-gelu: onnxruntime fuses only the Div(x, √2) GELU spelling; Keras' 1 − Erf(−x/√2) stays
+        # decomposed unless fused here (below opset 20 as com.microsoft Gelu): ConvNeXtTiny 1.11–1.16× faster.
+        # respell-layer-norm: the LayerNorms that must stay decomposed (opset < 17, or a pinned --layout
+        # that forbids a channel norm's Transpose pair) in their shortest spelling; after fuse-group-norm,
+        # so a GroupNorm's ReduceMean spelling is fused before it could be respelled.
+        # fold-conv-input-affine: the γ/β of a norm that stays decomposed, into the Conv that reads it.
+        "fold-batch-norm", "fold-conv-affine", "fuse-layer-norm", "fuse-group-norm", "respell-layer-norm",
+        "fold-conv-input-affine", "fuse-gelu", "eliminate-dead-nodes",
+    ),
+    # For targets without LayerNormalization/GroupNormalization or asymmetric pads: nothing is fused
+    # (fusing then decomposing would only ping-pong), norms are spelled out, pads made symmetric.
+    "portable": (
+        *_CLEANUP, *_PADDING, "split-asymmetric-pads", *_LAYOUT,
+        "fold-batch-norm", "fold-conv-affine", "decompose-norms", "respell-layer-norm", "fold-conv-input-affine",
+        "eliminate-dead-nodes",
+    ),
+    "none": (),
+}

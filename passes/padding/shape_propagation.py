@@ -1,0 +1,94 @@
+"""Local shape propagation after a Pad's ``pads`` became constant.
+
+A TF-"same" network exported by torch's legacy exporter has one shape-computed Pad per conv; none of the
+shapes after the first Pad is known until that Pad's sizes are. Re-running whole-model shape inference
+after each fold would make fold-dynamic-pad quadratic in depth. Instead, :func:`propagate_shapes` re-infers
+the outputs of the folded Pad and walks forward node by node (``onnx.shape_inference.infer_node_outputs``),
+stopping wherever a shape does not get more static. Small constant inputs (shape vectors, axes) are passed
+as data so Reshape/Slice/Pad outputs resolve; weights are passed by type only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import numpy as np
+import onnx
+import onnx.defs
+import onnx.numpy_helper
+import onnx.shape_inference
+import onnx_graphsurgeon as gs
+
+from onnxmend.passes.padding.pad_spec import node_proto
+from onnxmend.core.graph import const_value, is_omitted
+
+log = logging.getLogger(__name__)
+
+MAX_DATA_ELEMENTS = 64
+MAX_VISITS = 100_000
+
+
+def propagate_shapes(start: gs.Node, opset: int) -> int:
+    """Re-infer ``start``'s outputs and everything downstream that becomes more static; returns tensors updated."""
+    queue: deque[gs.Node] = deque([start])
+    updated = visits = 0
+    while queue and visits < MAX_VISITS:
+        node = queue.popleft()
+        visits += 1
+        for tensor, shape, elem in _infer(node, opset):
+            if _more_static(shape, tensor.shape):
+                tensor.shape = shape
+                if tensor.dtype is None and elem:
+                    tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+                updated += 1
+                queue.extend(tensor.outputs)
+    return updated
+
+
+def _infer(node: gs.Node, opset: int) -> list[tuple[gs.Tensor, list[int | str | None], int]]:
+    if node.domain not in (None, "", "ai.onnx") or any(isinstance(v, gs.Graph) for v in node.attrs.values()):
+        return []
+    types: dict[str, onnx.TypeProto] = {}
+    data: dict[str, onnx.TensorProto] = {}
+    for tensor in node.inputs:
+        if is_omitted(tensor):
+            continue
+        if tensor.dtype is None or tensor.shape is None:
+            return []
+        elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(tensor.dtype))
+        types[tensor.name] = onnx.helper.make_tensor_type_proto(elem, list(tensor.shape))
+        value = const_value(tensor) if _is_small(tensor) else None
+        if value is not None:
+            data[tensor.name] = onnx.numpy_helper.from_array(np.asarray(value), tensor.name)
+    try:
+        schema = onnx.defs.get_schema(node.op, opset, "")
+        inferred = onnx.shape_inference.infer_node_outputs(
+            schema, node_proto(node), types, data, opset_imports=[onnx.helper.make_opsetid("", opset)]
+        )
+    except Exception as exc:  # inference raises InferenceError, SchemaError and friends
+        log.debug("shape propagation stops at %s: %s", node.name, exc)
+        return []
+    found = []
+    for tensor in node.outputs:
+        type_proto = inferred.get(tensor.name)
+        if type_proto is not None and type_proto.tensor_type.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in type_proto.tensor_type.shape.dim]
+            found.append((tensor, dims, type_proto.tensor_type.elem_type))
+    return found
+
+
+def _is_small(tensor: gs.Tensor) -> bool:
+    shape = tensor.shape
+    return shape is not None and all(isinstance(d, int) for d in shape) and int(np.prod(shape)) <= MAX_DATA_ELEMENTS
+
+
+def _more_static(new: list[int | str | None], old: list[int | str | None] | None) -> bool:
+    """True when ``new`` knows something ``old`` does not (a rank, or a concrete dim)."""
+    if old is None:
+        return True
+    if len(new) != len(old):
+        return False
+    static = lambda d: isinstance(d, int) and d >= 0  # noqa: E731
+    return any(static(n) and not static(o) for n, o in zip(new, old))
