@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from onnxmend.core.fileio import load_model
 from onnxmend.models import zoo_names
 from onnxmend.passes.padding import inspect_padding
 from onnxmend.pipeline import ConvertOptions, convert
-from onnxmend.core.fileio import load_model
 
 KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
 COLUMNS = ("Pad", "Transpose", "LayerNormalization", "ReduceMean", "Sqrt", "Reciprocal", "BatchNormalization")

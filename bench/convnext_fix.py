@@ -23,10 +23,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from onnxmend.core.interface import adapt_feeds
 from onnxmend.passes.base import PassContext
 from onnxmend.passes.catalogue import PRESETS, resolve
 from onnxmend.passes.manager import model_opset, op_histogram, run_passes
-from onnxmend.core.interface import adapt_feeds
 from onnxmend.runtime.session import create_session
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from onnxmend.exporters import ExportOptions, export
 from onnxmend.core.fileio import save_model
+from onnxmend.exporters import ExportOptions, export
 from onnxmend.runtime.quantize import QuantizeResult, quantize_model
 from onnxmend.runtime.quantize_gate import AccuracyReport
 from onnxmend.runtime.quantize_plan import PlanOverrides

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from onnxmend.core.errors import BadSourceError
-from onnxmend.exporters.base import Export, TensorSpec
+from onnxmend.exporters.base import Export, SourceModel
 from onnxmend.exporters.options import ExportOptions, InputArg, parse_input_arg
 
-__all__ = ["Export", "ExportOptions", "InputArg", "TensorSpec", "export", "parse_input_arg", "source_kind"]
+__all__ = [
+    "Export", "ExportOptions", "InputArg", "SourceModel", "export", "load_source", "parse_input_arg", "source_kind",
+]
 
 
 def source_kind(source: str) -> str:
@@ -57,13 +59,32 @@ def export(source: str, options: ExportOptions | None = None) -> Export:
 
         return export_onnx_file(source, options)
     if kind == "torch":
-        from onnxmend.exporters.pytorch import export_torch_source
+        from onnxmend.exporters.pytorch.export import export_torch_source
 
         return export_torch_source(source, options)
     if kind == "keras":
-        from onnxmend.exporters.keras import export_keras_source
+        from onnxmend.exporters.keras.source import export_keras_source
 
         return export_keras_source(source, options)
-    from onnxmend.models import export_zoo
+    from onnxmend.exporters.zoo import export_zoo
 
     return export_zoo(source[len("zoo:"):], options)
+
+
+def load_source(source: str, options: ExportOptions | None = None) -> SourceModel:
+    """The source model alone, loaded natively when its framework allows (Keras files and applications,
+    torch factories), else through :func:`export` (SavedModels, ``.pt2``, ONNX files, the zoo)."""
+    options = options or ExportOptions()
+    kind = source_kind(source)
+    if kind == "keras" and not Path(source).is_dir():
+        from onnxmend.exporters.keras.source import load_keras_source
+
+        return load_keras_source(source, options)
+    if kind == "torch" and not source.endswith(".pt2"):
+        from onnxmend.exporters.pytorch.export import load_torch_source
+
+        return load_torch_source(source, options)
+    exported = export(source, options)
+    if exported.source_model is None:
+        raise BadSourceError(f"{source} has no source model to run in its own framework.")
+    return exported.source_model

@@ -1,22 +1,37 @@
-"""What every exporter returns: the raw ONNX model, its I/O specification and a source runner.
+"""What every exporter returns: the raw ONNX model, its I/O specification and the source model itself.
 
-A *source runner* runs the original model in its own framework on numpy inputs keyed by the ONNX
-input names and returns numpy outputs keyed by the ONNX output names, so validation can compare the
-two without knowing which framework it talks to.
+The :class:`SourceModel` is the original model as a runner needs it — which framework, the live object
+(an ``nn.Module``, a ``keras.Model``, a SavedModel's serving function, the bytes of an ONNX file) and its
+input and output names in ONNX terms. Running it is the runtime's job (``onnxmend.runtime.runners``), so
+exporters never execute anything but the exporter itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping
+from typing import Any, Literal
 
-import numpy as np
 import onnx
 
-from onnxmend.core.specs import Layout, TensorSpec  # noqa: F401  (Export carries them)
+from onnxmend.core.specs import TensorSpec
 
-Arrays = Mapping[str, np.ndarray]
-SourceRunner = Callable[[Arrays], dict[str, np.ndarray]]
+SourceKind = Literal["torch-module", "keras-model", "tf-function", "onnx-bytes"]
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """The original model. ``inputs`` are the specs it takes (its own layout), ``output_names`` the ONNX
+    names its outputs map to, in order."""
+
+    kind: SourceKind
+    framework: str  # "torch", "keras", "tensorflow", "onnx"
+    model: Any
+    inputs: tuple[TensorSpec, ...]
+    output_names: tuple[str, ...]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.inputs)
 
 
 @dataclass
@@ -26,7 +41,7 @@ class Export:
     model: onnx.ModelProto
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    source_runner: SourceRunner | None
+    source_model: SourceModel | None
     framework: str  # "torch", "keras", "onnx", ...
     exporter: str  # which exporter actually ran, e.g. "torch.onnx (dynamo)", "tf2onnx 1.17.0"
     source: str  # the SOURCE string as the user gave it

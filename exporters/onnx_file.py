@@ -1,34 +1,26 @@
-"""ONNX pass-through: ``model.onnx`` as a source. Its source runner is onnxruntime on the untouched
-original, so ``fix`` and ``convert`` prove a rewritten graph against the file the user gave."""
+"""ONNX pass-through: ``model.onnx`` as a source. Its source model is the untouched original file's bytes,
+which the runtime runs on onnxruntime, so ``fix`` and ``convert`` prove a rewritten graph against the file
+the user gave."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
-from onnxmend.exporters.base import Export
-from onnxmend.exporters.options import ExportOptions
 from onnxmend.core.fileio import load_model
 from onnxmend.core.specs import output_specs_from_model, specs_from_model
+from onnxmend.exporters.base import Export, SourceModel
+from onnxmend.exporters.options import ExportOptions
 
 
 def export_onnx_file(source: str, options: ExportOptions) -> Export:
     start = time.perf_counter()
     model = load_model(source)
-    original = model.SerializeToString()
-
-    def run(feeds):
-        from onnxmend.runtime.session import create_session
-
-        session = create_session(original, provider="cpu", opt_level="disable")
-        return session.run(feeds)
-
-    specs = specs_from_model(model)
     overrides = {a.name: a for a in options.inputs}
     specs = [
-        type(s)(s.name, overrides[s.name].shape, overrides[s.name].dtype) if s.name in overrides else s
-        for s in specs
+        replace(s, shape=overrides[s.name].shape, dtype=overrides[s.name].dtype) if s.name in overrides else s
+        for s in specs_from_model(model)
     ]
-    return Export(
-        model, specs, output_specs_from_model(model), run, "onnx", "none (ONNX file)", source,
-        time.perf_counter() - start,
-    )
+    outputs = output_specs_from_model(model)
+    original = SourceModel("onnx-bytes", "onnx", model.SerializeToString(), tuple(specs), tuple(o.name for o in outputs))
+    return Export(model, specs, outputs, original, "onnx", "none (ONNX file)", source, time.perf_counter() - start)

@@ -1,8 +1,7 @@
 """The reference zoo: small source models that reproduce the seed cases, usable as ``zoo:NAME``.
 
-``ZOO`` maps each name to its :class:`ZooEntry`; ``build(name, seed)`` returns the framework model and
-``export_zoo(name, options)`` exports it through the torch or Keras exporter. Nothing here imports torch
-or TensorFlow until a model is built.
+``ZOO`` maps each name to its :class:`ZooEntry`; ``build(name, seed)`` returns the framework model
+(``onnxmend.exporters.zoo`` exports it). Nothing here imports torch or TensorFlow until a model is built.
 """
 
 from __future__ import annotations
@@ -10,13 +9,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from onnxmend.core.errors import BadSourceError, OnnxmendError
-from onnxmend.exporters.base import Export
-from onnxmend.exporters.options import ExportOptions
+from onnxmend.core.errors import BadSourceError
 from onnxmend.models.catalogue import ENTRIES
 from onnxmend.models.entry import ZooEntry
 
-__all__ = ["ZOO", "ZooEntry", "build", "export_zoo", "zoo_entry", "zoo_names"]
+__all__ = ["ZOO", "ZooEntry", "build", "zoo_entry", "zoo_names"]
 
 ZOO: Mapping[str, ZooEntry] = MappingProxyType({e.name: e for e in ENTRIES})
 
@@ -45,22 +42,3 @@ def build(name: str, seed: int = 0) -> Any:
             torch_example(s.concrete_shape(), seed, s.dtype, s.value_range) for s in spec.inputs
         )
     return model
-
-
-def export_zoo(name: str, options: ExportOptions) -> Export:
-    """Build zoo model ``name`` with ``options.seed`` and export it with the exporter of its framework."""
-    spec = zoo_entry(name)
-    if options.weights:
-        raise OnnxmendError(f"Zoo models build their own seeded weights; drop --weights for zoo:{name}.")
-    model = build(name, options.seed)
-    source = f"zoo:{name}"
-    if spec.framework == "torch":
-        from onnxmend.exporters.pytorch import export_module
-
-        return export_module(
-            model, source, options, input_names=[s.name for s in spec.inputs],
-            output_names=list(spec.outputs), value_ranges=spec.value_ranges,
-        )
-    from onnxmend.exporters.keras import export_keras_model
-
-    return export_keras_model(model, source, options, value_ranges=spec.value_ranges or None)

@@ -18,9 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from onnxmend.exporters.tf_compat import import_keras
+from onnxmend.core.deps import require
 from onnxmend.models.weights import (
-    BatchNormWeights, conv2d_nhwc, conv_kernel, load_torch_batchnorm, load_torch_conv, rng_for, uniform,
+    BatchNormWeights,
+    conv2d_nhwc,
+    conv_kernel,
+    load_torch_batchnorm,
+    load_torch_conv,
+    rng_for,
+    uniform,
 )
 
 SIZE = 16
@@ -55,7 +61,7 @@ def stack_weights(seed: int) -> StackWeights:
 
 
 def build_keras(seed: int) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     w = stack_weights(seed)
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")
@@ -84,7 +90,7 @@ def build_torch_eps_fixed(seed: int) -> Any:
 
 
 def _torch_stack(seed: int, eps: float) -> Any:
-    import torch
+    torch = require("torch")
 
     w = stack_weights(seed)
     layers: list[torch.nn.Module] = []

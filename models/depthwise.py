@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxmend.exporters.tf_compat import import_keras
+from onnxmend.core.deps import require
 from onnxmend.models.weights import conv_kernel, depthwise_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 16
@@ -39,7 +39,7 @@ def separable_weights(seed: int) -> SeparableWeights:
 
 
 def build_keras(seed: int) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     w = separable_weights(seed)
     x = keras.Input((SIZE, SIZE, CHANNELS), name="x")
@@ -52,7 +52,7 @@ def build_keras(seed: int) -> Any:
 
 
 def build_torch(seed: int) -> Any:
-    import torch
+    torch = require("torch")
 
     w = separable_weights(seed)
     depthwise = torch.nn.Conv2d(CHANNELS, CHANNELS, KERNEL, padding=KERNEL // 2, groups=CHANNELS, bias=False)

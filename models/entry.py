@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from onnxmend.core.deps import require
 from onnxmend.core.specs import TensorSpec
 
 Framework = Literal["torch", "keras"]
@@ -33,6 +34,7 @@ class ZooEntry:
         return {s.name: s.value_range for s in self.inputs if s.value_range is not None}
 
     def build(self, seed: int = 0) -> Any:
+        require("torch" if self.framework == "torch" else "keras")  # one sentence when the framework is missing
         module_name, function_name = self.builder.split(":")
         module = importlib.import_module(f"onnxmend.models.{module_name}")
         return getattr(module, function_name)(seed)

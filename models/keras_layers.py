@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from onnxmend.exporters.tf_compat import import_keras, import_tf
+from onnxmend.core.deps import require
 
-keras = import_keras()  # through the helper: quiet TensorFlow start-up, a clear error without it
-tf = import_tf()
+keras = require("keras")  # through the helper: quiet TensorFlow start-up, a clear error without it
+tf = require("tensorflow")
 
 
 class ContribLayerNorm(keras.layers.Layer):

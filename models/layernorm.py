@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxmend.exporters.tf_compat import import_keras
+from onnxmend.core.deps import require
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 8
@@ -50,14 +50,14 @@ def build_hwc_keras(seed: int) -> Any:
 
 
 def build_last_keras(seed: int) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     norm = keras.layers.LayerNormalization(axis=-1, epsilon=KERAS_LN_EPS, name="layer_norm")
     return _keras_model(seed, norm, "layernorm_last")
 
 
 def _keras_model(seed: int, norm: Any, name: str) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     w = norm_weights(seed)
     x = keras.Input((SIZE, SIZE, CHANNELS), name="x")
@@ -69,7 +69,7 @@ def _keras_model(seed: int, norm: Any, name: str) -> Any:
 
 
 def build_groupnorm1_torch(seed: int) -> Any:
-    import torch
+    torch = require("torch")
 
     w = norm_weights(seed)
     norm = torch.nn.GroupNorm(1, CHANNELS, eps=CONTRIB_EPS)
@@ -77,7 +77,7 @@ def build_groupnorm1_torch(seed: int) -> Any:
 
 
 def build_chw_torch(seed: int) -> Any:
-    import torch
+    torch = require("torch")
 
     w = norm_weights(seed, (CHANNELS, SIZE, SIZE))
     norm = torch.nn.LayerNorm([CHANNELS, SIZE, SIZE], eps=TORCH_LN_EPS)
@@ -85,7 +85,7 @@ def build_chw_torch(seed: int) -> Any:
 
 
 def _torch_model(w: NormWeights, norm: Any) -> Any:
-    import torch
+    torch = require("torch")
 
     conv = torch.nn.Conv2d(CHANNELS, CHANNELS, 1)
     load_torch_conv(conv, w.kernel, w.bias)

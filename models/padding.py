@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxmend.exporters.tf_compat import import_keras
+from onnxmend.core.deps import require
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, tf_same_pads, uniform
 
 SIZE = 32  # input height and width
@@ -41,7 +41,7 @@ def same_conv_weights(seed: int) -> list[ConvWeights]:
 
 
 def build_keras(seed: int) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")
     y = x
@@ -66,7 +66,7 @@ def build_torch_naive(seed: int) -> Any:
 
 
 def _torch_port(seed: int, faithful: bool) -> Any:
-    import torch
+    torch = require("torch")
 
     layers: list[torch.nn.Module] = []
     size = SIZE

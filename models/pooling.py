@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from onnxmend.exporters.tf_compat import import_keras
+from onnxmend.core.deps import require
 from onnxmend.models.weights import conv_kernel, load_torch_conv, rng_for, uniform
 
 SIZE = 16
@@ -40,7 +40,7 @@ def build_keras_keepdims(seed: int) -> Any:
 
 
 def _keras_model(seed: int, keepdims: bool) -> Any:
-    keras = import_keras()
+    keras = require("keras")
 
     w = gap_weights(seed)
     x = keras.Input((SIZE, SIZE, IN_CHANNELS), name="x")
@@ -51,7 +51,7 @@ def _keras_model(seed: int, keepdims: bool) -> Any:
 
 
 def build_torch_keepdims(seed: int) -> Any:
-    import torch
+    torch = require("torch")
 
     w = gap_weights(seed)
     conv = torch.nn.Conv2d(IN_CHANNELS, CHANNELS, 3, padding=1)

@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from onnxmend.core.deps import require
+
 
 def rng_for(name: str, seed: int) -> np.random.Generator:
     """A generator per (model family, seed): twins that ask with the same name get the same weights."""
@@ -82,7 +84,7 @@ def load_torch_conv(
     conv: Any, kernel_hwio: np.ndarray, bias: np.ndarray | None = None, depthwise: bool = False,
 ) -> None:
     """Copy a Keras-layout kernel (and bias) into a ``torch.nn.Conv2d``."""
-    import torch
+    torch = require("torch")
 
     weight = depthwise_to_torch(kernel_hwio) if depthwise else hwio_to_oihw(kernel_hwio)
     with torch.no_grad():
@@ -92,7 +94,7 @@ def load_torch_conv(
 
 
 def load_torch_batchnorm(bn: Any, weights: BatchNormWeights) -> None:
-    import torch
+    torch = require("torch")
 
     with torch.no_grad():
         bn.weight.copy_(torch.from_numpy(weights.gamma))
@@ -103,7 +105,7 @@ def load_torch_batchnorm(bn: Any, weights: BatchNormWeights) -> None:
 
 def randomize_norm_affine(module: Any, rng: np.random.Generator) -> None:
     """Give every BatchNorm/LayerNorm/GroupNorm in ``module`` a non-identity affine."""
-    import torch
+    torch = require("torch")
 
     norms = (torch.nn.BatchNorm2d, torch.nn.LayerNorm, torch.nn.GroupNorm)
     with torch.no_grad():
@@ -117,7 +119,7 @@ def calibrate_batchnorm(module: Any, inputs: Sequence[Any]) -> None:
     """Set every BatchNorm's running statistics to those of one train-mode pass over ``inputs``
     (momentum 1 for that pass), then leave the module in eval mode: realistic statistics, so deep
     random networks neither explode nor collapse."""
-    import torch
+    torch = require("torch")
 
     bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved = [bn.momentum for bn in bns]
@@ -135,7 +137,7 @@ def torch_example(
     shape: Sequence[int], seed: int, dtype: str = "float32", value_range: tuple[float, float] | None = None,
 ) -> Any:
     """A seeded example tensor: standard normal floats, or integers in ``value_range`` (default [0, 2))."""
-    import torch
+    torch = require("torch")
 
     gen = torch.Generator().manual_seed(seed)
     if dtype.startswith("float"):

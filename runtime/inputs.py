@@ -8,6 +8,7 @@ import numpy as np
 
 from onnxmend.core.specs import TensorSpec, output_specs_from_model, specs_from_model  # noqa: F401
 
+
 def synthesize(
     specs: Sequence[TensorSpec], seed: int = 0, batch: int = 1, default_dim: int = 8
 ) -> dict[str, np.ndarray]:

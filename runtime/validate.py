@@ -1,25 +1,22 @@
 """Validation: run the source framework and onnxruntime on the same seeded inputs and compare.
 
 The ONNX model may have had its interface changed by passes (an NHWC input turned NCHW); the metadata
-says how, so inputs are synthesised in the source's layout and adapted, and outputs are restored to the
-source's layout before comparison.
+says how, so inputs are synthesised in the source's layout and the ONNX runner adapts them
+(:class:`~onnxmend.runtime.runners.interface.SourceLayout`) and restores its outputs before comparison.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping
 
-import numpy as np
 import onnx
 
-from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.base import Export
-from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparison, compare_outputs
+from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, Tolerance
 from onnxmend.runtime.inputs import synthesize
-from onnxmend.core.interface import adapt_feeds, restore_outputs
-from onnxmend.runtime.session import Provider, create_session
+from onnxmend.runtime.runners import onnx_runner, source_runner
+from onnxmend.runtime.session import Provider
 
 
 @dataclass
@@ -48,20 +45,16 @@ def validate(
     model: onnx.ModelProto, export: Export, *, seed: int = 0, batch: int = 1,
     atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, provider: Provider = "auto", threads: int = 0,
 ) -> Validation:
-    """Compare ``model`` on onnxruntime with ``export``'s source runner on seeded inputs."""
-    if export.source_runner is None:
-        raise OnnxmendError(f"{export.source} has no source runner to validate against.")
+    """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded inputs."""
+    reference_runner = source_runner(export)
     feeds = synthesize(export.inputs, seed=seed, batch=batch)
     start = time.perf_counter()
-    reference = export.source_runner(feeds)
+    reference = reference_runner.run(feeds)
     source_seconds = time.perf_counter() - start
-    session = create_session(model, provider=provider, threads=threads, tf32=False)
+    candidate = onnx_runner(model, provider=provider, threads=threads, opt_level="all", tf32=False)
     start = time.perf_counter()
-    actual = restore_outputs(session.run(adapt_feeds(feeds, model)), model)
+    actual = candidate.run(feeds)
     onnx_seconds = time.perf_counter() - start
-    comparison = compare_outputs(_as_float(reference), actual, atol, rtol)
+    comparison = Comparator(Tolerance(atol, rtol), reference=f"source ({export.framework})").compare(reference, actual)
+    session = candidate.runner.session
     return Validation(comparison, session.provider, session.fallback_reason, seed, batch, source_seconds, onnx_seconds)
-
-
-def _as_float(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in outputs.items()}

@@ -42,9 +42,20 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import producer
-from onnxmend.passes.infra.match import NoMatch, close, graph_opset, other_input, private, require, require_private, scalar, sole_consumer, tensor_dtype
-from onnxmend.passes.infra.naming import Namer
 from onnxmend.passes.infra.base import MatchingPass, PassContext, PassResult
+from onnxmend.passes.infra.match import (
+    NoMatch,
+    close,
+    graph_opset,
+    other_input,
+    private,
+    require,
+    require_private,
+    scalar,
+    sole_consumer,
+    tensor_dtype,
+)
+from onnxmend.passes.infra.naming import Namer
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,19 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value, consumers, is_graph_output
-from onnxmend.passes.infra.match import NoMatch, require
-from onnxmend.passes.infra.naming import Namer
 from onnxmend.passes.folding.channel_affine import (
-    LINKS, ChannelTransform, ConvWeights, channel_vector, conv_weights, remove_links, scale_output_channels, set_weights,
+    LINKS,
+    ChannelTransform,
+    ConvWeights,
+    channel_vector,
+    conv_weights,
+    remove_links,
+    scale_output_channels,
+    set_weights,
 )
 from onnxmend.passes.infra.base import MatchingPass, PassContext, Skip
+from onnxmend.passes.infra.match import NoMatch, require
+from onnxmend.passes.infra.naming import Namer
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,13 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value, consumers, is_graph_output, producer
 from onnxmend.passes.folding.channel_affine import (
-    LINKS, ChannelTransform, ConvWeights, channel_vector, conv_weights, remove_links, set_weights,
+    LINKS,
+    ChannelTransform,
+    ConvWeights,
+    channel_vector,
+    conv_weights,
+    remove_links,
+    set_weights,
 )
 from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.conv_attrs import pads_nothing

@@ -25,9 +25,9 @@ import logging
 
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.graph import const_value, output_ids, producer, replace_uses
 from onnxmend.passes.infra.base import InterfaceChange, Pass, PassContext, PassResult
 from onnxmend.passes.infra.naming import Namer
-from onnxmend.core.graph import const_value, output_ids, producer, replace_uses
 from onnxmend.passes.layout.perm import NCHW_TO_NHWC, NHWC_TO_NCHW, perm_of
 from onnxmend.passes.layout.transpose_handlers import HANDLERS, LAYOUT_SENSITIVE
 

@@ -29,13 +29,20 @@ from typing import Iterable
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.graph import bypass, const_value, output_ids, producer, replace_uses
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 from onnxmend.passes.infra.naming import Namer
-from onnxmend.core.graph import bypass, const_value, output_ids, producer, replace_uses
 from onnxmend.passes.layout.perm import (
-    Perm, compose, inverse, is_identity, is_reshape_like, perm_of, permute_broadcast_operand, transpose_count,
+    Perm,
+    compose,
+    inverse,
+    is_identity,
+    is_reshape_like,
+    perm_of,
+    permute_broadcast_operand,
+    transpose_count,
 )
-from onnxmend.passes.layout.transpose_handlers import ALL, DATA_INPUTS, HANDLERS, LAYOUT_SENSITIVE, Rewrite
+from onnxmend.passes.layout.transpose_handlers import ALL, DATA_INPUTS, HANDLERS, Rewrite
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,14 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value
 from onnxmend.passes.layout.perm import (
-    Perm, keeps_trailing, map_axes, normalize_axis, perm_after_dropping, perm_after_inserting,
-    permute_begin_end, permute_per_axis,
+    Perm,
+    keeps_trailing,
+    map_axes,
+    normalize_axis,
+    perm_after_dropping,
+    perm_after_inserting,
+    permute_begin_end,
+    permute_per_axis,
 )
 
 ALL = -1  # "every input" in Rewrite.data

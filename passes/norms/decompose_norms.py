@@ -22,7 +22,6 @@ use, non-constant InstanceNormalization/GroupNormalization scale or bias.
 
 from __future__ import annotations
 
-
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs

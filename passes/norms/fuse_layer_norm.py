@@ -45,7 +45,13 @@ from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.match import NoMatch, graph_opset, gs_const, tensor_dtype
 from onnxmend.passes.infra.naming import Namer
 from onnxmend.passes.norms.layer_norm_match import (
-    LayerNormMatch, fit, inverse_transpose_before, looks_like_norm, match_layer_norm, norm_shape, transposes_added,
+    LayerNormMatch,
+    fit,
+    inverse_transpose_before,
+    looks_like_norm,
+    match_layer_norm,
+    norm_shape,
+    transposes_added,
     undoing_transpose_after,
 )
 from onnxmend.passes.norms.moments import MEAN_OPS

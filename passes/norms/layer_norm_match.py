@@ -17,7 +17,14 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value, consumers, is_graph_output, producer, rank_of, static_dims
 from onnxmend.passes.infra.match import (
-    LOW_PRECISION_ONNX, cast_to, is_low_precision, other_input, private, require, require_private, sole_consumer,
+    LOW_PRECISION_ONNX,
+    cast_to,
+    is_low_precision,
+    other_input,
+    private,
+    require,
+    require_private,
+    sole_consumer,
     tensor_dtype,
 )
 from onnxmend.passes.norms.group_norm_match import match_grouped

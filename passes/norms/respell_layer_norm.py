@@ -27,9 +27,9 @@ import logging
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.match import NoMatch, graph_opset, is_low_precision, tensor_dtype
 from onnxmend.passes.infra.naming import Namer
-from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.norms.emitter import Emitter
 from onnxmend.passes.norms.layer_norm_match import LayerNormMatch, match_layer_norm
 from onnxmend.passes.norms.moments import MEAN_OPS

@@ -36,10 +36,10 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import attr_ints, output_ids, replace_uses
-from onnxmend.passes.infra.conv_attrs import auto_pad, node_pads
-from onnxmend.passes.padding.non_negative import is_non_negative
 from onnxmend.passes.infra.base import MatchingPass, PassContext
+from onnxmend.passes.infra.conv_attrs import auto_pad, node_pads
 from onnxmend.passes.infra.naming import Namer
+from onnxmend.passes.padding.non_negative import is_non_negative
 from onnxmend.passes.padding.pad_spec import PadSpec, read_pad
 
 log = logging.getLogger(__name__)

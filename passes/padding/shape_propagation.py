@@ -20,8 +20,8 @@ import onnx.numpy_helper
 import onnx.shape_inference
 import onnx_graphsurgeon as gs
 
-from onnxmend.passes.padding.pad_spec import node_proto
 from onnxmend.core.graph import const_value, is_omitted
+from onnxmend.passes.padding.pad_spec import node_proto
 
 log = logging.getLogger(__name__)
 

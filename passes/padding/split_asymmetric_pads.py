@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxmend.passes.infra.conv_attrs import auto_pad, node_pads, spatial_rank
 from onnxmend.passes.infra.base import MatchingPass, PassContext
+from onnxmend.passes.infra.conv_attrs import auto_pad, node_pads, spatial_rank
 from onnxmend.passes.infra.naming import Namer
 
 log = logging.getLogger(__name__)

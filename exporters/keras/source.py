@@ -1,0 +1,231 @@
+"""Keras / TensorFlow sources: ``keras:NAME``, ``model.keras``, ``model.h5`` and SavedModel directories.
+
+``keras:NAME`` builds ``keras.applications.NAME(weights=None, classifier_activation=None)`` (logits, nothing
+downloaded) at its default input size, then either loads ``--weights`` or draws
+:func:`~onnxmend.exporters.keras.init.realistic_random_init` weights seeded by ``options.seed``.
+
+Conversion wraps the model in a ``tf.function`` with an input signature and runs
+``tf2onnx.convert.from_function`` (``from_keras`` breaks with Keras 3), with the workarounds of
+:mod:`onnxmend.exporters.keras.tf_compat` active only while tracing. Inputs stay NHWC (layout ``"NHWC"`` for
+4-D, ``"NLC"`` for 3-D inputs). The batch axis is static 1 unless ``--dynamic-batch`` (then ``"batch"``)
+or ``--input name:2x224x224x3`` says otherwise. ONNX input and output names are the Keras input and
+output layer names (``predictions`` for keras.applications), sanitised for TensorFlow.
+
+The export carries the untouched model as its :class:`~onnxmend.exporters.base.SourceModel`; the runtime
+runs it in a ``tf.function`` with ``training=False``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from onnxmend.core.deps import require
+from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
+from onnxmend.exporters.base import Export, SourceModel
+from onnxmend.exporters.keras.calls import call_model, tf_name, tf_shape
+from onnxmend.exporters.keras.init import realistic_random_init
+from onnxmend.exporters.keras.specs import (
+    declared_from_overrides,
+    declared_inputs,
+    graph_output_specs,
+    input_specs,
+    output_names,
+    stable_input_names,
+)
+from onnxmend.exporters.keras.tf_compat import convert_function
+from onnxmend.exporters.options import ExportOptions, InputArg
+
+log = logging.getLogger(__name__)
+
+# Input ranges keras.applications families expect: their own preprocessing layers take raw [0, 255]
+# pixels; the others take the output of their preprocess_input ("tf" mode [-1, 1], "caffe" mode BGR
+# minus the ImageNet mean).
+_APP_VALUE_RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
+    ("EfficientNet", (0.0, 255.0)), ("ConvNeXt", (0.0, 255.0)), ("RegNet", (0.0, 255.0)),
+    ("MobileNetV3", (0.0, 255.0)), ("MobileNet", (-1.0, 1.0)), ("Xception", (-1.0, 1.0)),
+    ("Inception", (-1.0, 1.0)), ("NASNet", (-1.0, 1.0)), ("ResNet", (-128.0, 128.0)),
+    ("VGG", (-128.0, 128.0)),
+)
+
+
+def export_keras_source(source: str, options: ExportOptions) -> Export:
+    """Export ``keras:NAME``, a ``.keras``/``.h5`` file or a SavedModel directory."""
+    keras = require("keras")
+    if source.startswith("keras:"):
+        name = source[len("keras:"):]
+        keras.utils.set_random_seed(options.seed)
+        model = build_application(name, options.inputs)
+        value_range = application_value_range(name)
+        ranges = {n: value_range for n, _, _ in declared_inputs(model)} if value_range else {}
+        if options.weights:
+            load_weights(model, options.weights)
+            notes = [f"weights loaded from {options.weights}"]
+        else:
+            report = realistic_random_init(model, options.seed, value_range=value_range)
+            notes = [f"random weights (realistic init, seed {options.seed}): {report}"]
+        exported = export_keras_model(model, source, options, value_ranges=ranges)
+        exported.notes[:0] = notes
+        return exported
+    path = Path(source)
+    if path.is_dir():
+        return export_saved_model(path, source, options)
+    model = load_keras_file(path)
+    if options.weights:
+        load_weights(model, options.weights)
+    return export_keras_model(model, source, options)
+
+
+def export_keras_model(
+    model: Any, source: str, options: ExportOptions,
+    value_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> Export:
+    """Export an in-memory ``keras.Model`` with the weights it has."""
+    tf = require("tensorflow")
+    tf2onnx = require("tf2onnx")
+    value_ranges = dict(value_ranges or {})
+    declared = declared_inputs(model) or declared_from_overrides(model, options.inputs)
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, value_ranges)
+    out_names = output_names(model)
+    signature = [tf.TensorSpec(tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
+
+    @tf.function(input_signature=signature, autograph=False)
+    def export_fn(*args):
+        return call_model(model, args, out_names)
+
+    start = time.perf_counter()
+    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}")
+    seconds = time.perf_counter() - start
+    notes = []
+    if rewrites.grouped_convs or rewrites.depthwise_convs:
+        notes.append(
+            f"traced {rewrites.depthwise_convs} depthwise and {rewrites.grouped_convs} grouped Conv2D "
+            "without Keras' XLA wrapper so tf2onnx can convert them"
+        )
+    return Export(
+        onnx_model, inputs, graph_output_specs(onnx_model),
+        SourceModel("keras-model", "keras", model, tuple(inputs), tuple(_graph_output_names(onnx_model, out_names))),
+        "keras", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
+    )
+
+
+def load_keras_source(source: str, options: ExportOptions) -> SourceModel:
+    """A Keras model as a source model, without converting it (what ``bench`` times): keras.applications
+    models get Keras' own seeded initialiser, not the realistic init, since latency does not depend on weights."""
+    if source.startswith("keras:"):
+        require("keras").utils.set_random_seed(options.seed)
+        name = source[len("keras:"):]
+        model = build_application(name, options.inputs)
+        value_range = application_value_range(name)
+    else:
+        model, value_range = load_keras_file(Path(source)), None
+    declared = declared_inputs(model) or declared_from_overrides(model, options.inputs)
+    ranges = {n: value_range for n, _, _ in declared} if value_range else {}
+    inputs = input_specs(declared, options.inputs, True, ranges)
+    return SourceModel("keras-model", "keras", model, tuple(inputs), tuple(output_names(model)))
+
+
+def export_saved_model(path: Path, source: str, options: ExportOptions) -> Export:
+    """Export a SavedModel directory through its ``serving_default`` signature."""
+    tf = require("tensorflow")
+    tf2onnx = require("tf2onnx")
+    if not (path / "saved_model.pb").is_file():
+        raise BadSourceError(f"{path} is a directory but not a SavedModel (it has no saved_model.pb).")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:  # TF raises its own error types for corrupt or foreign graphs
+        raise BadSourceError(f"Cannot load the SavedModel in {path} ({type(exc).__name__}: {first_line(exc)}).") from exc
+    serving = loaded.signatures.get("serving_default")
+    if serving is None:
+        raise BadSourceError(f"The SavedModel in {path} has no serving_default signature.")
+    arg_specs = serving.structured_input_signature[1]
+    arg_names = sorted(arg_specs)
+    names = stable_input_names([tf_name(n) for n in arg_names])
+    declared = [(m, tuple(arg_specs[n].shape.as_list()), arg_specs[n].dtype.name) for m, n in zip(names, arg_names)]
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, {})
+    out_names = sorted(serving.structured_outputs)
+    signature = [tf.TensorSpec(tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
+
+    def call(*args):
+        # Through ``loaded``: the signature alone does not keep the SavedModel's variables alive.
+        result = loaded.signatures["serving_default"](**dict(zip(arg_names, args)))
+        return {name: result[name] for name in out_names}
+
+    start = time.perf_counter()
+    onnx_model, _ = convert_function(
+        tf.function(call, input_signature=signature, autograph=False), signature, options.opset, f"SavedModel {path}",
+    )
+    seconds = time.perf_counter() - start
+    return Export(
+        onnx_model, inputs, graph_output_specs(onnx_model),
+        SourceModel("tf-function", "tensorflow", call, tuple(inputs), tuple(out_names)),
+        "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds,
+    )
+
+
+def build_application(name: str, overrides: Sequence[InputArg] = ()) -> Any:
+    """``keras.applications.NAME`` with no weights and logits out; ``--input`` may set the image size."""
+    keras = require("keras")
+    names = application_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3) or ["MobileNetV2", "ResNet50", "EfficientNetB0", "ConvNeXtTiny"]
+        raise BadSourceError(f"Unknown Keras application {name!r}; did you mean {', '.join(close)}?")
+    kwargs: dict[str, Any] = {"weights": None, "classifier_activation": None}
+    if len(overrides) > 1:
+        raise OnnxmendError(f"keras:{name} has one input but {len(overrides)} --input values were given.")
+    if overrides:
+        kwargs["input_shape"] = tuple(overrides[0].shape[1:])
+    try:
+        return getattr(keras.applications, name)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise OnnxmendError(f"keras.applications.{name} cannot be built as asked ({first_line(exc)}).") from exc
+
+
+def application_names() -> list[str]:
+    keras = require("keras")
+    return sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
+
+
+def application_value_range(name: str) -> tuple[float, float] | None:
+    return next((r for prefix, r in _APP_VALUE_RANGES if name.startswith(prefix)), None)
+
+
+def load_keras_file(path: Path) -> Any:
+    keras = require("keras")
+    if not path.is_file():
+        raise BadSourceError(f"{path} does not exist.")
+    try:
+        return keras.models.load_model(str(path), compile=False)
+    except Exception as exc:  # Keras raises ValueError, OSError, h5py and zipfile errors alike
+        raise BadSourceError(
+            f"Cannot load {path} as a Keras model ({type(exc).__name__}: {first_line(exc)}); "
+            "a weights-only file goes with keras:NAME and --weights."
+        ) from exc
+
+
+def load_weights(model: Any, weights: str) -> None:
+    path = Path(weights)
+    if not path.is_file():
+        raise BadSourceError(f"Weights file {path} does not exist.")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(str(path))
+    except Exception as exc:  # shape mismatches are ValueError, unreadable files OSError or h5py errors
+        raise BadSourceError(
+            f"Cannot load weights from {path} into {model.name} ({type(exc).__name__}: {first_line(exc)})."
+        ) from exc
+    # Keras only warns when parts of the file match nothing, leaving those layers with random weights.
+    skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+    if skipped:
+        raise BadSourceError(f"Weights in {path} do not cover {model.name} ({skipped[0].splitlines()[0][:200]}).")
+
+
+def _graph_output_names(model: Any, names: Sequence[str]) -> list[str]:
+    """The names the source's outputs go by: the model's own (a subclassed model names none before it runs,
+    so the ONNX graph's)."""
+    return list(names) or [o.name for o in model.graph.output]

@@ -1,0 +1,34 @@
+"""``onnxmend fix IN.onnx -o OUT.onnx``: run a pass pipeline on an existing ONNX file."""
+
+from __future__ import annotations
+
+import click
+
+from onnxmend.cli.options import pass_options
+from onnxmend.cli.render import console, print_json, progress, render
+from onnxmend.flows.fix import fix
+from onnxmend.flows.tables import ops_table, passes_table
+
+
+@click.command("fix")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "output", type=click.Path(dir_okay=False), required=True, help="Where to write the fixed model.")
+@pass_options
+@click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
+              help="auto = the file's own interface, Transposes allowed around fused norms; nchw = channels-first "
+                   "I/O and no Transpose inside; keep = the file's interface, at most one Transpose per NHWC "
+                   "input/output (recorded in the model's metadata).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pass report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
+def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
+            as_json: bool, verbose: bool) -> int:
+    """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified."""
+    with progress(not as_json) as say:
+        result = fix(model, output, preset, pass_names, verify, layout, progress=say)  # type: ignore[arg-type]
+    if as_json:
+        print_json({"output": str(result.output), **result.pipeline.to_json()})
+    else:
+        console.print(render(passes_table(result.pipeline, verbose)))
+        console.print(render(ops_table(result.before.ops, result.after.ops)))
+        console.print(f"wrote {result.output}")
+    return 1 if result.pipeline.rejected else 0

@@ -1,0 +1,33 @@
+"""``onnxmend validate MODEL.onnx --source SOURCE``: parity of an ONNX file against its source model."""
+
+from __future__ import annotations
+
+import click
+
+from onnxmend.cli.options import export_options, tolerance_options
+from onnxmend.cli.render import VERDICT_STYLE, console, print_json, render
+from onnxmend.exporters.options import ExportOptions
+from onnxmend.flows.tables import parity_table
+from onnxmend.flows.validate import validate
+
+
+@click.command("validate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", required=True, help="The source model MODEL was exported from (any SOURCE form).")
+@export_options
+@tolerance_options
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def command(model: str, source: str, export_opts: ExportOptions, atol: float, rtol: float, seed: int,
+            provider: str, threads: int, as_json: bool) -> int:
+    """Compare MODEL on onnxruntime with SOURCE in its own framework on seeded inputs.
+
+    Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input.
+    """
+    result = validate(model, source, export_opts, seed=seed, atol=atol, rtol=rtol, provider=provider,  # type: ignore[arg-type]
+                      threads=threads)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        console.print(render(parity_table(result.comparison, f"{model} vs {source} ({result.provider})")))
+        console.print(f"[{VERDICT_STYLE[result.verdict]}]{result.verdict.upper()}[/]")
+    return 0 if result.verdict == "pass" else 1

@@ -1,0 +1,54 @@
+"""Terminal rendering shared by the commands: rich tables for people, JSON for machines.
+
+A :class:`~onnxmend.core.table.Table` built by a flow is drawn here with rich; ``report.md`` draws the same
+table with ``core.table.to_markdown``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table as RichTable
+
+from onnxmend.core.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+VERDICT_STYLE = {"pass": "bold green", "mismatch": "bold red", "degenerate": "bold yellow"}
+TONE_STYLE = {"good": "green", "bad": "red", "warn": "yellow", "dim": "dim", "bold": "bold", "": ""}
+
+
+def print_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def render(table: Table) -> RichTable:
+    """A core table as a rich table (cells are literal text, never markup)."""
+    out = RichTable(title=table.title or None, title_justify="left")
+    for column in table.columns:
+        out.add_column(column.name, justify=column.align)
+    for row in table.rows:
+        out.add_row(*(_styled(cell.text, TONE_STYLE[cell.tone]) for cell in row))
+    if not table.rows:
+        out.add_row(*([escape(table.empty)] + [""] * (len(table.columns) - 1)))
+    return out
+
+
+def _styled(text: str, style: str) -> str:
+    return f"[{style}]{escape(text)}[/]" if style and text else escape(text)
+
+
+@contextlib.contextmanager
+def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr that shows the current step; silent when not a terminal or disabled."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda _msg: None
+        return
+    with err_console.status("starting") as status:
+        yield lambda msg: status.update(msg)

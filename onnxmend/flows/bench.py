@@ -1,0 +1,29 @@
+"""``bench``: time ONNX artifacts side by side, and the source framework beside them.
+
+The timing is runtime's (:mod:`onnxmend.runtime.bench`); this flow turns a SOURCE into the source model
+bench times (loaded natively when its framework allows, without converting it again) and is what both
+``onnxmend bench`` and ``convert --bench`` call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+from onnxmend.exporters import ExportOptions, load_source
+from onnxmend.runtime.bench.cells import bench as run_bench
+from onnxmend.runtime.bench.engine import Clock
+from onnxmend.runtime.bench.options import BenchOptions
+from onnxmend.runtime.bench.results import BenchResult
+from onnxmend.runtime.bench.source import BenchSource
+
+
+def bench(models: Sequence[str | os.PathLike[str]], source: str | None = None,
+          options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns) -> BenchResult:
+    """Benchmark ONNX ``models`` (and ``source`` in its own framework) over providers × batch sizes."""
+    options.validate()
+    src = None
+    if source:
+        src = BenchSource.of(source, load_source(source, ExportOptions(seed=options.seed)), options.compile)
+    return run_bench(models, src, options, clock)

@@ -1,0 +1,137 @@
+"""``convert``: export → fix (gated passes) → validate against the source → write artifacts → optionally
+quantize and benchmark, through the same flows the ``quantize`` and ``bench`` commands use.
+
+This module orchestrates; exporters, passes and runtime compute. Every artifact is written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+from onnxmend import __version__
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.fileio import save_model, write_json, write_text
+from onnxmend.core.graph import model_opset
+from onnxmend.core.interface import set_metadata
+from onnxmend.exporters import Export, export
+from onnxmend.flows.bench import bench
+from onnxmend.flows.convert_report import convert_markdown
+from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
+from onnxmend.flows.layout import choose_layout, layout_context
+from onnxmend.flows.quantize import quantize
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.passes.infra.records import PipelineReport
+from onnxmend.runtime.bench.options import BenchOptions
+from onnxmend.runtime.bench.results import write_report
+from onnxmend.runtime.gate import NumericGate
+from onnxmend.runtime.inputs import synthesize
+from onnxmend.runtime.inspect import inspect_model
+from onnxmend.runtime.session import cuda_unavailable_reason
+from onnxmend.runtime.validate import validate
+
+__all__ = ["ConvertOptions", "ConvertResult", "convert"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = None,
+            progress: Progress | None = None) -> ConvertResult:
+    """Export ``source``, fix it, validate the fixed graph against the source, and write ``out_dir``."""
+    options = options or ConvertOptions()
+    say = progress or (lambda _msg: None)
+    out_dir = Path(out_dir)
+    _check_output(source, out_dir)
+    passes = resolve(options.preset, options.passes)  # bad --passes fails before the slow export
+    if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
+        raise OnnxmendError(f"CUDA was requested, but {reason}.")
+    seconds: dict[str, float] = {}
+
+    say(f"exporting {source}")
+    start = time.perf_counter()
+    exported = export(source, replace(options.export, seed=options.seed))
+    seconds["export"] = time.perf_counter() - start
+    raw = exported.model
+    _stamp(raw, exported)
+    save_model(raw, out_dir / "raw.onnx")
+
+    start = time.perf_counter()
+    layout = choose_layout(options.layout, exported.is_nhwc)
+    fixed, report = _fix(raw, exported, passes, layout, options, say)
+    seconds["fix"] = time.perf_counter() - start
+    save_model(fixed, out_dir / "model.onnx")
+
+    say("validating against the source framework")
+    start = time.perf_counter()
+    kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
+                  threads=options.threads)
+    raw_validation = validate(raw, exported, **kwargs)  # type: ignore[arg-type]
+    validation = validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
+    seconds["validate"] = time.perf_counter() - start
+
+    result = ConvertResult(
+        source, out_dir, exported, report, raw_validation, validation,
+        inspect_model(raw, out_dir / "raw.onnx", exported.framework),
+        inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
+    )
+    write_json(out_dir / "report.json", result.to_json())
+    write_text(out_dir / "report.md", convert_markdown(result))
+    _extras(result, options, say)
+    return result
+
+
+def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,
+         say: Progress) -> tuple[onnx.ModelProto, PipelineReport]:
+    """The gated pass pipeline on the raw export, with the source's seeded inputs as the gate's feeds."""
+    preset = options.preset if not options.passes else "fix"
+    ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
+                      **layout_context(options.layout, layout))  # type: ignore[arg-type]
+    gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed)) if options.verify else None
+    return run_passes(raw, passes, ctx, gate=gate, progress=say)
+
+
+def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> None:
+    """The int8 artifact and the benchmark, after the main report is written, with the user's settings."""
+    out = result.out_dir
+    if options.quantize:
+        say("quantizing")
+        result.quantized = quantize(
+            out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
+            threads=options.threads, report_name="quantize.md",
+        )
+    if options.bench:
+        say("benchmarking")
+        models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if options.quantize else [])
+        providers = () if options.provider == "auto" else (options.provider,)
+        bench_options = BenchOptions(providers=providers, threads=options.threads, seed=options.seed)
+        result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options)
+        write_report(result.benchmark, out)
+    if options.quantize or options.bench:
+        write_json(out / "report.json", result.to_json())
+
+
+def _stamp(model: onnx.ModelProto, exported: Export) -> None:
+    set_metadata(model, "onnxmend.source", exported.source)
+    set_metadata(model, "onnxmend.exporter", exported.exporter)
+    set_metadata(model, "onnxmend.version", __version__)
+
+
+def _check_output(source: str, out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OnnxmendError(f"{out_dir} exists and is not a directory.")
+    path = Path(source)
+    if path.suffix == ".onnx" and path.exists():
+        for name in ("raw.onnx", "model.onnx"):
+            target = out_dir / name
+            if target.exists() and target.resolve() == path.resolve():
+                raise OnnxmendError(
+                    f"{path} would be overwritten by {name}; onnxmend never modifies its input. Choose another -o."
+                )

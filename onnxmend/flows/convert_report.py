@@ -1,0 +1,53 @@
+"""``report.md`` for ``convert``, from the same tables the terminal shows (``flows.tables``)."""
+
+from __future__ import annotations
+
+from onnxmend.core.table import to_markdown
+from onnxmend.flows.convert_result import ConvertResult
+from onnxmend.flows.layout import LAYOUT_MEANING
+from onnxmend.flows.tables import ops_table, parity_table, passes_table, skipped_summary
+
+
+def convert_markdown(result: ConvertResult) -> str:
+    v = result.validation
+    first = v.comparison.outputs[0] if v.comparison.outputs else None
+    provider_note = f"CPU was used because {v.provider_note}." if v.provider_note else ""
+    sections = [
+        f"# onnxmend convert: {result.source}",
+        f"**Verdict: {v.verdict.upper()}** — fixed graph vs {result.export.framework} on seeded inputs "
+        f"(seed {v.seed}, batch {v.batch}, atol {first.atol if first else 0:g} × scale, rtol {first.rtol if first else 0:g}), "
+        f"onnxruntime on {v.provider}. {provider_note}".rstrip(),
+        f"Exporter: {result.export.exporter}. I/O layout: {result.layout} "
+        f"(--layout {result.layout_choice}: {LAYOUT_MEANING[result.layout_choice]}).",
+        "## Parity of the fixed graph (model.onnx)", to_markdown(parity_table(v.comparison, "")),
+        "## Parity of the raw export (raw.onnx), for reference", to_markdown(parity_table(result.raw_validation.comparison, "")),
+        "## Ops, raw → fixed", to_markdown(ops_table(result.before.ops, result.after.ops)),
+        *_passes_section(result),
+        "## Norm epsilons in the fixed graph", _bullets(_epsilons(result)) or "- no norm nodes",
+        "## Export notes", _bullets(result.export.notes) or "- none",
+        "## Timings", ", ".join(f"{k} {s:.2f} s" for k, s in result.seconds.items()),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _passes_section(result: ConvertResult) -> list[str]:
+    report = result.pipeline
+    rejected = [f"**{r.name}** rejected: {r.reason}" for r in report.rejected]
+    unverified = [f"Not compared numerically: {report.unverified_reason}"] if report.unverified_reason else []
+    return [
+        f"## Passes ({report.rounds} round(s), {'gated' if report.verified else 'not gated'})",
+        to_markdown(passes_table(report)), *unverified,
+        "Rejected passes:\n" + (_bullets(rejected) or "- none"),
+        "Skipped candidates:\n" + (_bullets(skipped_summary(report)) or "- nothing was skipped"),
+    ]
+
+
+def _epsilons(result: ConvertResult) -> list[str]:
+    return [
+        f"{e['op']} `{e['node']}`: epsilon {e['epsilon']:g}" + (f" — **{e['note']}**" if e["differs"] else "")
+        for e in result.after.epsilons[:60]
+    ]
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)

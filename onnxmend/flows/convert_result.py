@@ -1,0 +1,74 @@
+"""What ``convert`` is asked (:class:`ConvertOptions`) and what it gives back (:class:`ConvertResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from onnxmend import __version__
+from onnxmend.exporters import Export, ExportOptions
+from onnxmend.flows.layout import LayoutChoice
+from onnxmend.flows.quantize import QuantizeResult
+from onnxmend.passes.infra.records import PipelineReport
+from onnxmend.runtime.bench.results import BenchResult
+from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
+from onnxmend.runtime.inspect import Inspection
+from onnxmend.runtime.validate import Validation
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    export: ExportOptions = field(default_factory=ExportOptions)
+    preset: str = "fix"
+    passes: str | None = None
+    verify: bool = True
+    layout: LayoutChoice = "auto"
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    seed: int = 0
+    provider: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0
+    quantize: bool = False  # also write the int8 artifact beside model.onnx
+    bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
+
+
+@dataclass
+class ConvertResult:
+    source: str
+    out_dir: Path
+    export: Export
+    pipeline: PipelineReport
+    raw_validation: Validation
+    validation: Validation
+    before: Inspection
+    after: Inspection
+    layout: str
+    seconds: dict[str, float]
+    layout_choice: LayoutChoice = "auto"
+    quantized: QuantizeResult | None = None
+    benchmark: BenchResult | None = None
+
+    @property
+    def exit_code(self) -> int:
+        # A failing int8 gate fails the command too: the artifact it names is not fit to ship.
+        passed = self.validation.verdict == "pass" and (self.quantized is None or self.quantized.passed)
+        return 0 if passed else 1
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "onnxmend": __version__, "source": self.source, "framework": self.export.framework,
+            "exporter": self.export.exporter, "layout": self.layout,
+            "layout_choice": self.layout_choice,
+            "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
+            "verdict": self.validation.verdict, "validation": self.validation.to_json(),
+            "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),
+            "before": self.before.to_json(), "after": self.after.to_json(),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "artifacts": {"raw": "raw.onnx", "model": "model.onnx", "report_md": "report.md"},
+        }
+        if self.quantized is not None:
+            data["quantize"] = {"passed": self.quantized.passed, "manifest": self.quantized.manifest}
+        if self.benchmark is not None:
+            data["bench"] = self.benchmark.to_json()
+        return data
