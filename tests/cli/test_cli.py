@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.onnx_builders import conv_relu_model
+from tests.builders import conv_relu_model
 
 NET = textwrap.dedent('''
     import torch
@@ -35,7 +35,7 @@ NET = textwrap.dedent('''
 
 
 def onnxmend(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onnxmend.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "onnxmend", *args], capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from onnxmend.core import fileio
 from onnxmend.core.errors import OnnxmendError
-from tests.onnx_builders import conv_relu_model
+from tests.builders import conv_relu_model
 
 
 def test_atomic_path_leaves_no_file_when_the_writer_crashes(tmp_path):

@@ -21,13 +21,14 @@ import keras  # noqa: E402  (after the skip above)
 
 from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError  # noqa: E402
 from onnxmend.exporters import export  # noqa: E402
-from onnxmend.exporters import tf_compat  # noqa: E402
 from onnxmend.exporters.base import Export  # noqa: E402
-from onnxmend.exporters.keras import export_keras_model, export_keras_source, load_weights  # noqa: E402
-from onnxmend.exporters.keras_init import realistic_random_init  # noqa: E402
+from onnxmend.exporters.keras import tf_compat  # noqa: E402
+from onnxmend.exporters.keras.init import realistic_random_init  # noqa: E402
+from onnxmend.exporters.keras.source import export_keras_model, export_keras_source, load_weights  # noqa: E402
 from onnxmend.exporters.options import ExportOptions, InputArg  # noqa: E402
-from onnxmend.runtime.compare import Comparison, compare_outputs  # noqa: E402
+from onnxmend.runtime.compare import Comparator, Comparison, Tolerance  # noqa: E402
 from onnxmend.runtime.inputs import synthesize  # noqa: E402
+from onnxmend.runtime.runners import source_runner  # noqa: E402
 from onnxmend.runtime.session import create_session  # noqa: E402
 
 TF_ONLY_OPS = {"Erfc", "StatefulPartitionedCall", "PartitionedCall"}
@@ -64,9 +65,9 @@ def small_model(grouped: bool = True) -> keras.Model:
 
 def parity(exported: Export, seed: int = 1, batch: int = 1) -> tuple[Comparison, dict[str, np.ndarray]]:
     feeds = synthesize(exported.inputs, seed=seed, batch=batch)
-    reference = exported.source_runner(feeds)
+    reference = source_runner(exported).run(feeds)
     session = create_session(exported.model, provider="cpu", opt_level="disable")
-    return compare_outputs(reference, session.run(feeds), atol=1e-4, rtol=1e-3), reference
+    return Comparator(Tolerance(1e-4, 1e-3)).compare(reference, session.run(feeds)), reference
 
 
 def histogram(model: onnx.ModelProto) -> collections.Counter:
@@ -121,7 +122,7 @@ def test_tracing_patch_is_undone_so_the_runner_runs_keras_untouched(exported):
 
     nn = importlib.import_module("keras.src.backend.tensorflow.nn")
     assert nn.conv.__qualname__ == "conv"  # the backend's own function, not the tracing replacement
-    assert exported.source_runner(synthesize(exported.inputs, seed=3))["logits"].shape == (1, 10)
+    assert source_runner(exported).run(synthesize(exported.inputs, seed=3))["logits"].shape == (1, 10)
 
 
 def test_dynamic_batch_runs_any_batch(model):
@@ -164,7 +165,7 @@ def test_auto_named_inputs_get_a_stable_name():
 
 
 def test_captured_normalization_constants_become_initializers(caplog):
-    caplog.set_level("INFO", logger="onnxmend.exporters.tf_compat")
+    caplog.set_level("INFO", logger="onnxmend.exporters.keras.tf_compat")
     inp = keras.Input((8, 8, 3), name="image")
     x = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3000.0, 2500.0])(inp)
     model = keras.Model(inp, keras.layers.Conv2D(4, 3, name="features")(x))
@@ -239,7 +240,7 @@ def test_weights_option_loads_weights_into_the_model(model, tmp_path):
     exported = export_keras_source(str(tmp_path / "other.keras"), ExportOptions(weights=str(weights)))
     feeds = synthesize(exported.inputs, seed=4)
     expected = model(feeds["image"], training=False).numpy()
-    np.testing.assert_allclose(exported.source_runner(feeds)["logits"], expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(source_runner(exported).run(feeds)["logits"], expected, rtol=0, atol=1e-6)
     assert parity(exported, seed=4)[0].verdict == "pass"
 
 
@@ -316,7 +317,7 @@ def test_weights_that_leave_layers_uninitialised_are_an_error(tmp_path):
 def test_missing_tensorflow_is_one_sentence(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(MissingDependencyError, match=r"needs TensorFlow.*\[tf\]"):
-        tf_compat.import_tf()
+        tf_compat.require("tensorflow")
 
 
 def test_unknown_ops_names_ops_onnx_lacks():
@@ -372,7 +373,7 @@ def test_application_output_is_not_degenerate(app):
     assert logits.shape == (1, 1000)
     assert float(logits.std()) > 0.05
     zeros = {name: np.zeros_like(value) for name, value in app.reference.items()}
-    assert compare_outputs(zeros, zeros).verdict == "degenerate"
+    assert Comparator().compare(zeros, zeros).verdict == "degenerate"
 
 
 @pytest.mark.slow

@@ -11,8 +11,9 @@ import torch
 
 from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters import ExportOptions, export, parse_input_arg
-from onnxmend.runtime.compare import compare_outputs
+from onnxmend.runtime.compare import Comparator
 from onnxmend.runtime.inputs import synthesize
+from onnxmend.runtime.runners import source_runner
 from onnxmend.runtime.session import create_session
 
 MODEL_PY = textwrap.dedent('''
@@ -59,9 +60,9 @@ def model_file(tmp_path_factory):
 
 def _check_parity(exported, batch: int = 1):
     feeds = synthesize(exported.inputs, seed=0, batch=batch)
-    ref = exported.source_runner(feeds)
+    ref = source_runner(exported).run(feeds)
     out = create_session(exported.model, provider="cpu", opt_level="disable").run(feeds)
-    comparison = compare_outputs(ref, out)
+    comparison = Comparator().compare(ref, out)
     assert comparison.verdict == "pass", comparison.to_json()
     return comparison
 
@@ -109,7 +110,7 @@ def test_module_factory_form(model_file, monkeypatch):
 
 
 def test_pt2_program(model_file, tmp_path):
-    from onnxmend.exporters.pytorch import build_module
+    from onnxmend.exporters.pytorch.factory import build_module
 
     module = build_module(f"{model_file}:make").eval()
     program = torch.export.export(module, module.example_inputs)
@@ -155,6 +156,6 @@ def test_parse_input_arg_forms():
 
 def test_source_runner_returns_numpy_by_onnx_output_name(model_file):
     exported = export(f"{model_file}:make", ExportOptions(torch_exporter="legacy"))
-    out = exported.source_runner(synthesize(exported.inputs))
+    out = source_runner(exported).run(synthesize(exported.inputs))
     assert list(out) == [o.name for o in exported.model.graph.output]
     assert isinstance(out["output"], np.ndarray) and out["output"].shape == (1, 8)

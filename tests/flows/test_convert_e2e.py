@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onnxmend.pipeline import ConvertOptions, convert
+from onnxmend.flows.convert import ConvertOptions, convert
 
 pytestmark = pytest.mark.slow
 

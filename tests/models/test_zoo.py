@@ -11,10 +11,12 @@ import pytest
 
 from onnxmend.core.errors import BadSourceError, OnnxmendError
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.models import ZOO, build, export_zoo, zoo_names
+from onnxmend.exporters.zoo import export_zoo
+from onnxmend.models import ZOO, build, zoo_names
 from onnxmend.models.weights import tf_same_pads
-from onnxmend.runtime.compare import compare_outputs
+from onnxmend.runtime.compare import Comparator
 from onnxmend.runtime.inputs import synthesize
+from onnxmend.runtime.runners import source_runner
 from onnxmend.runtime.session import create_session
 
 torch = pytest.importorskip("torch")
@@ -152,7 +154,7 @@ def test_depthwise_twins_match() -> None:
 
 def test_bn_stack_eps_fixed_matches_keras_and_default_eps_drifts() -> None:
     expected, fixed = keras_vs_torch("bn-stack-keras", "bn-stack-torch-eps-fixed")
-    assert compare_outputs({"y": expected}, {"y": fixed}).passed  # atol 1e-4 × max|ref|: 24 layers of fp32
+    assert Comparator().compare({"y": expected}, {"y": fixed}).passed  # atol 1e-4 × max|ref|: 24 layers of fp32
     _, drifted = keras_vs_torch("bn-stack-keras", "bn-stack-torch")
     max_err = float(np.abs(expected - drifted).max())
     assert max_err > 0.1, f"default-eps drift {max_err}"  # measured 0.82 (seed 002: ~0.6 after 70 layers)
@@ -225,7 +227,7 @@ def export_and_compare(name: str, options: ExportOptions) -> onnx.ModelProto:
     assert exported.source == f"zoo:{name}"
     feeds = synthesize(exported.inputs, seed=0)
     actual = create_session(exported.model, provider="cpu", opt_level="disable").run(feeds)
-    comparison = compare_outputs(exported.source_runner(feeds), actual)
+    comparison = Comparator().compare(source_runner(exported).run(feeds), actual)
     assert comparison.passed, comparison.to_json()
     return exported.model
 

@@ -12,14 +12,17 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper
 
-from onnxmend.commands.bench import command
+from onnxmend.cli.commands.bench import command
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import save_model
-from onnxmend.runtime import bench as bench_mod
-from onnxmend.runtime.bench import BenchOptions, bench, fixed_batch, resolve_baseline, source_layout_specs
-from onnxmend.runtime.bench_engine import Samples, measure_interleaved, plan_blocks
-from onnxmend.runtime.bench_report import round_speedups, summarize, summarize_ratio, write_report
-from onnxmend.core.interface import write_interface
+from onnxmend.core.interface import source_layout_specs, write_interface
+from onnxmend.flows.bench import bench
+from onnxmend.runtime.bench import cells as bench_mod
+from onnxmend.runtime.bench.cells import fixed_batch, resolve_baseline
+from onnxmend.runtime.bench.engine import Samples, measure_interleaved, plan_blocks
+from onnxmend.runtime.bench.options import BenchOptions
+from onnxmend.runtime.bench.results import round_speedups, summarize, summarize_ratio, write_report
+from onnxmend.runtime.runners import ort_runner as ort_runner_mod
 
 FAST = dict(warmup=1, runs=6, rounds=3, memory=False, providers=("cpu",))
 
@@ -243,7 +246,7 @@ def test_cuda_session_failure_is_a_skip_not_a_crash(tiny: Path, monkeypatch) -> 
     def refuse(*args, **kwargs):
         raise OnnxmendError("CUDA was requested, but the CUDA provider failed to create a session (boom).")
 
-    monkeypatch.setattr(bench_mod, "create_session", refuse)
+    monkeypatch.setattr(ort_runner_mod, "create_session", refuse)
     row = bench([tiny], options=BenchOptions(**{**FAST, "providers": ("cuda",)})).results[0]
     assert row.status == "skipped" and re.search(r"failed to create a session \(boom\)$", row.reason)
 
@@ -292,7 +295,7 @@ def test_onnx_source_is_timed_through_its_runner_on_cpu_cells_only(tiny: Path, m
     assert labels == [("tiny", "cpu", "ok"), ("source", "cpu", "ok"), ("tiny", "cuda", "skipped")]
     source_row = result.results[1]
     assert source_row.kind == "source" and source_row.speedup.median == pytest.approx(1.0)
-    assert any(re.search(r"includes numpy<->framework tensor conversion", n) for n in source_row.notes)
+    assert any(re.search(r"the ONNX source on onnxruntime \(CPU\), as given", n) for n in source_row.notes)
     assert any(re.search(r"source framework runs on the CPU here", n) for n in result.notes)
     assert any(re.search(r"--compile applies to PyTorch factory sources only", n) for n in result.notes)
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from onnxmend.runtime.compare import compare_arrays, compare_outputs
+from onnxmend.runtime.compare import Comparator, Tolerance
 
 
 def test_identical_outputs_pass_with_zero_needed_tolerance():
     ref = np.random.default_rng(0).standard_normal((2, 10)).astype(np.float32)
-    result = compare_arrays("y", ref, ref.copy())
+    result = Comparator().compare_arrays("y", ref, ref.copy())
     assert result.verdict == "pass"
     assert result.max_abs == 0.0 and result.needed_atol == 0.0 and result.needed_rtol == 0.0
     assert result.cosine == pytest.approx(1.0)
@@ -15,7 +15,7 @@ def test_identical_outputs_pass_with_zero_needed_tolerance():
 def test_small_difference_within_atol_scaled_by_output_magnitude():
     ref = np.array([100.0, -50.0, 3.0])
     act = ref + np.array([5e-3, 0.0, 0.0])  # 5e-3 ≤ 1e-4 × 100 + 1e-3 × 100
-    result = compare_arrays("y", ref, act)
+    result = Comparator().compare_arrays("y", ref, act)
     assert result.verdict == "pass"
     assert result.scale == 100.0
     assert result.max_abs_scaled == pytest.approx(5e-5)
@@ -24,46 +24,46 @@ def test_small_difference_within_atol_scaled_by_output_magnitude():
 def test_mismatch_reports_the_tolerance_that_would_have_passed():
     ref = np.array([1.0, 2.0, 3.0])
     act = np.array([1.0, 2.0, 3.5])
-    result = compare_arrays("y", ref, act, atol=1e-4, rtol=0.0)
+    result = Comparator(Tolerance(1e-4, 0.0)).compare_arrays("y", ref, act)
     assert result.verdict == "mismatch"
     assert result.needed_atol == pytest.approx(0.5 / 3.0)  # atol is relative to scale = max|ref| = 3
     assert result.needed_rtol == pytest.approx((0.5 - 1e-4 * 3.0) / 3.0)
     assert "exceeds" in result.reason
-    rerun = compare_arrays("y", ref, act, atol=result.needed_atol + 1e-12, rtol=0.0)
+    rerun = Comparator(Tolerance(result.needed_atol + 1e-12, 0.0)).compare_arrays("y", ref, act)
     assert rerun.verdict == "pass"
 
 
 @pytest.mark.parametrize("ref", [np.full(10, 1e-11), np.full(10, 3.0), np.zeros((2, 2))])
 def test_near_zero_or_constant_reference_is_degenerate_not_pass(ref):
-    result = compare_arrays("y", ref, ref.copy())
+    result = Comparator().compare_arrays("y", ref, ref.copy())
     assert result.verdict == "degenerate"
     assert "near" in result.reason
 
 
 def test_non_finite_actual_is_a_mismatch():
     ref = np.array([1.0, 2.0])
-    result = compare_arrays("y", ref, np.array([1.0, np.nan]))
+    result = Comparator().compare_arrays("y", ref, np.array([1.0, np.nan]))
     assert result.verdict == "mismatch"
 
 
 def test_shape_mismatch_is_reported():
-    result = compare_arrays("y", np.ones((2, 3)), np.ones((4,)))
+    result = Comparator().compare_arrays("y", np.ones((2, 3)), np.ones((4,)))
     assert result.verdict == "mismatch" and "shape" in result.reason
 
 
 def test_outputs_pair_by_name_then_by_order():
     ref = {"a": np.arange(4.0), "b": np.arange(3.0)}
-    same_names = compare_outputs(ref, {"b": np.arange(3.0), "a": np.arange(4.0)})
+    same_names = Comparator().compare(ref, {"b": np.arange(3.0), "a": np.arange(4.0)})
     assert same_names.verdict == "pass"
-    renamed = compare_outputs(ref, {"out0": np.arange(4.0), "out1": np.arange(3.0) + 1})
+    renamed = Comparator().compare(ref, {"out0": np.arange(4.0), "out1": np.arange(3.0) + 1})
     assert [o.verdict for o in renamed.outputs] == ["pass", "mismatch"]
     assert renamed.verdict == "mismatch"
     with pytest.raises(ValueError, match="cannot be paired"):
-        compare_outputs(ref, {"x": np.arange(4.0)})
+        Comparator().compare(ref, {"x": np.arange(4.0)})
 
 
 def test_cosine_of_scaled_output_is_one_but_values_mismatch():
     ref = np.linspace(-1, 1, 50)
-    result = compare_arrays("y", ref, ref * 2)
+    result = Comparator().compare_arrays("y", ref, ref * 2)
     assert result.cosine == pytest.approx(1.0)
     assert result.verdict == "mismatch"

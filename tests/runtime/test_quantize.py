@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+from onnxmend.cli.commands.quantize import command
 from onnxmend.core import fileio
-from onnxmend.commands.quantize import command
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.runtime import quantize as q
-from onnxmend.runtime import quantize_plan as qp
+from onnxmend.flows.quantize import quantize
 from onnxmend.runtime import session as session_mod
-from onnxmend.runtime.quantize_gate import (
-    Thresholds, measure_accuracy, node_placement, output_accuracy, parse_profile,
-)
+from onnxmend.runtime.compare import Comparator, Thresholds
+from onnxmend.runtime.quantize import plan as qp
+from onnxmend.runtime.quantize import quantizer as q
+from onnxmend.runtime.quantize.performance import node_placement, parse_profile
 
 AVX2 = qp.CpuInfo(x86=True, vnni_flags=())
 VNNI = qp.CpuInfo(x86=True, vnni_flags=("avx512_vnni",))
@@ -211,8 +211,9 @@ def test_preprocess_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch, enco
 # --- gate -------------------------------------------------------------------------------------------------
 
 
-def test_output_accuracy_metrics() -> None:
+def test_accuracy_metrics() -> None:
     ref = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    output_accuracy = Comparator(Thresholds()).compare_arrays
     exact = output_accuracy("y", ref, ref)
     assert (exact.cosine, exact.sqnr_db, exact.max_abs, exact.top1) == (1.0, None, 0.0, 1.0)
     noisy = output_accuracy("y", ref, ref + np.array([[0.0, 0.0, -1.5], [0.0, 0.0, 0.0]]))
@@ -224,9 +225,12 @@ def test_output_accuracy_metrics() -> None:
 def test_gate_thresholds_fail_with_reasons() -> None:
     ref = [{"y": np.array([[1.0, 2.0, 3.0]])}]
     act = [{"y": np.array([[1.0, 2.5, 2.0]])}]
-    report = measure_accuracy("fp32 ONNX", ref, act, Thresholds(min_cosine=0.999, min_sqnr=40, min_top1=1.0))
+    thresholds = Thresholds(min_cosine=0.999, min_sqnr=40, min_top1=1.0)
+    report = Comparator(thresholds, reference="fp32 ONNX").compare_batches(ref, act)
     assert not report.passed
-    assert [f.split(":")[1].split()[0] for f in report.failures] == ["cosine", "SQNR", "top-1"]
+    (failure,) = report.failures
+    assert failure.startswith("y vs fp32 ONNX: ")
+    assert [part.split()[0] for part in failure.split(": ", 1)[1].split("; ")] == ["cosine", "SQNR", "top-1"]
 
 
 def test_placement_on_cpu_and_profile_parsing() -> None:
@@ -248,7 +252,7 @@ def test_placement_on_cpu_and_profile_parsing() -> None:
 def test_artifact_folder_manifest_hashes_and_input_untouched(encoder_file: Path, tmp_path: Path) -> None:
     before = _sha(encoder_file)
     out = tmp_path / "artifact"
-    result = q.quantize_model(encoder_file, out, provider="cpu", layers=True, **FAST)
+    result = quantize(encoder_file, out, provider="cpu", layers=True, **FAST)
     assert _sha(encoder_file) == before
     assert result.passed
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.int8.onnx", "model.onnx", "report.md"]
@@ -270,20 +274,20 @@ def test_output_in_input_folder_never_overwrites_input(tmp_path: Path) -> None:
     onnx.save(encoder_like(), str(named))
     before = _sha(named)
     (tmp_path / "report.md").write_text("convert's own report")
-    q.quantize_model(named, tmp_path, provider="cpu", report_name="quantize.md", **FAST)
+    quantize(named, tmp_path, provider="cpu", report_name="quantize.md", **FAST)
     assert _sha(named) == before and (tmp_path / "model.int8.onnx").exists()
     assert (tmp_path / "report.md").read_text() == "convert's own report"
     assert "quantize.md" in json.loads((tmp_path / "manifest.json").read_text())["files"]
     other = tmp_path / "sub" / "encoder.onnx"
     other.parent.mkdir()
     onnx.save(encoder_like(), str(other))
-    q.quantize_model(other, other.parent, provider="cpu", **FAST)
+    quantize(other, other.parent, provider="cpu", **FAST)
     assert _sha(other) == before == _sha(other.parent / "model.onnx")
     clash = tmp_path / "c" / "model.int8.onnx"
     clash.parent.mkdir()
     onnx.save(encoder_like(), str(clash))
     with pytest.raises(OnnxmendError, match=r"would overwrite the input model"):
-        q.quantize_model(clash, clash.parent, provider="cpu", **FAST)
+        quantize(clash, clash.parent, provider="cpu", **FAST)
     assert _sha(clash) == before
 
 
@@ -292,7 +296,7 @@ def test_large_models_are_saved_with_external_data(
 ) -> None:
     monkeypatch.setattr(fileio, "EXTERNAL_DATA_THRESHOLD", 2000)
     out = tmp_path / "big"
-    result = q.quantize_model(encoder_file, out, provider="cpu", **FAST)
+    result = quantize(encoder_file, out, provider="cpu", **FAST)
     data = out / "model.int8.onnx.data"
     header = onnx.load(str(out / "model.int8.onnx"), load_external_data=False)
     assert data.exists() and any(t.data_location == TensorProto.EXTERNAL for t in header.graph.initializer)
@@ -302,7 +306,7 @@ def test_large_models_are_saved_with_external_data(
     feeds = {"ids": np.arange(8, dtype=np.int64)}
     got = session_mod.create_session(reloaded, provider="cpu", opt_level="disable").run(feeds)["logits"]
     fp32 = session_mod.create_session(encoder_like(), provider="cpu", opt_level="disable").run(feeds)["logits"]
-    assert output_accuracy("logits", fp32, got).cosine > 0.99
+    assert Comparator(Thresholds()).compare_arrays("logits", fp32, got).cosine > 0.99
 
 
 # --- CLI --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime import session as session_mod
 from onnxmend.runtime.session import create_session, cuda_available
-from tests.onnx_builders import conv_relu_model
+from tests.builders import conv_relu_model
 
 needs_gpu = pytest.mark.skipif(not cuda_available(), reason="no working CUDA execution provider on this machine")
 

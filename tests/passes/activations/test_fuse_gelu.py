@@ -10,11 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from norm_graphs import apply, assert_same, const, make_model, node, ops
-from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.activations.fuse_gelu import FuseGelu
-from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.records import PipelineReport
+from tests.builders import apply, assert_same, const, make_model, node, ops, run_passes
 
 F32 = TensorProto.FLOAT
 

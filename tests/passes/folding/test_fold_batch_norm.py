@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from norm_graphs import apply, assert_same, feeds_for, make_model, node, ops, rand, run
 from onnxmend.passes.folding.fold_batch_norm import FoldBatchNorm
+from tests.builders import apply, assert_same, make_model, node, ops, rand, run, seeded_feeds
 
 F32 = TensorProto.FLOAT
 
@@ -40,7 +40,7 @@ def conv_bn_stack(depth: int = 24, c: int = 8) -> onnx.ModelProto:
 
 
 def rel_err(a: onnx.ModelProto, b: onnx.ModelProto) -> float:
-    feeds = feeds_for(a)
+    feeds = seeded_feeds(a)
     (ra,), (rb,) = run(a, feeds), run(b, feeds)
     return float(np.max(np.abs(ra - rb)) / np.max(np.abs(ra)))
 

@@ -9,17 +9,16 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from norm_graphs import apply, feeds_for, make_model, node, ops, rand, run
-from onnxmend.passes.folding.fold_conv_affine import FoldConvAffine
 from onnxmend.core.graph import op_histogram
-from tests.onnx_builders import run_pipeline as run_passes
+from onnxmend.passes.folding.fold_conv_affine import FoldConvAffine
+from tests.builders import apply, make_model, node, ops, rand, run, run_passes, seeded_feeds
 
 F32 = TensorProto.FLOAT
 X = {"x": ((1, 4, 5, 5), F32)}
 
 
 def rel_err(a: onnx.ModelProto, b: onnx.ModelProto) -> float:
-    feeds = feeds_for(a)
+    feeds = seeded_feeds(a)
     worst = 0.0
     for ra, rb in zip(run(a, feeds), run(b, feeds)):
         worst = max(worst, float(np.max(np.abs(ra.astype(np.float64) - rb)) / np.max(np.abs(ra))))

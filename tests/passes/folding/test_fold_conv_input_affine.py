@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from norm_graphs import apply, assert_same, make_model, node, ops, rand
 from onnxmend.passes.folding.fold_conv_input_affine import FoldConvInputAffine
+from tests.builders import apply, assert_same, make_model, node, ops, rand
 
 F32 = TensorProto.FLOAT
 X = {"x": ((1, 4, 4, 4), F32)}

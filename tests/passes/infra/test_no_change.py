@@ -10,13 +10,11 @@ import onnx
 import onnx_graphsurgeon as gs
 import pytest
 
+from onnxmend.core.graph import model_opset
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import all_passes, resolve
-from onnxmend.core.graph import model_opset
-from tests.onnx_builders import run_pipeline as run_passes
-from test_passes_layer_norm import decomposed_ln, tf_folded_ln
-from test_passes_respell_norms import at_opset
-from tests.onnx_builders import conv_relu_model
+from tests.builders import conv_relu_model, run_passes
+from tests.builders.norms import at_opset, decomposed_ln, tf_folded_ln
 
 CONTEXTS = {
     "auto": lambda opset: PassContext(opset=opset),

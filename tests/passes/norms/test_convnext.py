@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from onnxmend.passes.infra.base import PassContext
+from onnxmend.core.graph import op_histogram
 from onnxmend.passes.folding.fold_batch_norm import FoldBatchNorm
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.norms.epsilons import norm_epsilons
 from onnxmend.passes.norms.fuse_group_norm import FuseGroupNorm
 from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
-from onnxmend.core.graph import op_histogram
-from tests.onnx_builders import run_pipeline as run_passes
-from onnxmend.passes.norms.epsilons import norm_epsilons
-from tests.onnx_builders import candidates
+from tests.builders import candidates, run_passes
 
 pytest.importorskip("tensorflow")
 
 
 @pytest.mark.slow
 def test_convnext_tiny_ends_with_23_layer_norms() -> None:
-    from onnxmend.exporters.keras import export_keras_source
+    from onnxmend.exporters.keras.source import export_keras_source
     from onnxmend.exporters.options import ExportOptions
 
     raw = export_keras_source("keras:ConvNeXtTiny", ExportOptions()).model

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto
 
-from norm_graphs import make_model, node, rand
 from onnxmend.passes.norms.epsilons import norm_epsilons
 from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
-from tests.onnx_builders import candidates
-from test_passes_layer_norm import decomposed_ln
+from tests.builders import candidates, make_model, node, rand
+from tests.builders.norms import decomposed_ln
 
 
 def bn_model(eps: float):

@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import TensorProto, version_converter
 
-from norm_graphs import apply, assert_same, const, make_model, node, ops, rand
 from onnxmend.passes.norms.fuse_group_norm import FuseGroupNorm
 from onnxmend.passes.norms.fuse_layer_norm import FuseLayerNorm
+from tests.builders import apply, assert_same, const, make_model, node, ops, rand
 
 torch = pytest.importorskip("torch")
 
