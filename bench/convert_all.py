@@ -11,8 +11,7 @@ import time
 
 from onnxmend.core.fileio import load_model
 from onnxmend.models import zoo_names
-from onnxmend.passes.padding import inspect_padding
-from onnxmend.pipeline import ConvertOptions, convert
+from onnxmend.flows.convert import ConvertOptions, convert
 
 KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
 COLUMNS = ("Pad", "Transpose", "LayerNormalization", "ReduceMean", "Sqrt", "Reciprocal", "BatchNormalization")
@@ -23,8 +22,8 @@ def row(source: str, out: str, layout: str) -> str:
     result = convert(source, out, ConvertOptions(layout=layout))  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     worst = result.validation.comparison.worst_max_abs_scaled
-    raw_pads = inspect_padding(load_model(f"{out}/raw.onnx"))["auto_pad_nodes"]
-    fixed_pads = inspect_padding(load_model(f"{out}/model.onnx"))["auto_pad_nodes"]
+    raw_pads = auto_pad_nodes(load_model(f"{out}/raw.onnx"))
+    fixed_pads = auto_pad_nodes(load_model(f"{out}/model.onnx"))
     counts = " | ".join(f"{result.before.ops.get(op, 0)}→{result.after.ops.get(op, 0)}" for op in COLUMNS)
     return (f"| {source} | {result.validation.verdict} | {worst:.2e} | {result.export.seconds:.1f} | {seconds:.1f} | "
             f"{result.before.nodes}→{result.after.nodes} | {raw_pads}→{fixed_pads} | {counts} | "
@@ -43,6 +42,11 @@ def main() -> None:
     print("|" + "---|" * (8 + len(COLUMNS)))
     for source in sources:
         print(row(source, f"{args.out}/{source.replace(':', '_')}", args.layout), flush=True)
+
+
+def auto_pad_nodes(model) -> int:
+    """Conv/pool nodes that still use auto_pad SAME_*/VALID."""
+    return sum(1 for n in model.graph.node for a in n.attribute if a.name == "auto_pad" and a.s != b"NOTSET")
 
 
 if __name__ == "__main__":

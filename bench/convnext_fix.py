@@ -24,9 +24,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from onnxmend.core.interface import adapt_feeds
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.catalogue import PRESETS, resolve
-from onnxmend.passes.manager import model_opset, op_histogram, run_passes
+from onnxmend.core.graph import model_opset, op_histogram
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.passes.infra.presets import PRESETS
+from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.session import create_session
 
 
@@ -49,7 +52,7 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def fixed(model: onnx.ModelProto, names: tuple[str, ...], pinned: bool = False) -> onnx.ModelProto:
     ctx = PassContext(opset=model_opset(model), layout="nchw", framework="keras", fusions_may_transpose=not pinned)
-    out, report = run_passes(model, resolve(None, list(names)), ctx, verify=True)
+    out, report = run_passes(model, resolve(None, list(names)), ctx, gate=NumericGate(model))
     if report.rejected:
         raise SystemExit(f"the gate rejected {[r.name for r in report.rejected]}")
     return out

@@ -17,9 +17,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxmend.passes.base import PassContext
-from onnxmend.passes.catalogue import resolve
-from onnxmend.passes.manager import run_passes
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.runtime.gate import NumericGate
 
 CHANNELS, SIZE = 8, 4
 
@@ -71,7 +72,8 @@ def main() -> None:
     for blocks in args.blocks:
         model = chain(blocks)
         start = time.perf_counter()
-        fixed, report = run_passes(model, resolve("fix"), PassContext(opset=17, layout="nchw"), verify=args.verify)
+        gate = NumericGate(model) if args.verify else None
+        fixed, report = run_passes(model, resolve("fix"), PassContext(opset=17, layout="nchw"), gate=gate)
         seconds = time.perf_counter() - start
         per_pass: dict[str, float] = {}
         for record in report.records:

@@ -4,7 +4,7 @@
 
 Exports ``zoo:bert-encoder-torch`` (vocabulary 8000, hidden 512, 4 layers, 8 heads, sequence 128, int64 ids);
 quantizes it with the default plan
-(MatMul/Gemm → MatMulInteger, the embedding Gather → int8 table) through ``quantize_model`` on CPU with
+(MatMul/Gemm → MatMulInteger, the embedding Gather → int8 table) through ``onnxmend.flows.quantize.quantize`` on CPU with
 2 threads, batch 1; and prints a table against the targets: cosine ≥ 0.99 vs the torch source,
 size ≤ 0.35x of fp32, int8 ≥ 1.5x faster than fp32. Exit code 0 when every target is met, 1 otherwise.
 """
@@ -23,24 +23,24 @@ from rich.table import Table
 
 from onnxmend.core.fileio import save_model
 from onnxmend.exporters import ExportOptions, export
-from onnxmend.runtime.quantize import QuantizeResult, quantize_model
-from onnxmend.runtime.quantize_gate import AccuracyReport
-from onnxmend.runtime.quantize_plan import PlanOverrides
+from onnxmend.flows.quantize import QuantizeResult, quantize
+from onnxmend.runtime.compare import Comparison
+from onnxmend.runtime.quantize.plan import PlanOverrides
 
 ZOO_SOURCE = "zoo:bert-encoder-torch"
 MIN_COSINE, MAX_SIZE_RATIO, MIN_SPEEDUP = 0.99, 0.35, 1.5
 
 
-def run(out_dir: Path, runs: int) -> tuple[QuantizeResult, AccuracyReport, str]:
+def run(out_dir: Path, runs: int) -> tuple[QuantizeResult, Comparison, str]:
     exported = export(ZOO_SOURCE, ExportOptions())
     raw = save_model(exported.model, out_dir / "raw" / "encoder.onnx")
-    result = quantize_model(raw, out_dir / "artifact", PlanOverrides(), provider="cpu",
+    result = quantize(raw, out_dir / "artifact", PlanOverrides(), provider="cpu",
                             source=exported, latency_runs=runs, threads=2, layers=False)
     assert result.contents.vs_source is not None  # a source was given
     return result, result.contents.vs_source, ZOO_SOURCE
 
 
-def table(result: QuantizeResult, vs_source: AccuracyReport, source: str) -> tuple[Table, bool]:
+def table(result: QuantizeResult, vs_source: Comparison, source: str) -> tuple[Table, bool]:
     latency = result.contents.latency
     ratio = float(result.manifest["size_ratio"])  # type: ignore[arg-type]
     cosine = min(o.cosine for o in vs_source.outputs)
