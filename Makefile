@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -c constraints.txt $(if $(WHEELS),--find-links $(WHEELS))
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast lint install clean
 
 install: $(STAMP)
 
@@ -22,10 +22,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/onnxmend convert keras:MobileNetV2 -o $(DEMO_OUT)
 
-test: $(STAMP)
+# Imports only point down (the import-linter contracts in pyproject.toml), then the suite.
+lint: $(STAMP)
+	$(PY) .ci/lint_imports.py
+
+test: lint
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow"
 
 clean:

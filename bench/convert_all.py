@@ -10,8 +10,8 @@ import argparse
 import time
 
 from onnxmend.core.fileio import load_model
-from onnxmend.models import zoo_names
 from onnxmend.flows.convert import ConvertOptions, convert
+from onnxmend.models import zoo_names
 
 KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
 COLUMNS = ("Pad", "Transpose", "LayerNormalization", "ReduceMean", "Sqrt", "Reciprocal", "BatchNormalization")

@@ -23,8 +23,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from onnxmend.core.interface import adapt_feeds
 from onnxmend.core.graph import model_opset, op_histogram
+from onnxmend.core.interface import adapt_feeds
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from onnxmend.core.specs import TensorSpec, output_specs_from_model, specs_from_model  # noqa: F401
+from onnxmend.core.specs import TensorSpec
 
 
 def synthesize(

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError, first_line
 
 log = logging.getLogger(__name__)
 # onnxruntime logs provider-load failures as C++ errors on stderr; we report them in one sentence instead.
@@ -72,7 +72,7 @@ def cuda_unavailable_reason() -> str | None:
     try:
         session = ort.InferenceSession(probe, session_options(), providers=["CUDAExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/RuntimeException types
-        return f"the CUDA provider failed to start ({_first_line(exc)})"
+        return f"the CUDA provider failed to start ({first_line(exc)})"
     finally:
         ort.set_default_logger_severity(3)
     if session.get_providers()[0] != "CUDAExecutionProvider":
@@ -124,17 +124,12 @@ def create_session(
                 )
                 return Session(inner, "CUDAExecutionProvider", threads, opt_level)
             except Exception as exc:  # ORT raises its own Fail/RuntimeException types
-                fallback = f"the CUDA provider failed to create a session ({_first_line(exc)})"
+                fallback = f"the CUDA provider failed to create a session ({first_line(exc)})"
         if provider == "cuda":
             raise OnnxmendError(f"CUDA was requested, but {fallback}.")
         log.info("Using CPU: %s.", fallback)
     try:
         inner = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise OnnxmendError(f"onnxruntime cannot load the model: {_first_line(exc)}") from exc
+        raise OnnxmendError(f"onnxruntime cannot load the model: {first_line(exc)}") from exc
     return Session(inner, "CPUExecutionProvider", threads, opt_level, fallback)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

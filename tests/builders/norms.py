@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+
 import numpy as np
 import onnx
-from onnx import TensorProto
+from onnx import TensorProto, version_converter
 
+from onnxmend.core.deps import require
 from tests.builders import const, make_model, node, rand
 
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
@@ -81,3 +85,24 @@ def at_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     """The same graph declared at another opset (for old-opset must-not-fire cases)."""
     model.opset_import[0].version = opset
     return model
+
+
+def torch_export(module, shape: tuple[int, ...], opset: int, dynamo: bool) -> onnx.ModelProto:
+    """``module`` (parameters drawn from N(0.5, 0.3), seed 0) exported by the dynamo or legacy exporter."""
+    torch = require("torch")
+    torch.manual_seed(0)
+    for p in module.parameters():
+        torch.nn.init.normal_(p, 0.5, 0.3)
+    x = torch.randn(*shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            return torch.onnx.export(module.eval(), (x,), dynamo=True, opset_version=opset, verbose=False).model_proto
+        buffer = io.BytesIO()
+        torch.onnx.export(module.eval(), (x,), buffer, dynamo=False, opset_version=opset)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def converted_to(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
+    """``model`` converted to ``opset`` by onnx's version converter, shapes inferred."""
+    return onnx.shape_inference.infer_shapes(version_converter.convert_version(model, opset))

@@ -388,5 +388,6 @@ def test_application_with_weights_and_input_size(tmp_path):
     comparison, reference = parity(exported)
     assert comparison.verdict == "pass"
     expected = trained(synthesize(exported.inputs, seed=1)["pixels"], training=False).numpy()
-    # graph vs eager TF differ in the last bits; other weights would differ by O(1)
-    np.testing.assert_allclose(reference["predictions"], expected, rtol=1e-4, atol=1e-4)
+    # graph vs eager TF differ in the last bits (up to ~2e-4 on logits of ~10 with oneDNN's AVX-512 kernels);
+    # other weights would differ by O(1)
+    np.testing.assert_allclose(reference["predictions"], expected, rtol=1e-3, atol=1e-3)

@@ -90,15 +90,16 @@ def test_invalid_rewrite_is_rejected_by_the_checker():
     assert op_histogram(fixed) == op_histogram(model)
 
 
+class AlwaysChanges(Pass):
+    name = "always-changes"
+    fixes = "nothing"
+
+    def apply(self, graph, ctx):
+        graph.nodes[0].name = graph.nodes[0].name + "x"
+        return PassResult(changed=1)
+
+
 def test_fixed_point_is_capped():
-    class AlwaysChanges(Pass):
-        name = "always-changes"
-        fixes = "nothing"
-
-        def apply(self, graph, ctx):
-            graph.nodes[0].name = graph.nodes[0].name + "x"
-            return PassResult(changed=1)
-
     _, report = run_passes(conv_relu_model(), [AlwaysChanges()], max_rounds=3)
     assert report.rounds == 3 and len(report.records) == 3
 
@@ -174,3 +175,45 @@ def test_a_discarded_rewrite_leaves_the_model_and_the_next_pass_sees_the_origina
     assert report.records == [] and [s.reason for s in report.skipped["give-up"]] == ["gave up"]
     assert op_histogram(out) == op_histogram(model)
     assert CountRelu.seen == [1]
+
+
+class Raises(Pass):
+    name = "raises"
+    fixes = "nothing; it raises halfway through a rewrite"
+
+    def apply(self, graph, ctx):
+        graph.nodes[0].op = "Sigmoid"  # a partial edit that must not survive
+        raise KeyError("the matcher indexed a node that is not there")
+
+
+def test_a_pass_that_raises_is_rejected_named_and_rolled_back():
+    model = conv_relu_model()
+    fixed, report = run_passes(model, [Raises(), RemoveIdentity()])
+    (rejected,) = report.rejected
+    assert rejected.name == "raises"
+    assert rejected.reason == "the pass raised KeyError: 'the matcher indexed a node that is not there'"
+    assert "Sigmoid" not in op_histogram(fixed)  # the partial edit was dropped with the graph
+    assert [r.name for r in report.records if r.status == "applied"] == ["remove-identity"]
+    assert [r.round for r in report.rejected] == [1]  # disabled after its first failure
+
+
+class NeedsOpset99(Pass):
+    name = "needs-opset-99"
+    fixes = "nothing"
+    calls = 0
+
+    def requires(self, graph, ctx):
+        NeedsOpset99.calls += 1
+        return f"the graph is at opset {ctx.opset}, this pass needs 99"
+
+    def apply(self, graph, ctx):  # pragma: no cover - must never run
+        raise AssertionError("a pass whose precondition failed was run")
+
+
+def test_a_failed_precondition_is_checked_once_reported_and_the_pass_never_runs():
+    NeedsOpset99.calls = 0
+    _, report = run_passes(conv_relu_model(), [NeedsOpset99(), AlwaysChanges()], max_rounds=3)
+    assert NeedsOpset99.calls == 1
+    assert report.not_run == {"needs-opset-99": "the graph is at opset 17, this pass needs 99"}
+    assert all(r.name != "needs-opset-99" for r in report.records)
+    assert report.to_json()["not_run"] == report.not_run
