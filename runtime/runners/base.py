@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.specs import TensorSpec
 
 Arrays = Mapping[str, np.ndarray]
@@ -41,5 +42,8 @@ class Runner(Protocol):
         """A zero-argument call running the model on ``feeds`` prepared once, for timing."""
 
 
-def missing_inputs(runner_inputs: Sequence[TensorSpec], feeds: Arrays) -> list[str]:
-    return [s.name for s in runner_inputs if s.name not in feeds]
+def check_feeds(runner_inputs: Sequence[TensorSpec], feeds: Arrays) -> None:
+    """One sentence when a model input has no value in ``feeds``."""
+    missing = [s.name for s in runner_inputs if s.name not in feeds]
+    if missing:
+        raise OnnxmendError(f"No value given for model input(s) {', '.join(missing)}.")

@@ -17,7 +17,7 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import SourceModel
 from onnxmend.exporters.keras.calls import call_model, tf_shape
-from onnxmend.runtime.runners.base import Arrays, missing_inputs
+from onnxmend.runtime.runners.base import Arrays, check_feeds
 
 
 class KerasRunner:
@@ -44,9 +44,7 @@ class KerasRunner:
 
     def _tensors(self, feeds: Arrays) -> list[Any]:
         tf = require("tensorflow")
-        missing = missing_inputs(self.source.inputs, feeds)
-        if missing:
-            raise OnnxmendError(f"No value given for model input(s) {', '.join(missing)}.")
+        check_feeds(self.source.inputs, feeds)
         return [tf.convert_to_tensor(np.asarray(feeds[s.name], dtype=s.dtype)) for s in self.source.inputs]
 
     def run(self, feeds: Arrays) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import SourceModel
 from onnxmend.exporters.pytorch.export import flatten_outputs
-from onnxmend.runtime.runners.base import Arrays, missing_inputs
+from onnxmend.runtime.runners.base import Arrays, check_feeds
 
 
 class TorchRunner:
@@ -33,9 +33,7 @@ class TorchRunner:
 
     def _tensors(self, feeds: Arrays) -> list[Any]:
         torch = require("torch")
-        missing = missing_inputs(self.source.inputs, feeds)
-        if missing:
-            raise OnnxmendError(f"No value given for model input(s) {', '.join(missing)}.")
+        check_feeds(self.source.inputs, feeds)
         return [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.source.input_names]
 
     def run(self, feeds: Arrays) -> dict[str, np.ndarray]:

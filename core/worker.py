@@ -1,0 +1,214 @@
+"""Work that may hang, exhaust memory or crash natively, done in a child process with limits.
+
+Running an untrusted graph can end in ways Python cannot catch: onnxruntime dies with SIGFPE on a
+zero-size input, shape inference loops on a mutated graph, a Loop with a huge trip count never returns,
+a 120 GB input is allocated. A :class:`Worker` is a child Python process that runs named functions
+(``"package.module:function"``) on picklable arguments and sends back their results; each call has a wall
+time limit, and the process an address-space limit. A hang, a memory bomb or a native crash becomes a
+:class:`WorkerFailure` with one sentence, and the next call starts a fresh process. Frameworks that
+cannot share a process (TensorFlow, Paddle, MindSpore) each get their own worker the same way.
+
+Requests and results travel as length-prefixed pickles over the child's stdin/stdout; only onnxmend's own
+code writes either end. The child's stderr (native libraries' logs) goes to a temporary file, whose last
+lines a failure may quote.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from onnxmend.core.errors import OnnxmendError
+
+_HEADER = struct.Struct("!Q")
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class WorkerFailure(OnnxmendError):
+    """The child process hung, ran out of memory or crashed; the message says which, doing what."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "timeout", "crash", "memory"
+
+
+@dataclass(frozen=True)
+class RemoteError:
+    """An exception raised inside the child, carried back as data."""
+
+    type_name: str
+    message: str
+    user_error: bool  # an OnnxmendError: a sentence for the user, raised again as such
+
+
+def memory_limit_bytes(fraction: float = 0.75) -> int | None:
+    """A default address-space limit: ``fraction`` of physical memory (None where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * fraction)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class Worker:
+    """One child process; ``call`` runs ``target(**kwargs)`` in it and returns the result."""
+
+    def __init__(self, memory_bytes: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.memory_bytes = memory_bytes if memory_bytes is not None else memory_limit_bytes()
+        self.env = env
+        self.process: subprocess.Popen | None = None
+        self._stderr: Any = None
+
+    def call(self, target: str, what: str, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
+        """Run ``target`` ("module:function") with ``kwargs`` in the child; ``what`` names the work in errors."""
+        process = self._ensure_started()
+        try:
+            _send(process.stdin, (target, kwargs))
+            reply = _receive(process.stdout, timeout_s)
+        except TimeoutError:
+            self.close()
+            raise WorkerFailure(f"{what} did not finish within {timeout_s:g} s and was stopped", "timeout") from None
+        except (EOFError, BrokenPipeError, OSError):
+            raise self._died(what) from None
+        if isinstance(reply, RemoteError):
+            if reply.user_error:
+                raise OnnxmendError(reply.message)
+            if reply.type_name == "MemoryError":
+                raise WorkerFailure(f"{what} ran out of memory (limit {self._limit_text()})", "memory")
+            raise RemoteFailure(reply)
+        return reply
+
+    def close(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.process = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_started(self) -> subprocess.Popen:
+        if self.process is not None and self.process.poll() is None:
+            return self.process
+        self.close()
+        self._stderr = tempfile.TemporaryFile()
+        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        limit = self.memory_bytes
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "onnxmend.core.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr, env=env, preexec_fn=(lambda: _limit_memory(limit)) if limit else None,
+        )
+        return self.process
+
+    def _died(self, what: str) -> WorkerFailure:
+        process = self.process
+        code = process.wait() if process is not None else None
+        self.process = None
+        if code is not None and code < 0:
+            name = _signal_name(-code)
+            kind = "memory" if name == "SIGKILL" else "crash"
+            why = " (killed, most likely for memory)" if kind == "memory" else ""
+            return WorkerFailure(f"{what} crashed with {name}{why}{self._stderr_tail()}", kind)
+        return WorkerFailure(f"{what} ended its process unexpectedly (exit code {code}){self._stderr_tail()}", "crash")
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        lines = [line for line in self._stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        return f"; its last message: {lines[-1][:200]}" if lines else ""
+
+    def _limit_text(self) -> str:
+        return f"{self.memory_bytes / 2**30:.1f} GiB" if self.memory_bytes else "none"
+
+
+class RemoteFailure(Exception):
+    """A non-user exception raised in the child: a bug or an unexpected library error, with its type."""
+
+    def __init__(self, error: RemoteError) -> None:
+        super().__init__(f"{error.type_name}: {error.message}")
+        self.error = error
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _limit_memory(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _send(stream: BinaryIO | None, value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    assert stream is not None
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: BinaryIO | None, timeout_s: float | None = None) -> Any:
+    assert stream is not None
+    header = _read_exactly(stream, _HEADER.size, timeout_s)
+    return pickle.loads(_read_exactly(stream, _HEADER.unpack(header)[0], timeout_s))
+
+
+def _read_exactly(stream: BinaryIO, size: int, timeout_s: float | None) -> bytes:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    chunks, remaining, fd = [], size, stream.fileno()
+    while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve() -> None:
+    """The child's loop: read a request, run it, send the result or the exception back."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a library's print must not corrupt the result stream
+    while True:
+        try:
+            target, kwargs = _receive(stdin)
+        except EOFError:
+            return
+        try:
+            module_name, function_name = target.split(":")
+            result = getattr(importlib.import_module(module_name), function_name)(**kwargs)
+        except BaseException as exc:  # everything goes back as data; the parent decides what it means
+            result = RemoteError(type(exc).__name__, str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",
+                                 isinstance(exc, OnnxmendError))
+        _send(stdout, result)
+
+
+if __name__ == "__main__":
+    # Run the loop from the module under its own name, so the RemoteError it pickles is importable by
+    # the parent as onnxmend.core.worker.RemoteError (not __main__.RemoteError).
+    from onnxmend.core.worker import _serve as serve
+
+    serve()

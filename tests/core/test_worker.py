@@ -1,0 +1,71 @@
+"""The worker process: results come back, and a hang, a memory bomb, a native crash or an exception in the
+child becomes one sentence (or a typed failure) in the parent, which keeps working."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.worker import RemoteFailure, Worker, WorkerFailure
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def hang() -> None:
+    time.sleep(60)
+
+
+def crash() -> None:
+    os.kill(os.getpid(), signal.SIGFPE)
+
+
+def bomb() -> bytearray:
+    return bytearray(64 * 2**30)
+
+
+def raises() -> None:
+    raise ValueError("first line\nsecond line")
+
+
+def user_error() -> None:
+    raise OnnxmendError("The input is bad; give another.")
+
+
+@pytest.fixture(scope="module")
+def worker():
+    tests_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    with Worker(memory_bytes=2 * 2**30, env={"PYTHONPATH": os.pathsep.join([tests_root, *sys.path])}) as w:
+        yield w
+
+
+TARGET = "tests.core.test_worker"
+
+
+def test_a_result_comes_back(worker: Worker) -> None:
+    assert worker.call(f"{TARGET}:add", "adding", a=2, b=3) == 5
+
+
+@pytest.mark.parametrize("target, kind, sentence", [
+    ("hang", "timeout", r"^sleeping did not finish within 1 s and was stopped$"),
+    ("crash", "crash", r"^sleeping crashed with SIGFPE"),
+    ("bomb", "memory", r"^sleeping ran out of memory \(limit 2\.0 GiB\)$"),
+])
+def test_hangs_crashes_and_memory_bombs_become_one_sentence(worker: Worker, target: str, kind: str, sentence: str) -> None:
+    with pytest.raises(WorkerFailure, match=sentence) as caught:
+        worker.call(f"{TARGET}:{target}", "sleeping", timeout_s=1)
+    assert caught.value.kind == kind
+    assert worker.call(f"{TARGET}:add", "adding", a=1, b=1) == 2  # a fresh child takes over
+
+
+def test_exceptions_come_back_typed_and_user_errors_as_user_errors(worker: Worker) -> None:
+    with pytest.raises(RemoteFailure, match=r"^ValueError: first line$"):
+        worker.call(f"{TARGET}:raises", "raising")
+    with pytest.raises(OnnxmendError, match=r"^The input is bad; give another\.$"):
+        worker.call(f"{TARGET}:user_error", "raising")
