@@ -68,22 +68,27 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._stderr: Any = None
 
-    def call(self, target: str, what: str, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
-        """Run ``target`` ("module:function") with ``kwargs`` in the child; ``what`` names the work in errors."""
+    def call(self, target: str, *, actor: str, doing: str, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
+        """Run ``target`` ("module:function") with ``kwargs`` in the child.
+
+        ``actor`` and ``doing`` make the sentence of a failure: "onnxruntime crashed (SIGFPE) while running
+        the input graph".
+        """
         process = self._ensure_started()
         try:
             _send(process.stdin, (target, kwargs))
             reply = _receive(process.stdout, timeout_s)
         except TimeoutError:
             self.close()
-            raise WorkerFailure(f"{what} did not finish within {timeout_s:g} s and was stopped", "timeout") from None
+            raise WorkerFailure(f"{actor} did not finish {doing} within {timeout_s:g} s; it was stopped",
+                                "timeout") from None
         except (EOFError, BrokenPipeError, OSError):
-            raise self._died(what) from None
+            raise self._died(actor, doing) from None
         if isinstance(reply, RemoteError):
             if reply.user_error:
                 raise OnnxmendError(reply.message)
             if reply.type_name == "MemoryError":
-                raise WorkerFailure(f"{what} ran out of memory (limit {self._limit_text()})", "memory")
+                raise WorkerFailure(f"{actor} ran out of memory (limit {self._limit_text()}) while {doing}", "memory")
             raise RemoteFailure(reply)
         return reply
 
@@ -116,16 +121,16 @@ class Worker:
         )
         return self.process
 
-    def _died(self, what: str) -> WorkerFailure:
+    def _died(self, actor: str, doing: str) -> WorkerFailure:
         process = self.process
         code = process.wait() if process is not None else None
         self.process = None
         if code is not None and code < 0:
             name = _signal_name(-code)
-            kind = "memory" if name == "SIGKILL" else "crash"
-            why = " (killed, most likely for memory)" if kind == "memory" else ""
-            return WorkerFailure(f"{what} crashed with {name}{why}{self._stderr_tail()}", kind)
-        return WorkerFailure(f"{what} ended its process unexpectedly (exit code {code}){self._stderr_tail()}", "crash")
+            if name == "SIGKILL":
+                return WorkerFailure(f"{actor} was killed (most likely for memory) while {doing}", "memory")
+            return WorkerFailure(f"{actor} crashed ({name}) while {doing}{self._stderr_tail()}", "crash")
+        return WorkerFailure(f"{actor} ended its process (exit code {code}) while {doing}{self._stderr_tail()}", "crash")
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:

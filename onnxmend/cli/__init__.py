@@ -1,6 +1,7 @@
-"""The ``onnxmend`` command line. It parses, orchestrates and renders; it computes nothing itself.
+"""The ``onnxmend`` command line. It parses, calls a flow and renders; it computes nothing itself.
 
-Bad input is one sentence on stderr and exit code 2; a parity mismatch is exit code 1.
+Exit codes (``onnxmend.cli.exits``): 0 pass, 1 mismatch or gate failure, 2 bad input (one sentence on
+stderr), 3 rewritten but not verified numerically, 4 internal error (one line and the log path).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import sys
 
 import click
 
+from rich.markup import escape
+
 from onnxmend import __version__
+from onnxmend.cli import exits
 from onnxmend.cli.render import err_console
-from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError, first_line
 
 # Commands that live in their own module under onnxmend/commands/, imported only when used.
 LAZY_COMMANDS = {
@@ -46,17 +50,20 @@ def main() -> None:
     try:
         code = cli.main(standalone_mode=False)
     except OnnxmendError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exits.BAD_INPUT)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+    except Exception as exc:  # a bug: one line, the traceback in a log file, and its own exit code
+        log = exits.write_crash_log(exc, sys.argv)
+        err_console.print(f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(first_line(exc))} "
+                          f"(details in {log})", highlight=False, soft_wrap=True)
+        sys.exit(exits.INTERNAL)
+    sys.exit(code if isinstance(code, int) else exits.PASS)
 
 
 from onnxmend.cli.commands import convert as _convert  # noqa: E402  (registration below needs cli defined)

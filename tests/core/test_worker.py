@@ -49,23 +49,23 @@ TARGET = "tests.core.test_worker"
 
 
 def test_a_result_comes_back(worker: Worker) -> None:
-    assert worker.call(f"{TARGET}:add", "adding", a=2, b=3) == 5
+    assert worker.call(f"{TARGET}:add", actor="python", doing="adding", a=2, b=3) == 5
 
 
 @pytest.mark.parametrize("target, kind, sentence", [
-    ("hang", "timeout", r"^sleeping did not finish within 1 s and was stopped$"),
-    ("crash", "crash", r"^sleeping crashed with SIGFPE"),
-    ("bomb", "memory", r"^sleeping ran out of memory \(limit 2\.0 GiB\)$"),
+    ("hang", "timeout", r"^the child did not finish sleeping within 1 s; it was stopped$"),
+    ("crash", "crash", r"^the child crashed \(SIGFPE\) while sleeping"),
+    ("bomb", "memory", r"^the child ran out of memory \(limit 2\.0 GiB\) while sleeping$"),
 ])
 def test_hangs_crashes_and_memory_bombs_become_one_sentence(worker: Worker, target: str, kind: str, sentence: str) -> None:
     with pytest.raises(WorkerFailure, match=sentence) as caught:
-        worker.call(f"{TARGET}:{target}", "sleeping", timeout_s=1)
+        worker.call(f"{TARGET}:{target}", actor="the child", doing="sleeping", timeout_s=1)
     assert caught.value.kind == kind
-    assert worker.call(f"{TARGET}:add", "adding", a=1, b=1) == 2  # a fresh child takes over
+    assert worker.call(f"{TARGET}:add", actor="python", doing="adding", a=1, b=1) == 2  # a fresh child takes over
 
 
 def test_exceptions_come_back_typed_and_user_errors_as_user_errors(worker: Worker) -> None:
     with pytest.raises(RemoteFailure, match=r"^ValueError: first line$"):
-        worker.call(f"{TARGET}:raises", "raising")
+        worker.call(f"{TARGET}:raises", actor="python", doing="raising")
     with pytest.raises(OnnxmendError, match=r"^The input is bad; give another\.$"):
-        worker.call(f"{TARGET}:user_error", "raising")
+        worker.call(f"{TARGET}:user_error", actor="python", doing="raising")
