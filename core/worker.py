@@ -67,6 +67,7 @@ class Worker:
         self.env = env
         self.process: subprocess.Popen | None = None
         self._stderr: Any = None
+        self.generation = 0  # counts child processes started; state kept in an earlier child is gone
 
     def call(self, target: str, *, actor: str, doing: str, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> Any:
         """Run ``target`` ("module:function") with ``kwargs`` in the child.
@@ -92,6 +93,10 @@ class Worker:
             raise RemoteFailure(reply)
         return reply
 
+    def alive(self) -> bool:
+        """True while the current child process runs (what it holds in memory is still there)."""
+        return self.process is not None and self.process.poll() is None
+
     def close(self) -> None:
         if self.process is not None:
             if self.process.poll() is None:
@@ -112,6 +117,7 @@ class Worker:
         if self.process is not None and self.process.poll() is None:
             return self.process
         self.close()
+        self.generation += 1
         self._stderr = tempfile.TemporaryFile()
         env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
         limit = self.memory_bytes

@@ -3,20 +3,31 @@
 The ONNX model may have had its interface changed by passes (an NHWC input turned NCHW); the metadata
 says how, so inputs are synthesised in the source's layout and the ONNX runner adapts them
 (:class:`~onnxmend.runtime.runners.interface.SourceLayout`) and restores its outputs before comparison.
+
+onnxruntime runs the ONNX model in a worker process (an untrusted graph may hang or crash it), and so
+does an ONNX source. When the source has dynamic axes, the sizes compared are found by trying
+(:mod:`onnxmend.runtime.sizes`): a model that cannot run at 8 is compared where it runs, and at a second
+size and batch 3 as well. A model onnxruntime cannot run where the source runs is a mismatch, with the
+reason; a source that runs at no size tried leaves the model *unverified*, with the reason.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 import onnx
 
+from onnxmend.core.errors import first_line
+from onnxmend.core.worker import Worker
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, Tolerance
 from onnxmend.runtime.inputs import synthesize
-from onnxmend.runtime.runners import onnx_runner, source_runner
+from onnxmend.runtime.runners import Runner, SourceLayout, source_runner
+from onnxmend.runtime.runners.isolated import IsolatedOnnxRunner, shared_worker
 from onnxmend.runtime.session import Provider
+from onnxmend.runtime.sizes import SizePlan, plan_sizes
 
 
 @dataclass
@@ -28,15 +39,21 @@ class Validation:
     batch: int
     source_seconds: float
     onnx_seconds: float
+    failure: str = ""  # onnxruntime could not run the model where the source ran
+    unverified: str = ""  # the source ran at no input size tried
+    sizes: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
-        return self.comparison.verdict
+        if self.unverified:
+            return "unverified"
+        return "mismatch" if self.failure else self.comparison.verdict
 
     def to_json(self) -> dict[str, object]:
         return {
-            **self.comparison.to_json(), "provider": self.provider, "provider_note": self.provider_note,
-            "seed": self.seed, "batch": self.batch,
+            **self.comparison.to_json(), "verdict": self.verdict, "failure": self.failure,
+            "unverified": self.unverified, "sizes": list(self.sizes), "provider": self.provider,
+            "provider_note": self.provider_note, "seed": self.seed, "batch": self.batch,
             "source_seconds": round(self.source_seconds, 4), "onnx_seconds": round(self.onnx_seconds, 4),
         }
 
@@ -46,15 +63,56 @@ def validate(
     atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, provider: Provider = "auto", threads: int = 0,
 ) -> Validation:
     """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded inputs."""
-    reference_runner = source_runner(export)
-    feeds = synthesize(export.inputs, seed=seed, batch=batch)
+    worker = shared_worker()
+    reference = _reference_runner(export, worker)
     start = time.perf_counter()
-    reference = reference_runner.run(feeds)
+    given = synthesize(export.inputs, seed=seed, batch=batch)
+    plan = plan_sizes(export.inputs, reference.run, seed, given)
     source_seconds = time.perf_counter() - start
-    candidate = onnx_runner(model, provider=provider, threads=threads, opt_level="all", tf32=False)
+    criterion = Comparator(Tolerance(atol, rtol), reference=f"source ({export.framework})")
+    if not plan.runnable:
+        return Validation(Comparison([]), "", None, seed, batch, source_seconds, 0.0,
+                          unverified=plan.unavailable("the source model"))
+    return _compare(model, plan, criterion, worker, provider, threads,
+                    dict(seed=seed, batch=batch, source_seconds=source_seconds))
+
+
+def _reference_runner(export: Export, worker: Worker) -> Runner:
+    """The source in its own framework; an ONNX source on onnxruntime in the worker, like the model."""
+    source = export.source_model
+    if source is not None and source.kind == "onnx-bytes":
+        original = onnx.load_from_string(source.model)
+        return SourceLayout(IsolatedOnnxRunner(original, "the original ONNX file", worker), original)
+    return source_runner(export)
+
+
+def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, worker: Worker, provider: Provider,
+             threads: int, facts: Mapping[str, object]) -> Validation:
     start = time.perf_counter()
-    actual = candidate.run(feeds)
-    onnx_seconds = time.perf_counter() - start
-    comparison = Comparator(Tolerance(atol, rtol), reference=f"source ({export.framework})").compare(reference, actual)
-    session = candidate.runner.session
-    return Validation(comparison, session.provider, session.fallback_reason, seed, batch, source_seconds, onnx_seconds)
+    try:
+        runner = IsolatedOnnxRunner(model, "the ONNX model", worker, provider=provider, threads=threads, opt_level="all")
+    except Exception as exc:  # onnxruntime refuses the graph, or crashed loading it
+        return _failed(f"onnxruntime cannot load the ONNX model ({first_line(exc)})", plan, facts)
+    candidate = SourceLayout(runner, model)
+    comparisons = []
+    for feed_set in plan.sets:
+        try:
+            actual = candidate.run(feed_set.feeds)
+        except Exception as exc:  # the source ran at this size and the ONNX model does not
+            return _failed(f"onnxruntime cannot run the ONNX model at {feed_set.label} ({first_line(exc)})", plan, facts,
+                           runner.provider, runner.fallback_reason)
+        comparisons.append(criterion.compare(feed_set.outputs, actual))
+    return Validation(_worst(comparisons), runner.provider, runner.fallback_reason, onnx_seconds=time.perf_counter() - start,
+                      sizes=tuple(s.label for s in plan.sets), **facts)  # type: ignore[arg-type]
+
+
+def _failed(reason: str, plan: SizePlan, facts: Mapping[str, object], provider: str = "",
+            note: str | None = None) -> Validation:
+    return Validation(Comparison([]), provider, note, onnx_seconds=0.0, failure=reason,
+                      sizes=tuple(s.label for s in plan.sets), **facts)  # type: ignore[arg-type]
+
+
+def _worst(comparisons: list[Comparison]) -> Comparison:
+    """The comparison at the size that fared worst: a mismatch first, else the largest scaled error."""
+    order = {"mismatch": 0, "degenerate": 1, "pass": 2}
+    return min(comparisons, key=lambda c: (order[c.verdict], -c.worst_max_abs_scaled))

@@ -16,11 +16,13 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from onnxmend.core.table import Table
+from onnxmend.flows.tables import parity_table
+from onnxmend.runtime.validate import Validation
 
 console = Console()
 err_console = Console(stderr=True)
 
-VERDICT_STYLE = {"pass": "bold green", "mismatch": "bold red", "degenerate": "bold yellow"}
+VERDICT_STYLE = {"pass": "bold green", "mismatch": "bold red", "degenerate": "bold yellow", "unverified": "bold yellow"}
 TONE_STYLE = {"good": "green", "bad": "red", "warn": "yellow", "dim": "dim", "bold": "bold", "": ""}
 
 
@@ -42,6 +44,16 @@ def render(table: Table) -> RichTable:
 
 def _styled(text: str, style: str) -> str:
     return f"[{style}]{escape(text)}[/]" if style and text else escape(text)
+
+
+def print_validation(validation: Validation, title: str) -> None:
+    """The parity table, why a model could not be compared (if so), and the verdict."""
+    console.print(render(parity_table(validation.comparison, title)))
+    for line in filter(None, (validation.failure, validation.unverified)):
+        console.print(f"[yellow]{escape(line)}[/]", highlight=False)
+    if validation.sizes:
+        console.print(f"[dim]compared at: {escape('; '.join(validation.sizes))}[/]", highlight=False)
+    console.print(f"[{VERDICT_STYLE[validation.verdict]}]{validation.verdict.upper()}[/]")
 
 
 @contextlib.contextmanager

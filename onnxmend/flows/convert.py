@@ -94,8 +94,12 @@ def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, opti
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
                       **layout_context(options.layout, layout))  # type: ignore[arg-type]
-    gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed)) if options.verify else None
-    return run_passes(raw, passes, ctx, gate=gate, progress=say)
+    gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed), seed=options.seed) if options.verify else None
+    try:
+        return run_passes(raw, passes, ctx, gate=gate, progress=say)
+    finally:
+        if gate is not None:
+            gate.close()
 
 
 def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> None:

@@ -51,7 +51,9 @@ class ConvertResult:
 
     @property
     def exit_code(self) -> int:
-        # A failing int8 gate fails the command too: the artifact it names is not fit to ship.
+        """0 parity, 1 mismatch (or a failing int8 gate: that artifact is not fit to ship), 3 not verified."""
+        if self.validation.verdict == "unverified":
+            return 3
         passed = self.validation.verdict == "pass" and (self.quantized is None or self.quantized.passed)
         return 0 if passed else 1
 

@@ -24,6 +24,13 @@ class FixResult:
     before: Inspection
     after: Inspection
 
+    @property
+    def exit_code(self) -> int:
+        """1 when a pass was rejected, 3 when the rewrite could not be verified numerically, else 0."""
+        if self.pipeline.rejected:
+            return 1
+        return 3 if self.pipeline.unverified_reason else 0
+
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
         verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0,
@@ -44,7 +51,11 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=framework, **layout_context(layout, io_layout))  # type: ignore[arg-type]
     gate = NumericGate(model, seed=seed) if verify else None
-    fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
+    try:
+        fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
+    finally:
+        if gate is not None:
+            gate.close()
     save_model(fixed, output_path)
     return FixResult(output_path, report, inspect_model(model, input_path, framework),
                      inspect_model(fixed, output_path, framework))

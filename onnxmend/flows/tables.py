@@ -11,7 +11,7 @@ from onnxmend.runtime.compare import Comparison
 # Op types whose counts matter most to the user: shown first in before/after tables.
 HEADLINE_OPS = ("Transpose", "Pad", "Shape", "ReduceMean", "Sqrt", "Reciprocal", "LayerNormalization",
                 "BatchNormalization", "Conv", "MatMul")
-VERDICT_TONE = {"pass": "good", "mismatch": "bad", "degenerate": "warn"}
+VERDICT_TONE = {"pass": "good", "mismatch": "bad", "degenerate": "warn", "unverified": "warn"}
 
 
 def parity_table(comparison: Comparison, title: str) -> Table:
@@ -28,6 +28,8 @@ def passes_table(report: PipelineReport, verbose: bool = False) -> Table:
     with ``verbose`` every candidate it skipped and why."""
     t = table(f"passes ({report.rounds} round(s), {'gated' if report.verified else 'not gated'})",
               ["pass", "round>", "status", "changed>", "op deltas / reason"], empty="(none changed the graph)")
+    if report.unverified_reason:
+        t.add(Cell("(numeric gate)", "bold"), "", Cell("not verified", "warn"), "", report.unverified_reason)
     for r in report.records:
         status = Cell("applied", "good") if r.status == "applied" else Cell("rejected", "bad")
         t.add(r.name, r.round, status, r.changed, r.reason if r.status == "rejected" else (r.delta_text() or "-"))

@@ -9,10 +9,10 @@ import click
 from rich.markup import escape
 
 from onnxmend.cli.options import export_options, pass_options, tolerance_options
-from onnxmend.cli.render import VERDICT_STYLE, console, print_json, progress, render
+from onnxmend.cli.render import console, print_json, print_validation, progress, render
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.flows.convert import ConvertOptions, convert
-from onnxmend.flows.tables import ops_table, parity_table, passes_table
+from onnxmend.flows.tables import ops_table, passes_table
 
 
 def default_out_dir(source: str) -> Path:
@@ -58,10 +58,11 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(render(passes_table(result.pipeline, verbose)))
     console.print(render(ops_table(result.before.ops, result.after.ops)))
+    if result.pipeline.unverified_reason:
+        console.print(f"[bold yellow]passes not gated:[/] {escape(result.pipeline.unverified_reason)}", highlight=False)
     title = f"parity vs {result.export.framework} (fixed graph, {result.validation.provider})"
-    console.print(render(parity_table(result.validation.comparison, title)))
-    verdict = result.validation.verdict
-    console.print(f"[{VERDICT_STYLE[verdict]}]{verdict.upper()}[/]  report: {out / 'report.md'}")
+    print_validation(result.validation, title)
+    console.print(f"report: {out / 'report.md'}")
     if result.quantized is not None:
         state = "passed" if result.quantized.passed else "FAILED"
         console.print(f"int8 artifact: {out / 'model.int8.onnx'} (gate {state})")

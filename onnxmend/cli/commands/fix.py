@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from onnxmend.cli.options import pass_options
 from onnxmend.cli.render import console, print_json, progress, render
@@ -30,5 +31,7 @@ def command(model: str, output: str, preset: str, pass_names: str | None, verify
     else:
         console.print(render(passes_table(result.pipeline, verbose)))
         console.print(render(ops_table(result.before.ops, result.after.ops)))
+        if result.pipeline.unverified_reason:
+            console.print(f"[bold yellow]NOT VERIFIED[/] {escape(result.pipeline.unverified_reason)}", highlight=False)
         console.print(f"wrote {result.output}")
-    return 1 if result.pipeline.rejected else 0
+    return result.exit_code

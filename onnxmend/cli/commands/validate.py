@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from onnxmend.cli.options import export_options, tolerance_options
-from onnxmend.cli.render import VERDICT_STYLE, console, print_json, render
+from onnxmend.cli.render import print_json, print_validation
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.flows.tables import parity_table
 from onnxmend.flows.validate import validate
 
 
@@ -21,13 +20,13 @@ def command(model: str, source: str, export_opts: ExportOptions, atol: float, rt
             provider: str, threads: int, as_json: bool) -> int:
     """Compare MODEL on onnxruntime with SOURCE in its own framework on seeded inputs.
 
-    Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input.
+    Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input, 3 when the source runs
+    at no input size tried.
     """
     result = validate(model, source, export_opts, seed=seed, atol=atol, rtol=rtol, provider=provider,  # type: ignore[arg-type]
                       threads=threads)
     if as_json:
         print_json(result.to_json())
     else:
-        console.print(render(parity_table(result.comparison, f"{model} vs {source} ({result.provider})")))
-        console.print(f"[{VERDICT_STYLE[result.verdict]}]{result.verdict.upper()}[/]")
-    return 0 if result.verdict == "pass" else 1
+        print_validation(result, f"{model} vs {source} ({result.provider})")
+    return {"pass": 0, "unverified": 3}.get(result.verdict, 1)

@@ -1,0 +1,87 @@
+"""onnxruntime on an untrusted graph, in a worker process: a hang, a memory bomb or a native crash of
+onnxruntime becomes one sentence ("onnxruntime crashed (SIGFPE) while running the input graph") instead
+of taking onnxmend down.
+
+:class:`IsolatedOnnxRunner` is a :class:`~onnxmend.runtime.runners.base.Runner` whose session lives in a
+:class:`~onnxmend.core.worker.Worker`; the model is sent once, each ``run`` sends only the feeds. Several
+runners may share one worker (the numeric gate keeps one per pipeline). ``timed_call`` is not offered:
+timing across a process boundary measures the pipe, not the model.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.specs import TensorSpec, specs_from_model
+from onnxmend.core.worker import Worker
+from onnxmend.runtime.runners.base import Arrays, check_feeds
+from onnxmend.runtime.runners.ort_runner import with_outputs
+from onnxmend.runtime.session import OptLevel, Provider
+
+CHILD = "onnxmend.runtime.runners.isolated_child"
+DEFAULT_RUN_TIMEOUT_S = 120.0
+_SHARED: Worker | None = None
+
+
+def shared_worker() -> Worker:
+    """One onnxruntime worker per onnxmend process, started on first use and replaced after a failure;
+    the gate and validation share it so that a pipeline pays the child's start-up once."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Worker()
+        atexit.register(_SHARED.close)
+    return _SHARED
+
+
+class IsolatedOnnxRunner:
+    framework = "onnxruntime"
+
+    def __init__(self, model: onnx.ModelProto, what: str, worker: Worker, provider: Provider = "cpu",
+                 threads: int = 0, opt_level: OptLevel = "disable", timeout_s: float = DEFAULT_RUN_TIMEOUT_S) -> None:
+        self.model, self.what, self.worker, self.timeout_s = model, what, worker, timeout_s
+        self.options = {"provider": provider, "threads": threads, "opt_level": opt_level, "tf32": False}
+        self._loaded: dict[str, int] = {}  # session key -> worker generation it was loaded in
+        self.provider, self.fallback_reason = "", None
+        self.key = self._load(model)
+
+    @property
+    def label(self) -> str:
+        return f"onnxruntime {self.provider} (worker process)"
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return specs_from_model(self.model)
+
+    def run(self, feeds: Arrays) -> dict[str, np.ndarray]:
+        check_feeds(self.inputs, feeds)
+        return self._run(self.model, self.key, feeds)
+
+    def capture(self, feeds: Arrays, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        wanted = list(names) if names is not None else [o for n in self.model.graph.node for o in n.output if o]
+        widened = with_outputs(self.model, wanted)
+        values = self._run(widened, self._load(widened), feeds)
+        return {name: values[name] for name in wanted if name in values}
+
+    def _run(self, model: onnx.ModelProto, key: str, feeds: Arrays) -> dict[str, np.ndarray]:
+        if not self.worker.alive() or self._loaded.get(key) != self.worker.generation:  # a new child, no session
+            self._load(model)
+        return self.worker.call(f"{CHILD}:run", actor="onnxruntime", doing=f"running {self.what}",
+                                timeout_s=self.timeout_s, key=key, feeds=dict(feeds))
+
+    def timed_call(self, feeds: Arrays) -> Callable[[], object]:
+        raise OnnxmendError("An isolated onnxruntime session cannot be timed; benchmark it in process.")
+
+    def _load(self, model: onnx.ModelProto) -> str:
+        data = model.SerializeToString()
+        key = hashlib.sha1(data).hexdigest() + repr(sorted(self.options.items()))
+        self.provider, self.fallback_reason = self.worker.call(
+            f"{CHILD}:load", actor="onnxruntime", doing=f"loading {self.what}", timeout_s=self.timeout_s,
+            key=key, model=data, options=self.options)
+        self._loaded[key] = self.worker.generation
+        return key

@@ -1,0 +1,28 @@
+"""The worker side of :mod:`onnxmend.runtime.runners.isolated`: sessions kept by key, run on request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+from onnxmend.runtime.runners.ort_runner import OnnxRunner
+
+# A few sessions at a time: the gate alternates between the input graph and the current candidate.
+_SESSIONS: dict[str, OnnxRunner] = {}
+_KEEP = 4
+
+
+def load(key: str, model: bytes, options: dict[str, Any]) -> tuple[str, str | None]:
+    """Create (or keep) the session for ``key``; returns the provider it runs on and why, if it fell back."""
+    if key not in _SESSIONS:
+        while len(_SESSIONS) >= _KEEP:
+            _SESSIONS.pop(next(iter(_SESSIONS)))
+        _SESSIONS[key] = OnnxRunner(onnx.load_from_string(model), **options)
+    session = _SESSIONS[key].session
+    return session.provider, session.fallback_reason
+
+
+def run(key: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return _SESSIONS[key].run(feeds)
