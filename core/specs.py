@@ -57,8 +57,9 @@ def output_specs_from_model(model: onnx.ModelProto) -> list[TensorSpec]:
 
 
 def spec_of(vi: onnx.ValueInfoProto) -> TensorSpec:
+    """The spec of a graph input/output; a dim stored as a negative number (``-1``) is dynamic."""
     tt = vi.type.tensor_type
     shape = tuple(
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim
+        d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or None) for d in tt.shape.dim
     )
     return TensorSpec(vi.name, shape, ONNX_TO_NUMPY.get(tt.elem_type, "float32"))

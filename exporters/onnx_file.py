@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import onnx
+
 from onnxmend.core.fileio import load_model
 from onnxmend.core.specs import output_specs_from_model, specs_from_model
 from onnxmend.exporters.base import Export, SourceModel
@@ -15,7 +17,14 @@ from onnxmend.exporters.options import ExportOptions
 
 def export_onnx_file(source: str, options: ExportOptions) -> Export:
     start = time.perf_counter()
-    model = load_model(source)
+    exported = export_onnx_model(load_model(source), source, options)
+    exported.seconds = time.perf_counter() - start
+    return exported
+
+
+def export_onnx_model(model: onnx.ModelProto, source: str, options: ExportOptions) -> Export:
+    """An ONNX model already in memory as a pass-through source (``--input`` may set its input shapes)."""
+    start = time.perf_counter()
     overrides = {a.name: a for a in options.inputs}
     specs = [
         replace(s, shape=overrides[s.name].shape, dtype=overrides[s.name].dtype) if s.name in overrides else s

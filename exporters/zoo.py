@@ -16,6 +16,10 @@ def export_zoo(name: str, options: ExportOptions) -> Export:
         raise OnnxmendError(f"Zoo models build their own seeded weights; drop --weights for zoo:{name}.")
     model = build(name, options.seed)
     source = f"zoo:{name}"
+    if spec.framework == "onnx":
+        from onnxmend.exporters.onnx_file import export_onnx_model
+
+        return export_onnx_model(model, source, options)
     if spec.framework == "torch":
         from onnxmend.exporters.pytorch.export import export_module
 

@@ -111,6 +111,17 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "pooling:build_keras_keepdims", (nhwc((1, 16, 16, 3)),),
         twin_of="gap-keras",
     ),
+    # --- dynamic axes that do not run at every size (the numeric gate must find sizes that run) ---
+    ZooEntry(
+        "detector-dynamic-onnx", "onnx",
+        "Dynamic H/W that must be multiples of 32 (FPN-style Add after 5 stride-2 pools and a x32 Resize).",
+        "dynamic:build_detector", (TensorSpec("x", ("N", 3, "H", "W"), "float32", "NCHW"),), outputs=("y",),
+    ),
+    ZooEntry(
+        "audio-reflect-onnx", "onnx",
+        "Dynamic length T with a reflect Pad of 32 samples (onnxruntime needs T > 32) and a strided Conv1d.",
+        "dynamic:build_audio", (TensorSpec("x", ("N", 1, "T"), "float32", "NCL"),), outputs=("y",),
+    ),
     # --- architectures ---
     ZooEntry(
         "vit-block-torch", "torch",

@@ -13,13 +13,13 @@ from typing import Any, Literal
 from onnxmend.core.deps import require
 from onnxmend.core.specs import TensorSpec
 
-Framework = Literal["torch", "keras"]
+Framework = Literal["torch", "keras", "onnx"]
 
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """A reference model. ``build(seed)`` returns an ``nn.Module`` (carrying ``example_inputs``) or a
-    ``keras.Model``. Twins (``twin_of``) built with the same seed share one set of numpy weights."""
+    """A reference model. ``build(seed)`` returns an ``nn.Module`` (carrying ``example_inputs``), a
+    ``keras.Model``, or an ``onnx.ModelProto`` (an ONNX file as another converter would write it). Twins (``twin_of``) built with the same seed share one set of numpy weights."""
 
     name: str
     framework: Framework
@@ -34,7 +34,8 @@ class ZooEntry:
         return {s.name: s.value_range for s in self.inputs if s.value_range is not None}
 
     def build(self, seed: int = 0) -> Any:
-        require("torch" if self.framework == "torch" else "keras")  # one sentence when the framework is missing
+        if self.framework != "onnx":  # one sentence when the framework is missing
+            require("torch" if self.framework == "torch" else "keras")
         module_name, function_name = self.builder.split(":")
         module = importlib.import_module(f"onnxmend.models.{module_name}")
         return getattr(module, function_name)(seed)

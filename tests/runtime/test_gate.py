@@ -1,0 +1,165 @@
+"""The numeric gate: it finds sizes a graph can run, checks every rewrite at all of them, rejects the wrong
+passes a lenient gate lets through, and says so (exit code 3) when it cannot verify at all."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx_graphsurgeon as gs
+import pytest
+from onnx import helper
+
+from onnxmend.core.fileio import save_model
+from onnxmend.core.specs import specs_from_model
+from onnxmend.exporters import ExportOptions, export
+from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.runtime.gate import NumericGate, tolerance_for
+from tests.builders import conv_relu_model, init, make_model, value
+
+
+def zoo(name: str):
+    return export(f"zoo:{name}", ExportOptions()).model
+
+
+@pytest.mark.parametrize("name, sizes, folded, left", [
+    ("detector-dynamic-onnx", ["batch 1, dynamic dims 32", "batch 1, dynamic dims 64", "batch 3, dynamic dims 32"],
+     {"fold-pad", "fold-batch-norm"}, set()),
+    # a reflect Pad cannot fold into the Conv (it is no zero padding); the BatchNorm folds
+    ("audio-reflect-onnx", ["batch 1, dynamic dims 64", "batch 1, dynamic dims 65", "batch 3, dynamic dims 64"],
+     {"fold-batch-norm"}, {"Pad"}),
+])
+def test_graphs_that_cannot_run_at_8_are_verified_where_they_run(name, sizes, folded, left) -> None:
+    model = zoo(name)
+    gate = NumericGate(model)
+    assert gate.unavailable == "" and gate.sizes == sizes
+    assert any(re.search(r"dynamic dims 8: ", f) for f in gate.plan.failures)
+    fixed, report = run_passes(model, resolve("fix"), PassContext(opset=17), gate=gate)
+    applied = {r.name for r in report.records if r.status == "applied"}
+    assert report.verified and report.rejected == [] and folded <= applied
+    ops = {n.op_type for n in fixed.graph.node}
+    assert "BatchNormalization" not in ops and ops & {"Pad"} == left
+
+
+class ScaleFirstWeight(Pass):
+    """Multiplies the first Conv weight by ``factor`` every time it runs (and always says it changed)."""
+
+    name = "scale-weight"
+    fixes = "nothing: a wrong pass"
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        conv = next(n for n in graph.nodes if n.op == "Conv")
+        w = conv.inputs[1]
+        conv.inputs[1] = gs.Constant(w.name + "_scaled", (np.asarray(w.values) * self.factor).astype(np.float32))
+        return PassResult(changed=1)
+
+
+class CropTime(Pass):
+    """Reads only the first 64 samples: exact at T = 64, wrong at every other length."""
+
+    name = "crop-time"
+    fixes = "nothing: a wrong pass"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        x = graph.inputs[0]
+        cropped = gs.Variable("x_cropped", dtype=np.float32)
+        consts = [gs.Constant(n, np.array(v, np.int64)) for n, v in (("s", [0]), ("e", [64]), ("a", [2]))]
+        graph.nodes.append(gs.Node("Slice", "crop", inputs=[x, *consts], outputs=[cropped]))
+        for node in list(x.outputs):
+            if node.name != "crop":
+                node.inputs[node.inputs.index(x)] = cropped
+        return PassResult(changed=1)
+
+
+class KeepBatchZero(Pass):
+    """Computes batch element 0 and repeats it: exact at batch 1, wrong at batch 3."""
+
+    name = "keep-batch-zero"
+    fixes = "nothing: a wrong pass"
+
+    def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        x = graph.inputs[0]
+        first, shape, spread = (gs.Variable(n, dtype=d) for n, d in (("first", np.float32), ("shape", np.int64),
+                                                                          ("spread", np.float32)))
+        graph.nodes += [gs.Node("Gather", "first", {"axis": 0}, [x, gs.Constant("zero", np.array([0], np.int64))], [first]),
+                        gs.Node("Shape", "shape", inputs=[x], outputs=[shape]),
+                        gs.Node("Expand", "spread", inputs=[first, shape], outputs=[spread])]
+        for node in list(x.outputs):
+            if node.name not in ("first", "shape"):
+                node.inputs[node.inputs.index(x)] = spread
+        return PassResult(changed=1)
+
+
+@pytest.mark.parametrize("model_name, wrong, pattern", [
+    ("conv", ScaleFirstWeight(1.5), r"output y changed at the declared sizes"),
+    ("conv", ScaleFirstWeight(1.00005), r"output y changed at the declared sizes \(max abs diff .*, [0-9.e-]+ of its scale"),
+    ("audio-reflect-onnx", CropTime(), r"output y changed at batch 1, dynamic dims 65"),
+    ("detector-dynamic-onnx", KeepBatchZero(), r"output y changed at batch 3, dynamic dims 32"),
+])
+def test_wrong_passes_are_rejected(model_name: str, wrong: Pass, pattern: str) -> None:
+    model = conv_relu_model() if model_name == "conv" else zoo(model_name)
+    fixed, report = run_passes(model, [wrong], PassContext(opset=17), gate=NumericGate(model), max_rounds=6)
+    (rejected,) = report.records
+    assert rejected.status == "rejected" and rejected.round == 1, rejected
+    assert re.search(pattern, rejected.reason), rejected.reason
+    assert [n.op_type for n in fixed.graph.node] == [n.op_type for n in model.graph.node]
+
+
+def test_a_tiny_nudge_every_round_never_accumulates_past_the_gate() -> None:
+    model = conv_relu_model()
+    _, report = run_passes(model, [ScaleFirstWeight(1.000005)], PassContext(opset=17), gate=NumericGate(model))
+    # 5e-6 relative is within float32 rounding room, but the gate compares every round with the input's
+    # outputs at a fixed tolerance, so the drift it lets through is bounded by that tolerance.
+    statuses = [r.status for r in report.records]
+    assert statuses[-1] == "rejected" and statuses.count("rejected") == 1
+    accepted = statuses.count("applied")
+    assert 1.000005 ** accepted - 1 < 2e-5  # atol + rtol of float32 outputs, relative to the output's scale
+
+
+def test_tolerance_follows_the_output_dtype() -> None:
+    assert tolerance_for(np.zeros(1, np.float32)).rtol == 1e-5
+    assert tolerance_for(np.zeros(1, np.float16)).rtol == 2e-3
+    assert tolerance_for(np.zeros(1, np.int64)).atol == 0.0
+
+
+def test_a_dim_stored_as_minus_one_is_dynamic() -> None:
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [1, 3])], [value("y", [1, 3])])
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = -1
+    assert specs_from_model(model)[0].shape == (1, None)
+    assert NumericGate(model).sizes == ["dynamic dims 8", "dynamic dims 9"]
+
+
+def _unrunnable():
+    """A dilated Conv with auto_pad=SAME_UPPER: onnxruntime refuses it at every size."""
+    w = np.random.default_rng(0).standard_normal((2, 1, 3, 3)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "W"], ["c"], auto_pad="SAME_UPPER", dilations=[2, 2])
+    relu = helper.make_node("Relu", ["c"], ["y"])
+    return make_model([node, relu], [value("x", [1, 1, 9, 9])], [value("y", [1, 2, 9, 9])], [init("W", w)])
+
+
+def _fix(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    source = save_model(_unrunnable(), tmp_path / "in.onnx")
+    return subprocess.run([sys.executable, "-m", "onnxmend", "fix", str(source), "-o", str(tmp_path / "out.onnx"), *args],
+                          capture_output=True, text=True)
+
+
+def test_fix_that_cannot_be_verified_says_so_in_the_table_and_exits_three(tmp_path: Path) -> None:
+    result = _fix(tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "not verified" in result.stdout and "NOT VERIFIED" in result.stdout
+    assert re.search(r"cannot run at any input size tried", result.stdout)
+    data = json.loads(_fix(tmp_path, "--json").stdout)
+    assert data["verified"] is False and data["unverified_reason"].startswith("the input graph cannot run")
+
+
+def test_no_verify_is_the_users_choice_and_exits_zero(tmp_path: Path) -> None:
+    assert _fix(tmp_path, "--no-verify").returncode == 0
