@@ -15,99 +15,99 @@ ENTRIES: tuple[ZooEntry, ...] = (
     # --- padding (seeds 001, 004) ---
     ZooEntry(
         "tf-same-conv-keras", "keras",
-        "Seed 001: Keras Conv2D stride 2 padding='same' (pads bottom/right).",
+        "Keras Conv2D stride 2 padding='same' (pads bottom/right).",
         "padding:build_keras", (nhwc((1, 32, 32, 3)),),
     ),
     ZooEntry(
         "tf-same-conv-torch", "torch",
-        "Seed 001: faithful torch port of tf-same-conv-keras (F.pad right/bottom, padding=0).",
+        "faithful torch port of tf-same-conv-keras (F.pad right/bottom, padding=0).",
         "padding:build_torch", (nchw((1, 3, 32, 32)),),
         twin_of="tf-same-conv-keras",
     ),
     ZooEntry(
         "tf-same-conv-torch-naive", "torch",
-        "Seed 001: naive torch port (padding=k//2), off by one pixel at stride 2.",
+        "naive torch port (padding=k//2), off by one pixel at stride 2.",
         "padding:build_torch_naive", (nchw((1, 3, 32, 32)),),
         twin_of="tf-same-conv-keras",
     ),
     ZooEntry(
         "tf-pad-dynamic-torch", "torch",
-        "Seeds 001/004: torch net emulating TF 'same' with pads computed from x.shape at run time.",
+        "torch net emulating TF 'same' with pads computed from x.shape at run time.",
         "tf_pad:build_dynamic", (nchw((1, 3, 56, 56)),),
     ),
     ZooEntry(
         "tf-pad-static-torch", "torch",
-        "Seeds 001/004: tf-pad-dynamic-torch with its pads written as F.pad constants.",
+        "tf-pad-dynamic-torch with its pads written as F.pad constants.",
         "tf_pad:build_static", (nchw((1, 3, 56, 56)),),
         twin_of="tf-pad-dynamic-torch",
     ),
     # --- layout (seeds 000, 004) ---
     ZooEntry(
         "depthwise-keras", "keras",
-        "Seeds 000/004: Keras DepthwiseConv2D, kernel (kh,kw,C,1), then a pointwise conv.",
+        "Keras DepthwiseConv2D, kernel (kh,kw,C,1), then a pointwise conv.",
         "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
     ),
     ZooEntry(
         "depthwise-torch", "torch",
-        "Seeds 000/004: torch Conv2d(groups=C) port of depthwise-keras, kernel (C,1,kh,kw).",
+        "torch Conv2d(groups=C) port of depthwise-keras, kernel (C,1,kh,kw).",
         "depthwise:build_torch", (nchw((1, 8, 16, 16)),),
         twin_of="depthwise-keras",
     ),
     # --- batch norm (seed 002) ---
     ZooEntry(
         "bn-stack-keras", "keras",
-        "Seed 002: 24 x Conv+BatchNormalization(eps 1e-3)+ReLU in Keras.",
+        "24 x Conv+BatchNormalization(eps 1e-3)+ReLU in Keras.",
         "batchnorm:build_keras", (nhwc((1, 16, 16, 3)),),
     ),
     ZooEntry(
         "bn-stack-torch", "torch",
-        "Seed 002: torch port of bn-stack-keras with BatchNorm2d's default eps 1e-5 (drifts).",
+        "torch port of bn-stack-keras with BatchNorm2d's default eps 1e-5 (drifts).",
         "batchnorm:build_torch", (nchw((1, 3, 16, 16)),),
         twin_of="bn-stack-keras",
     ),
     ZooEntry(
         "bn-stack-torch-eps-fixed", "torch",
-        "Seed 002: torch port of bn-stack-keras with eps=1e-3 carried over (matches).",
+        "torch port of bn-stack-keras with eps=1e-3 carried over (matches).",
         "batchnorm:build_torch_eps_fixed", (nchw((1, 3, 16, 16)),),
         twin_of="bn-stack-keras",
     ),
     # --- layer norm (seed 000) ---
     ZooEntry(
         "layernorm-hwc-keras", "keras",
-        "Seed 000: tf.contrib layer_norm form, stats over (H,W,C), affine over C.",
+        "tf.contrib layer_norm form, stats over (H,W,C), affine over C.",
         "layernorm:build_hwc_keras", (nhwc((1, 8, 8, 16)),),
     ),
     ZooEntry(
         "groupnorm1-torch", "torch",
-        "Seed 000: GroupNorm(1, C), the exact torch port of layernorm-hwc-keras.",
+        "GroupNorm(1, C), the exact torch port of layernorm-hwc-keras.",
         "layernorm:build_groupnorm1_torch", (nchw((1, 16, 8, 8)),),
         twin_of="layernorm-hwc-keras",
     ),
     ZooEntry(
         "layernorm-chw-torch", "torch",
-        "Seed 000: nn.LayerNorm over (C,H,W) with its full (C,H,W) affine (cannot hold tf.contrib weights).",
+        "nn.LayerNorm over (C,H,W) with its full (C,H,W) affine (cannot hold tf.contrib weights).",
         "layernorm:build_chw_torch", (nchw((1, 16, 8, 8)),),
     ),
     ZooEntry(
         "layernorm-last-keras", "keras",
-        "Seed 000: keras LayerNormalization over the last axis (C) of NHWC.",
+        "keras LayerNormalization over the last axis (C) of NHWC.",
         "layernorm:build_last_keras", (nhwc((1, 8, 8, 16)),),
     ),
     # --- pooling (seeds 000, 004) ---
     ZooEntry(
         "gap-keepdims-torch", "torch",
-        "Seeds 000/004: AdaptiveAvgPool2d(1), output keeps 4-D (N,C,1,1).",
+        "AdaptiveAvgPool2d(1), output keeps 4-D (N,C,1,1).",
         "pooling:build_torch_keepdims", (nchw((1, 3, 16, 16)),),
         twin_of="gap-keras",
     ),
     ZooEntry(
         "gap-keras", "keras",
-        "Seeds 000/004: GlobalAveragePooling2D(), output drops to (N,C).",
+        "GlobalAveragePooling2D(), output drops to (N,C).",
         "pooling:build_keras", (nhwc((1, 16, 16, 3)),),
     ),
     ZooEntry(
         "gap-keepdims-keras", "keras",
-        "Seeds 000/004: GlobalAveragePooling2D(keepdims=True), output (N,1,1,C).",
+        "GlobalAveragePooling2D(keepdims=True), output (N,1,1,C).",
         "pooling:build_keras_keepdims", (nhwc((1, 16, 16, 3)),),
         twin_of="gap-keras",
     ),
@@ -125,22 +125,22 @@ ENTRIES: tuple[ZooEntry, ...] = (
     # --- architectures ---
     ZooEntry(
         "vit-block-torch", "torch",
-        "Seeds 000/003: ViT block (patch conv, LayerNorm, MatMul/Softmax attention, GELU MLP).",
+        "ViT block (patch conv, LayerNorm, MatMul/Softmax attention, GELU MLP).",
         "vit:build", (nchw((1, 3, 32, 32)),),
     ),
     ZooEntry(
         "resnet18-torch", "torch",
-        "Seeds 002/003: ResNet-18 (Conv+BN+ReLU, calibrated BN statistics) for fold/bench.",
+        "ResNet-18 (Conv+BN+ReLU, calibrated BN statistics) for fold/bench.",
         "cnn:build_resnet18", (nchw((1, 3, 224, 224)),),
     ),
     ZooEntry(
         "mobilenetv2-torch", "torch",
-        "Seeds 000/003: MobileNetV2 (depthwise groups=C, ReLU6, calibrated BN) for fold/bench.",
+        "MobileNetV2 (depthwise groups=C, ReLU6, calibrated BN) for fold/bench.",
         "cnn:build_mobilenetv2", (nchw((1, 3, 224, 224)),),
     ),
     ZooEntry(
         "bert-encoder-torch", "torch",
-        "Seed 003: BERT-style encoder (token ids, MatMul/Softmax attention, LayerNorm, GELU) for quantize.",
+        "BERT-style encoder (token ids, MatMul/Softmax attention, LayerNorm, GELU) for quantize.",
         "bert:build", (TensorSpec("input_ids", (1, BERT_SEQ), "int64", "other", (0, BERT_VOCAB)),),
         outputs=('last_hidden_state', 'pooled'),
     ),
