@@ -22,8 +22,13 @@ EXTERNAL_DATA_THRESHOLD = 1 << 30
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only or full disk
+        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        raise OnnxmendError(f"Cannot write {target}: {why}.") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -89,16 +94,46 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
 
 
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Load an ONNX file, turning every way it can fail into one sentence."""
+    """Load an ONNX file, turning every way it can fail into one sentence.
+
+    External data is read only from files inside the model's own folder; a location that points elsewhere
+    (an absolute path, ``..``, a link out of the folder) or a missing data file is named in the error.
+    """
     path = Path(path)
     if not path.exists():
         raise OnnxmendError(f"{path} does not exist.")
     if path.is_dir():
         raise OnnxmendError(f"{path} is a directory, not an ONNX file.")
+    if not path.is_file():
+        raise OnnxmendError(f"{path} is not a regular file (a pipe or a device); give an ONNX file.")
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and friends
         raise OnnxmendError(f"{path} is not a readable ONNX model ({type(exc).__name__}).") from exc
     if not model.graph.node and not model.graph.output:
         raise OnnxmendError(f"{path} is not an ONNX model (it parsed as an empty graph).")
+    locations = external_locations(model)
+    if locations:
+        _check_external(path, locations)
+        try:
+            onnx.load_external_data_for_model(model, str(path.parent))
+        except Exception as exc:  # a truncated data file, offsets past its end
+            raise OnnxmendError(f"{path}'s external data cannot be read ({type(exc).__name__}: {str(exc)[:160]}).") from exc
     return model
+
+
+def external_locations(model: onnx.ModelProto) -> list[str]:
+    """The external-data file names a model's initializers refer to."""
+    return sorted({entry.value for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+                   for entry in t.external_data if entry.key == "location"})
+
+
+def _check_external(path: Path, locations: list[str]) -> None:
+    folder = path.parent.resolve()
+    for location in locations:
+        target = (path.parent / location).resolve()
+        if Path(location).is_absolute() or (folder != target and folder not in target.parents):
+            raise OnnxmendError(f"{path} refers to external data outside its folder ({location}); onnxmend reads "
+                                "external data only from files beside the model.")
+        if not target.is_file():
+            raise OnnxmendError(f"{path} refers to external data {location}, which is not in {path.parent}.")

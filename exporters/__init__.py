@@ -32,7 +32,7 @@ def source_kind(source: str) -> str:
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return "onnx"
-    if suffix == ".pt2":
+    if suffix in (".pt2", ".pt", ".pth"):
         return "torch"
     if suffix in (".keras", ".h5", ".hdf5"):
         return "keras"
@@ -42,7 +42,7 @@ def source_kind(source: str) -> str:
         raise BadSourceError(f"{path} is a directory but not a SavedModel (it has no saved_model.pb).")
     if not path.exists() and suffix in ("", ".py"):
         raise BadSourceError(
-            f"Unknown source {source!r}; give a model file (.onnx, .keras, .h5, .pt2), a SavedModel "
+            f"Unknown source {source!r}; give a model file (.onnx, .keras, .h5, .pt2, .pt), a SavedModel "
             "directory, keras:NAME, torch:pkg.module:factory, file.py:factory or zoo:NAME."
         )
     if not path.exists():

@@ -30,6 +30,8 @@ class ExportOptions:
     torch_exporter: Literal["dynamo", "legacy"] = "dynamo"
     weights: str | None = None
     seed: int = 0
+    # Load source files whose loading runs code from the file (pickled modules, Keras Lambda layers).
+    trust_source: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 

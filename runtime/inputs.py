@@ -1,4 +1,8 @@
-"""Seeded input synthesis, so every comparison in onnxmend is reproducible."""
+"""Seeded input synthesis, so every comparison in onnxmend is reproducible.
+
+An input past :data:`MAX_INPUT_BYTES` (a 120 GB ``--input``, a graph that declares a dim of 10^9) is
+refused in one sentence before anything is allocated.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ from typing import Sequence
 
 import numpy as np
 
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.specs import TensorSpec
+
+MAX_INPUT_BYTES = 4 << 30
 
 
 def synthesize(
@@ -18,6 +25,11 @@ def synthesize(
     for spec in specs:
         shape = spec.concrete_shape(batch, default_dim)
         dtype = np.dtype(spec.dtype)
+        size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if size > MAX_INPUT_BYTES:
+            shown = "x".join(map(str, shape))
+            raise OnnxmendError(f"Input {spec.name} of shape {shown} would take {size / 1e9:.0f} GB; "
+                                "give a smaller size with --input.")
         if dtype == np.bool_:
             feeds[spec.name] = rng.random(shape) > 0.5
         elif np.issubdtype(dtype, np.integer):

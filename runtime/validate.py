@@ -19,7 +19,7 @@ from typing import Mapping
 
 import onnx
 
-from onnxmend.core.errors import first_line
+from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.worker import Worker
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, Tolerance
@@ -94,6 +94,7 @@ def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, work
     except Exception as exc:  # onnxruntime refuses the graph, or crashed loading it
         return _failed(f"onnxruntime cannot load the ONNX model ({first_line(exc)})", plan, facts)
     candidate = SourceLayout(runner, model)
+    _check_interfaces(candidate.inputs, plan.sets[0].feeds)
     comparisons = []
     for feed_set in plan.sets:
         try:
@@ -104,6 +105,14 @@ def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, work
         comparisons.append(criterion.compare(feed_set.outputs, actual))
     return Validation(_worst(comparisons), runner.provider, runner.fallback_reason, onnx_seconds=time.perf_counter() - start,
                       sizes=tuple(s.label for s in plan.sets), **facts)  # type: ignore[arg-type]
+
+
+def _check_interfaces(inputs: list, feeds: Mapping[str, object]) -> None:
+    """One sentence when the ONNX model takes inputs the source does not give."""
+    missing = [s.name for s in inputs if s.name not in feeds]
+    if missing:
+        raise OnnxmendError(f"The ONNX model's inputs ({', '.join(s.name for s in inputs)}) do not match the "
+                            f"source's ({', '.join(feeds)}); validate a model against the source it was exported from.")
 
 
 def _failed(reason: str, plan: SizePlan, facts: Mapping[str, object], provider: str = "",

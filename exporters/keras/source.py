@@ -74,7 +74,7 @@ def export_keras_source(source: str, options: ExportOptions) -> Export:
     path = Path(source)
     if path.is_dir():
         return export_saved_model(path, source, options)
-    model = load_keras_file(path)
+    model = load_keras_file(path, options.trust_source)
     if options.weights:
         load_weights(model, options.weights)
     return export_keras_model(model, source, options)
@@ -122,7 +122,7 @@ def load_keras_source(source: str, options: ExportOptions) -> SourceModel:
         model = build_application(name, options.inputs)
         value_range = application_value_range(name)
     else:
-        model, value_range = load_keras_file(Path(source)), None
+        model, value_range = load_keras_file(Path(source), options.trust_source), None
     declared = declared_inputs(model) or declared_from_overrides(model, options.inputs)
     ranges = {n: value_range for n, _, _ in declared} if value_range else {}
     inputs = input_specs(declared, options.inputs, True, ranges)
@@ -194,13 +194,21 @@ def application_value_range(name: str) -> tuple[float, float] | None:
     return next((r for prefix, r in _APP_VALUE_RANGES if name.startswith(prefix)), None)
 
 
-def load_keras_file(path: Path) -> Any:
+def load_keras_file(path: Path, trust_source: bool = False) -> Any:
+    """A ``.keras``/``.h5`` model, with Keras' safe mode on unless the user trusts the file (a Lambda layer's
+    Python function is code from the file; Keras refuses it in safe mode and the full reason is shown)."""
     keras = require("keras")
     if not path.is_file():
         raise BadSourceError(f"{path} does not exist.")
     try:
-        return keras.models.load_model(str(path), compile=False)
+        return keras.models.load_model(str(path), compile=False, safe_mode=not trust_source)
     except Exception as exc:  # Keras raises ValueError, OSError, h5py and zipfile errors alike
+        if "safe_mode" in str(exc):
+            reason = " ".join(str(exc).split()).split(" If you trust")[0]
+            raise BadSourceError(
+                f"Keras refuses to load {path} in safe mode: {reason} onnxmend runs no code from a model file; "
+                "if you trust this file, pass --trust-source."
+            ) from exc
         raise BadSourceError(
             f"Cannot load {path} as a Keras model ({type(exc).__name__}: {first_line(exc)}); "
             "a weights-only file goes with keras:NAME and --weights."

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import onnx
 
 from onnxmend.core.deps import require
-from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import Export, SourceModel
 from onnxmend.exporters.options import ExportOptions, InputArg
@@ -36,6 +36,10 @@ def export_torch_source(source: str, options: ExportOptions) -> Export:
         from onnxmend.exporters.pytorch.pt2 import export_pt2
 
         return export_pt2(source, options)
+    if source.endswith((".pt", ".pth")):
+        from onnxmend.exporters.pytorch.pt2 import export_pickled_module
+
+        return export_pickled_module(source, options)
     return export_module(build_module(source), source, options)
 
 
@@ -73,8 +77,13 @@ def prepare_module(
     module.eval()
     examples, names = _example_inputs(module, options.inputs, input_names)
     value_ranges = value_ranges or {}
-    with torch.inference_mode():
-        reference = module(*examples)
+    try:
+        with torch.inference_mode():
+            reference = module(*examples)
+    except Exception as exc:  # the module's own code rejects these inputs: a wrong --input, mostly
+        shapes = ", ".join(f"{n} {list(t.shape)}" for n, t in zip(names, examples))
+        raise OnnxmendError(f"The model does not run on inputs {shapes} ({type(exc).__name__}: {first_line(exc, 200)}); "
+                            "check --input.") from exc
     n_out = len(flatten_outputs(reference))
     out_names = tuple(output_names or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]))
     inputs = tuple(

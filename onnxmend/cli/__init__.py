@@ -11,7 +11,6 @@ import logging
 import sys
 
 import click
-
 from rich.markup import escape
 
 from onnxmend import __version__

@@ -11,8 +11,21 @@ import os
 import tempfile
 import traceback
 from pathlib import Path
+from typing import IO
+
+import click
 
 PASS, MISMATCH, BAD_INPUT, NOT_VERIFIED, INTERNAL = 0, 1, 2, 3, 4
+
+
+class UserError(click.ClickException):
+    """Bad input as click sees it: the same "error: <sentence>" and exit code 2 as ``main`` gives an
+    OnnxmendError, also when a command runs on its own (under click's test runner)."""
+
+    exit_code = BAD_INPUT
+
+    def show(self, file: IO[str] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 
 def log_dir() -> Path:

@@ -9,9 +9,21 @@ import click
 
 from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions, parse_input_arg
 
+trust_option = click.option(
+    "--trust-source", is_flag=True,
+    help="Load a source file even when loading it runs code from the file (a pickled torch module, a .pt2 "
+         "with pickled objects, a Keras Lambda layer). Off by default: onnxmend refuses such files.",
+)
+
+
+force_option = click.option(
+    "--force", is_flag=True,
+    help="Write over output files onnxmend did not write itself (refused by default).",
+)
+
 
 def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--input, --opset, --dynamic-batch, --torch-exporter, --weights; collected into ``export_opts``."""
+    """--input, --opset, --dynamic-batch, --torch-exporter, --weights, --trust-source; into ``export_opts``."""
 
     @click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224[:DTYPE]",
                   help="Input name and shape (repeatable); ? or -1 marks a dynamic dim. Defaults to the model's own.")
@@ -22,12 +34,13 @@ def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="torch.onnx exporter: dynamo (torch.export) or the legacy TorchScript tracer.")
     @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Local weights file for keras:NAME models (random weights otherwise).")
+    @trust_option
     @functools.wraps(func)
     def wrapper(*args: Any, inputs: tuple[str, ...], opset: int, dynamic_batch: bool,
-                torch_exporter: str, weights: str | None, **kwargs: Any) -> Any:
+                torch_exporter: str, weights: str | None, trust_source: bool, **kwargs: Any) -> Any:
         kwargs["export_opts"] = ExportOptions(
             inputs=tuple(parse_input_arg(t) for t in inputs), opset=opset, dynamic_batch=dynamic_batch,
-            torch_exporter=torch_exporter, weights=weights,  # type: ignore[arg-type]
+            torch_exporter=torch_exporter, weights=weights, trust_source=trust_source,  # type: ignore[arg-type]
         )
         return func(*args, **kwargs)
 

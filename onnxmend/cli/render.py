@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 from typing import Callable, Iterator
 
 import click
@@ -28,6 +30,26 @@ TONE_STYLE = {"good": "green", "bad": "red", "warn": "yellow", "dim": "dim", "bo
 
 def print_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+@contextlib.contextmanager
+def stdout_for_json(enabled: bool) -> Iterator[None]:
+    """While a ``--json`` command works, whatever a library prints (Python or native, to file descriptor 1)
+    goes to stderr, so that stdout holds the JSON document and nothing else."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    python_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout = python_stdout
 
 
 def render(table: Table) -> RichTable:

@@ -20,10 +20,12 @@ from onnxmend.runtime.bench.source import BenchSource
 
 
 def bench(models: Sequence[str | os.PathLike[str]], source: str | None = None,
-          options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns) -> BenchResult:
+          options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns,
+          trust_source: bool = False) -> BenchResult:
     """Benchmark ONNX ``models`` (and ``source`` in its own framework) over providers × batch sizes."""
     options.validate()
     src = None
     if source:
-        src = BenchSource.of(source, load_source(source, ExportOptions(seed=options.seed)), options.compile)
+        loaded = load_source(source, ExportOptions(seed=options.seed, trust_source=trust_source))
+        src = BenchSource.of(source, loaded, options.compile)
     return run_bench(models, src, options, clock)

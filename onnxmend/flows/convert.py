@@ -19,6 +19,7 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import save_model, write_json, write_text
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata
+from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
@@ -49,7 +50,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     options = options or ConvertOptions()
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
-    _check_output(source, out_dir)
+    _check_output(source, out_dir, options.force)
     passes = resolve(options.preset, options.passes)  # bad --passes fails before the slow export
     if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
         raise OnnxmendError(f"CUDA was requested, but {reason}.")
@@ -61,13 +62,11 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     seconds["export"] = time.perf_counter() - start
     raw = exported.model
     _stamp(raw, exported)
-    save_model(raw, out_dir / "raw.onnx")
 
     start = time.perf_counter()
     layout = choose_layout(options.layout, exported.is_nhwc)
     fixed, report = _fix(raw, exported, passes, layout, options, say)
     seconds["fix"] = time.perf_counter() - start
-    save_model(fixed, out_dir / "model.onnx")
 
     say("validating against the source framework")
     start = time.perf_counter()
@@ -82,8 +81,12 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
     )
+    # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
+    # no model without the report that says whether it was validated.
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
+    save_model(raw, out_dir / "raw.onnx")
+    save_model(fixed, out_dir / "model.onnx")
     _extras(result, options, say)
     return result
 
@@ -128,9 +131,11 @@ def _stamp(model: onnx.ModelProto, exported: Export) -> None:
     set_metadata(model, "onnxmend.version", __version__)
 
 
-def _check_output(source: str, out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OnnxmendError(f"{out_dir} exists and is not a directory.")
+OUTPUTS = ("raw.onnx", "model.onnx", "report.json", "report.md", "model.int8.onnx", "manifest.json",
+           "quantize.md", "bench.json", "bench.png")
+
+
+def _check_output(source: str, out_dir: Path, force: bool) -> None:
     path = Path(source)
     if path.suffix == ".onnx" and path.exists():
         for name in ("raw.onnx", "model.onnx"):
@@ -139,3 +144,4 @@ def _check_output(source: str, out_dir: Path) -> None:
                 raise OnnxmendError(
                     f"{path} would be overwritten by {name}; onnxmend never modifies its input. Choose another -o."
                 )
+    claim_dir(out_dir, OUTPUTS, force)

@@ -31,6 +31,7 @@ class ConvertOptions:
     threads: int = 0
     quantize: bool = False  # also write the int8 artifact beside model.onnx
     bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
+    force: bool = False  # write into a folder holding files onnxmend did not write
 
 
 @dataclass

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
+import onnx
+
+from onnxmend import __version__
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import load_model, save_model
 from onnxmend.core.graph import model_opset
+from onnxmend.core.interface import set_metadata, source_layout_specs
+from onnxmend.core.outputs import claim_file
+from onnxmend.exporters.options import InputArg
 from onnxmend.flows.layout import IoLayout, LayoutChoice, layout_context
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import ProgressHook, run_passes
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.gate import NumericGate
+from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
 
 
@@ -33,29 +42,50 @@ class FixResult:
 
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
-        verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0,
-        progress: ProgressHook | None = None) -> FixResult:
+        verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0, inputs: Sequence[InputArg] = (),
+        progress: ProgressHook | None = None, force: bool = False) -> FixResult:
     """Rewrite ``input_path`` with a preset (or exactly ``passes``) and write ``output_path``.
 
     ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
     (see :func:`~onnxmend.flows.layout.layout_context`). With ``verify`` every pass is gated numerically
-    against the input graph on inputs seeded with ``seed``.
+    against the input graph on inputs seeded with ``seed``, at the sizes ``inputs`` give (``--input``) and
+    the others the gate finds the graph runs at.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise OnnxmendError("The output path is the input file; onnxmend never overwrites its input. Choose another -o.")
+    claim_file(output_path, force)
     model = load_model(input_path)
     selected = resolve(preset, passes)
     io_layout: IoLayout = "nchw" if layout == "nchw" else "keep"
     framework = guess_framework(model)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=framework, **layout_context(layout, io_layout))  # type: ignore[arg-type]
-    gate = NumericGate(model, seed=seed) if verify else None
+    gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed) if verify else None
     try:
         fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
     finally:
         if gate is not None:
             gate.close()
+    set_metadata(fixed, "onnxmend.version", __version__)
     save_model(fixed, output_path)
     return FixResult(output_path, report, inspect_model(model, input_path, framework),
                      inspect_model(fixed, output_path, framework))
+
+
+
+def given_feeds(model: onnx.ModelProto, inputs: Sequence[InputArg], seed: int) -> dict[str, np.ndarray] | None:
+    """Seeded feeds at the sizes ``--input`` gives (in the layout the source took), or None without them."""
+    if not inputs:
+        return None
+    specs = {s.name: s for s in source_layout_specs(model)}
+    unknown = [a.name for a in inputs if a.name not in specs]
+    if unknown:
+        raise OnnxmendError(f"--input {unknown[0]} names no input of the model; its inputs are {', '.join(specs)}.")
+    for arg in inputs:
+        if len(arg.shape) != len(specs[arg.name].shape):
+            shown = "x".join(str(d) if isinstance(d, int) else "?" for d in specs[arg.name].shape)
+            raise OnnxmendError(f"--input {arg.name} has {len(arg.shape)} dims but the model's input is {shown}.")
+    given = {a.name: replace(specs[a.name], shape=tuple(d if d is not None else s for d, s in zip(a.shape, specs[a.name].shape)))
+             for a in inputs}
+    return synthesize([given.get(name, spec) for name, spec in specs.items()], seed=seed)

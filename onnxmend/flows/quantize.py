@@ -14,6 +14,7 @@ from typing import Callable, Literal
 
 from onnxmend.core import fileio
 from onnxmend.core.interface import adapt_feeds
+from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, ExportOptions, export
 from onnxmend.runtime.compare import Thresholds
 from onnxmend.runtime.quantize.accuracy import gate_accuracy, gate_inputs, layer_errors
@@ -44,7 +45,7 @@ def quantize(
     provider: Literal["auto", "cpu", "cuda"] = "auto", source: str | Export | None = None,
     thresholds: Thresholds = Thresholds(), layers: bool = False, batches: int = 3, seed: int = 0,
     latency_runs: int = 20, threads: int = 2, on_plan: Callable[[QuantPlan], None] | None = None,
-    report_name: str = "report.md",
+    report_name: str = "report.md", trust_source: bool = False, force: bool = False,
 ) -> QuantizeResult:
     """Quantize ``model_path`` dynamically to int8 into ``out_dir``; the input file is never modified.
 
@@ -57,8 +58,11 @@ def quantize(
     clock = time.perf_counter()
     fp32 = fileio.load_model(model_path)
     paths = ArtifactPaths.inside(out_dir, model_path, report_name)
+    written = [p.name for p in (paths.fp32, paths.int8, paths.manifest, paths.report)
+               if p.resolve() != model_path.resolve()]  # the input may already be the folder's model.onnx
+    claim_dir(out_dir, written, force)
     target, provider_why = resolve_provider(provider)
-    reference = _source_runner(source, seed)
+    reference = _source_runner(source, seed, trust_source)
     prepared = preprocess(model_path)
     plan = build_plan(prepared.model, target, overrides)
     plan.reasons["provider"] = provider_why
@@ -81,8 +85,10 @@ def quantize(
     return QuantizeResult(paths, contents, write_artifacts(paths, int8, contents))
 
 
-def _source_runner(source: str | Export | None, seed: int) -> Runner | None:
+def _source_runner(source: str | Export | None, seed: int, trust_source: bool) -> Runner | None:
     if source is None:
         return None
     # Exported, not merely loaded: keras:NAME's realistic random weights come from the exporter, seeded alike.
-    return source_runner(source if isinstance(source, Export) else export(source, ExportOptions(seed=seed)))
+    if isinstance(source, Export):
+        return source_runner(source)
+    return source_runner(export(source, ExportOptions(seed=seed, trust_source=trust_source)))

@@ -55,7 +55,7 @@ def test_convert_torch_file_writes_artifacts_and_exits_zero(workdir):
     result = onnxmend("convert", f"{workdir}/net.py:make", "-o", str(out), "--torch-exporter", "legacy")
     assert result.returncode == 0, result.stderr
     assert "PASS" in result.stdout
-    assert {p.name for p in out.iterdir()} == {"raw.onnx", "model.onnx", "report.json", "report.md"}
+    assert {p.name for p in out.iterdir()} == {"raw.onnx", "model.onnx", "report.json", "report.md", ".onnxmend"}
     report = json.loads((out / "report.json").read_text())
     assert report["verdict"] == "pass" and report["framework"] == "torch"
     assert report["validation"]["outputs"][0]["max_abs"] < 1e-5

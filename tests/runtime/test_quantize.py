@@ -255,7 +255,7 @@ def test_artifact_folder_manifest_hashes_and_input_untouched(encoder_file: Path,
     result = quantize(encoder_file, out, provider="cpu", layers=True, **FAST)
     assert _sha(encoder_file) == before
     assert result.passed
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.int8.onnx", "model.onnx", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".onnxmend", "manifest.json", "model.int8.onnx", "model.onnx", "report.md"]
     manifest = json.loads((out / "manifest.json").read_text())
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": _sha(out / name), "bytes": (out / name).stat().st_size}

@@ -6,12 +6,17 @@ and ``DIR/bench.png``; the measuring is :func:`onnxmend.flows.bench.bench`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from onnxmend.cli.render import console, print_json
+from onnxmend.cli.options import force_option, trust_option
+from onnxmend.cli.render import console, print_json, stdout_for_json
+from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.outputs import claim_dir
 from onnxmend.flows.bench import bench
 from onnxmend.runtime.bench.options import OPT_LEVELS, PROVIDERS, BenchOptions
 from onnxmend.runtime.bench.results import ArtifactResult, BenchResult, write_report
@@ -37,6 +42,7 @@ def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[in
 @click.command("bench")
 @click.argument("models", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--source", default=None, help="Also time the source model in its own framework (any SOURCE form).")
+@trust_option
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="bench-out", show_default=True,
               help="Directory for bench.json and bench.png.")
 @click.option("--providers", callback=_providers, default=None, metavar="cpu,cuda",
@@ -61,11 +67,12 @@ def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[in
 @click.option("--memory/--no-memory", default=True, show_default=True,
               help="Measure each ONNX artifact's peak RSS in a fresh subprocess.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for synthesised inputs.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print bench.json to stdout instead of the table.")
-def command(models: tuple[str, ...], source: str | None, out_dir: str, providers: tuple[str, ...],
+def command(models: tuple[str, ...], source: str | None, trust_source: bool, out_dir: str, providers: tuple[str, ...],
             batches: tuple[int, ...], warmup: int, runs: int | None, seconds: float | None, rounds: int,
             threads: int, opt_level: str, tf32: bool, include_copies: bool, baseline: str, compile_: bool,
-            memory: bool, seed: int, as_json: bool) -> None:
+            memory: bool, seed: int, force: bool, as_json: bool) -> None:
     """Latency percentiles, throughput and memory of ONNX files, measured interleaved, beside the source."""
     if not models and not source:
         raise click.UsageError("Give at least one MODEL.onnx (or --source SOURCE) to benchmark.")
@@ -74,8 +81,14 @@ def command(models: tuple[str, ...], source: str | None, out_dir: str, providers
         threads=threads, opt_level=opt_level, tf32=tf32, include_copies=include_copies,
         baseline=int(baseline) if baseline.isdigit() else baseline, seed=seed, memory=memory, compile=compile_,
     )
-    result = bench(list(models), source, options)
-    json_path, png_path = write_report(result, out_dir)
+    claim_dir(Path(out_dir), ("bench.json", "bench.png"), force)
+    with stdout_for_json(as_json):
+        result = bench(list(models), source, options, trust_source=trust_source)
+        json_path, png_path = write_report(result, out_dir)
+    if not any(row.stats for row in result.results):
+        reasons = sorted({row.reason for row in result.results if row.reason})
+        raise OnnxmendError(f"Nothing was measured: every subject was skipped ({'; '.join(reasons)[:300]}); "
+                            f"{json_path} says why for each.")
     if as_json:
         print_json(result.to_json())
         return

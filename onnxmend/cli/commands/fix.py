@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from onnxmend.cli.options import pass_options
-from onnxmend.cli.render import console, print_json, progress, render
+from onnxmend.cli.options import force_option, pass_options
+from onnxmend.cli.render import console, print_json, progress, render, stdout_for_json
+from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.fix import fix
 from onnxmend.flows.tables import ops_table, passes_table
 
@@ -19,13 +20,19 @@ from onnxmend.flows.tables import ops_table, passes_table
               help="auto = the file's own interface, Transposes allowed around fused norms; nchw = channels-first "
                    "I/O and no Transpose inside; keep = the file's interface, at most one Transpose per NHWC "
                    "input/output (recorded in the model's metadata).")
+@click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224",
+              help="A size for the gate to check the rewrites at (repeatable; ? keeps a dim dynamic); it also tries "
+                   "other sizes the graph runs at.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the gate's synthesised inputs.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the pass report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
-            as_json: bool, verbose: bool) -> int:
+            inputs: tuple[str, ...], seed: int, force: bool, as_json: bool, verbose: bool) -> int:
     """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified."""
-    with progress(not as_json) as say:
-        result = fix(model, output, preset, pass_names, verify, layout, progress=say)  # type: ignore[arg-type]
+    with stdout_for_json(as_json), progress(not as_json) as say:
+        result = fix(model, output, preset, pass_names, verify, layout, seed,  # type: ignore[arg-type]
+                     tuple(parse_input_arg(t) for t in inputs), progress=say, force=force)
     if as_json:
         print_json({"output": str(result.output), **result.pipeline.to_json()})
     else:

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from onnxmend.cli.render import console, print_json
+from onnxmend.cli.render import console, print_json, stdout_for_json
 from onnxmend.flows.inspect import inspect
 from onnxmend.passes.infra.catalogue import all_passes
 from onnxmend.runtime.inspect import Inspection
@@ -24,7 +24,8 @@ from onnxmend.runtime.inspect import Inspection
               help="List what each pass of this preset would change (its own matcher, as `fix` runs it).")
 def command(model: str, as_json: bool, top: int, framework: str, preset: str) -> None:
     """Show MODEL's op histogram, opset, size, dynamic dims, findings and pass candidates."""
-    result = inspect(model, framework, preset)
+    with stdout_for_json(as_json):
+        result = inspect(model, framework, preset)
     if as_json:
         print_json(result.to_json())
         return

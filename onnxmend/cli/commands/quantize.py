@@ -8,17 +8,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from onnxmend.cli.render import console, print_json
+from onnxmend.cli.exits import UserError
+from onnxmend.cli.options import force_option, trust_option
+from onnxmend.cli.render import console, print_json, stdout_for_json
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.flows.quantize import QuantizeResult, quantize
 from onnxmend.runtime.compare import Thresholds
 from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, validate_ops
-
-
-class UserError(click.ClickException):
-    """An OnnxmendError shown as one sentence with exit code 2, also when the command runs on its own."""
-
-    exit_code = 2
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -52,6 +48,7 @@ def _ops(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 @click.option("--weight-type", type=click.Choice(["int8", "uint8"]), default=None,
               help="Weight type (default int8; uint8 when Conv is quantized for CPU).")
 @click.option("--source", default=None, help="Also gate against the source model (any SOURCE form).")
+@trust_option
 @click.option("--min-cosine", type=click.FloatRange(-1, 1), default=0.99, show_default=True)
 @click.option("--min-sqnr", type=float, default=None, help="Minimum SQNR in dB per output.")
 @click.option("--min-top1", type=click.FloatRange(0, 1), default=None, help="Minimum top-1 agreement ([N, K] outputs).")
@@ -60,20 +57,23 @@ def _ops(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--runs", type=click.IntRange(0), default=20, show_default=True, help="Latency runs (0 skips timing).")
 @click.option("--threads", type=click.IntRange(0), default=2, show_default=True, help="Threads for the latency check.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of tables.")
 @click.pass_context
 def command(ctx: click.Context, model: str, out_dir: str, provider: str, ops: tuple[str, ...] | None,
             exclude_nodes: str | None, per_channel: bool | None, reduce_range: bool | None, weight_type: str | None,
-            source: str | None, min_cosine: float, min_sqnr: float | None, min_top1: float | None, layers: bool,
-            batches: int, seed: int, runs: int, threads: int, as_json: bool) -> None:
+            source: str | None, trust_source: bool, min_cosine: float, min_sqnr: float | None, min_top1: float | None, layers: bool,
+            batches: int, seed: int, runs: int, threads: int, force: bool, as_json: bool) -> None:
     """Quantize MODEL dynamically to int8 and write a checked, hashed artifact folder."""
     overrides = PlanOverrides(ops, _split(exclude_nodes), per_channel, reduce_range, weight_type)  # type: ignore[arg-type]
     try:
-        result = quantize(
-            model, out_dir, overrides, provider=provider, source=source,  # type: ignore[arg-type]
-            thresholds=Thresholds(min_cosine, min_sqnr, min_top1), layers=layers, batches=batches, seed=seed,
-            latency_runs=runs, threads=threads, on_plan=None if as_json else _print_plan,
-        )
+        with stdout_for_json(as_json):
+            result = quantize(
+                model, out_dir, overrides, provider=provider, source=source,  # type: ignore[arg-type]
+                thresholds=Thresholds(min_cosine, min_sqnr, min_top1), layers=layers, batches=batches, seed=seed,
+                latency_runs=runs, threads=threads, on_plan=None if as_json else _print_plan,
+                trust_source=trust_source, force=force,
+            )
     except OnnxmendError as exc:
         raise UserError(str(exc)) from exc
     if as_json:

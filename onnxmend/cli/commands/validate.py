@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from onnxmend.cli.options import export_options, tolerance_options
-from onnxmend.cli.render import print_json, print_validation
+from onnxmend.cli.render import print_json, print_validation, stdout_for_json
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.flows.validate import validate
 
@@ -23,8 +23,9 @@ def command(model: str, source: str, export_opts: ExportOptions, atol: float, rt
     Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input, 3 when the source runs
     at no input size tried.
     """
-    result = validate(model, source, export_opts, seed=seed, atol=atol, rtol=rtol, provider=provider,  # type: ignore[arg-type]
-                      threads=threads)
+    with stdout_for_json(as_json):
+        result = validate(model, source, export_opts, seed=seed, atol=atol, rtol=rtol,  # type: ignore[arg-type]
+                          provider=provider, threads=threads)
     if as_json:
         print_json(result.to_json())
     else:

@@ -1,0 +1,55 @@
+"""Which files onnxmend may overwrite: its own, never a user's file, unless the user says ``--force``.
+
+A folder onnxmend writes into gets a marker (``.onnxmend``); a model it writes carries ``onnxmend.version``
+in its metadata. An existing output that has neither was not written by onnxmend, and writing over it is
+refused with one sentence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import onnx
+
+from onnxmend.core.errors import OnnxmendError
+
+MARKER = ".onnxmend"
+FORCE_HINT = "choose another -o or pass --force"
+
+
+def claim_dir(folder: Path, names: Iterable[str], force: bool = False) -> None:
+    """Make ``folder`` onnxmend's to write ``names`` into, or refuse when it holds such files of the user's."""
+    if folder.exists() and not folder.is_dir():
+        raise OnnxmendError(f"{folder} exists and is not a directory; {FORCE_HINT.split(' or ')[0]}.")
+    if folder.is_dir() and not force and not (folder / MARKER).exists():
+        theirs = sorted(n for n in names if (folder / n).exists())
+        if theirs:
+            raise OnnxmendError(f"{folder} already holds {', '.join(theirs)}, which onnxmend did not write; "
+                                f"{FORCE_HINT}.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MARKER).write_text("onnxmend writes its outputs in this folder\n", encoding="utf-8")
+    except OSError as exc:
+        blocker = next((p for p in folder.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (exc.strerror or str(exc))
+        raise OnnxmendError(f"Cannot write into {folder}: {why}.") from exc
+
+
+def claim_file(path: Path, force: bool = False) -> None:
+    """Refuse to replace an existing ``path`` that is not a model onnxmend wrote (unless ``force``)."""
+    if not path.exists() or force:
+        return
+    if path.is_dir():
+        raise OnnxmendError(f"{path} is a directory; -o names the model file to write.")
+    if not written_by_onnxmend(path):
+        raise OnnxmendError(f"{path} exists and was not written by onnxmend; {FORCE_HINT}.")
+
+
+def written_by_onnxmend(path: Path) -> bool:
+    """True for a model whose metadata carries ``onnxmend.version`` (read without its weights)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not a model at all: certainly not ours
+        return False
+    return any(p.key == "onnxmend.version" for p in model.metadata_props)
