@@ -16,6 +16,7 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.graph_ops import sweep
 
 
 class EliminateDeadNodes(Pass):
@@ -26,7 +27,7 @@ class EliminateDeadNodes(Pass):
         result = PassResult()
         nodes_before = len(graph.nodes)
         consts_before = len(constants(graph))
-        graph.cleanup(remove_unused_graph_inputs=False)
+        sweep(graph)
         result.changed = (nodes_before - len(graph.nodes)) + (consts_before - len(constants(graph)))
         return result
 

@@ -21,6 +21,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.graph_ops import sweep
 
 
 class FoldConstants(Pass):
@@ -30,15 +31,31 @@ class FoldConstants(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
+        if not has_foldable(graph):
+            return result  # graphsurgeon would copy the whole graph to find nothing
         before = len(graph.nodes)
         try:
             graph.fold_constants(error_ok=False, fold_shapes=True, partitioning="basic")
         except Exception as exc:  # graphsurgeon surfaces ORT errors as-is
             result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")
             return result
-        graph.cleanup()
+        sweep(graph)
         result.changed = max(0, before - len(graph.nodes))
         return result
+
+
+def has_foldable(graph: gs.Graph) -> bool:
+    """True when some node could fold: a Constant node, a Shape of a tensor of known rank (graphsurgeon
+    folds the static dims it reads), or an op whose inputs are all constants."""
+    for node in graph.nodes:
+        if node.op == "Constant" or (node.op == "Shape" and node.inputs and node.inputs[0].shape is not None):
+            return True
+        if any(isinstance(v, gs.Graph) for v in node.attrs.values()):
+            continue
+        present = [t for t in node.inputs if t.name]
+        if present and all(isinstance(t, gs.Constant) for t in present):
+            return True
+    return False
 
 
 PASS = FoldConstants

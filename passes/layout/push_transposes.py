@@ -31,6 +31,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import bypass, const_value, output_ids, producer, replace_uses
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.graph_ops import sweep, toposort
 from onnxmend.passes.infra.naming import Namer
 from onnxmend.passes.layout.perm import (
     Perm,
@@ -64,12 +65,13 @@ class PushTransposes(Pass):
         for _ in range(MAX_SWEEPS):
             skips = {}
             changed = _sweep(graph, names, ctx.opset, skips)
-            graph.cleanup(remove_unused_graph_inputs=False).toposort()
+            sweep(graph)
+            toposort(graph)
             if not changed:
                 break
             result.changed += changed
         result.changed += _reshape_like_to_reshape(graph, names)
-        graph.cleanup(remove_unused_graph_inputs=False)
+        sweep(graph)
         after = transpose_count(graph)
         if after > before:
             result.changed, result.discard = 0, True

@@ -2,6 +2,6 @@
 
 fold-dynamic-pad (run-time pad chains → constants), resolve-auto-pad (``auto_pad`` → ``pads``), fold-pad
 (Pad → Conv/pool ``pads``), split-asymmetric-pads (the portable preset's inverse of fold-pad).
-``pad_spec`` reads a Pad into full-rank form, ``shape_propagation`` re-infers shapes locally after a fold,
+``pad_spec`` reads a Pad into full-rank form,
 ``non_negative`` proves a MaxPool input is never negative.
 """

@@ -13,7 +13,7 @@ After (``fold-pad`` then moves the constant pads into the Conv)::
 Preconditions: every Shape the chain reads has static values at the dims it reads. A dynamic batch is fine
 when the chain only gathers H and W (each reader of the shape is a Gather/Slice with constant indices);
 the chain is then evaluated offline with the ONNX reference evaluator. Because a folded Pad makes the
-shapes after it static, each fold propagates shapes forward locally (:mod:`onnxmend.passes.padding.shape_propagation`),
+shapes after it static, each fold propagates shapes forward locally (:mod:`onnxmend.passes.infra.shapes`),
 so a network with 50 chained Pads is folded in one linear sweep.
 
 Non-goals: pads that depend on tensor values (not shapes), and Pads whose ``pads`` are already constant.
@@ -28,8 +28,8 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.infra.shapes import propagate_shapes
 from onnxmend.passes.padding.pad_spec import evaluate_tensor
-from onnxmend.passes.padding.shape_propagation import propagate_shapes
 
 log = logging.getLogger(__name__)
 

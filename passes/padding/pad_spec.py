@@ -19,6 +19,7 @@ import onnx.numpy_helper
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value, is_omitted
+from onnxmend.passes.infra.shapes import node_proto
 
 log = logging.getLogger(__name__)
 
@@ -191,17 +192,3 @@ def _run_reference(
     except Exception as exc:  # the reference evaluator raises many types for unsupported cases
         log.debug("evaluating %s failed: %s", tensor.name, exc)
         return f"evaluating the pads subgraph failed ({type(exc).__name__})"
-
-
-def node_proto(node: gs.Node) -> onnx.NodeProto:
-    attrs = {}
-    for key, value in node.attrs.items():
-        if isinstance(value, gs.Constant):
-            value = onnx.numpy_helper.from_array(np.asarray(value.values))
-        elif isinstance(value, np.dtype) or isinstance(value, type):
-            value = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(value))
-        attrs[key] = value
-    return onnx.helper.make_node(
-        node.op, [t.name for t in node.inputs], [t.name for t in node.outputs], name=node.name,
-        domain=node.domain or "", **attrs,
-    )

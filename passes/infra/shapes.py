@@ -1,11 +1,17 @@
-"""Local shape propagation after a Pad's ``pads`` became constant.
+"""Local shape inference on an onnx-graphsurgeon graph: node by node, without a whole-model round trip.
 
-A TF-"same" network exported by torch's legacy exporter has one shape-computed Pad per conv; none of the
-shapes after the first Pad is known until that Pad's sizes are. Re-running whole-model shape inference
-after each fold would make fold-dynamic-pad quadratic in depth. Instead, :func:`propagate_shapes` re-infers
-the outputs of the folded Pad and walks forward node by node (``onnx.shape_inference.infer_node_outputs``),
-stopping wherever a shape does not get more static. Small constant inputs (shape vectors, axes) are passed
-as data so Reshape/Slice/Pad outputs resolve; weights are passed by type only.
+Whole-model shape inference means exporting the graph and importing it again, which a pipeline can afford
+once per round, not after every pass. Two local forms:
+
+- :func:`propagate_shapes` re-infers a node's outputs and walks forward, stopping wherever a shape does not
+  get more static. A TF-"same" network from torch's legacy exporter has one shape-computed Pad per conv and
+  no shape after the first is known until that Pad's sizes are; fold-dynamic-pad folds them in one sweep
+  with this.
+- :func:`infer_new` gives the nodes a pass created (outputs without a shape or dtype) theirs, so the passes
+  after it in the same round see them.
+
+Both use ``onnx.shape_inference.infer_node_outputs``; small constant inputs (shape vectors, axes) are
+passed as data so Reshape/Slice/Pad outputs resolve; weights by type only.
 """
 
 from __future__ import annotations
@@ -21,12 +27,25 @@ import onnx.shape_inference
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import const_value, is_omitted
-from onnxmend.passes.padding.pad_spec import node_proto
 
 log = logging.getLogger(__name__)
 
 MAX_DATA_ELEMENTS = 64
 MAX_VISITS = 100_000
+
+
+def infer_new(graph: gs.Graph, opset: int) -> int:
+    """Infer the outputs of nodes whose outputs lack a shape or dtype, in graph order; returns tensors set."""
+    updated = 0
+    for node in graph.nodes:
+        if any(t.name and (t.shape is None or t.dtype is None) for t in node.outputs):
+            for tensor, shape, elem in _infer(node, opset):
+                if tensor.shape is None or _more_static(shape, tensor.shape):
+                    tensor.shape = shape
+                if tensor.dtype is None and elem:
+                    tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+                updated += 1
+    return updated
 
 
 def propagate_shapes(start: gs.Node, opset: int) -> int:
@@ -92,3 +111,17 @@ def _more_static(new: list[int | str | None], old: list[int | str | None] | None
         return False
     static = lambda d: isinstance(d, int) and d >= 0  # noqa: E731
     return any(static(n) and not static(o) for n, o in zip(new, old))
+
+
+def node_proto(node: gs.Node) -> onnx.NodeProto:
+    attrs = {}
+    for key, value in node.attrs.items():
+        if isinstance(value, gs.Constant):
+            value = onnx.numpy_helper.from_array(np.asarray(value.values))
+        elif isinstance(value, np.dtype) or isinstance(value, type):
+            value = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(value))
+        attrs[key] = value
+    return onnx.helper.make_node(
+        node.op, [t.name for t in node.inputs], [t.name for t in node.outputs], name=node.name,
+        domain=node.domain or "", **attrs,
+    )

@@ -1,0 +1,84 @@
+"""The steps of a round, for the manager: run one pass on the round's graph, export the graph like the
+model it came from, and put the inferred shapes of an exported model back onto the graph."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from onnxmend.core.errors import first_line
+from onnxmend.core.interface import read_interface, write_interface
+from onnxmend.passes.infra.base import InterfaceChange, Pass, PassContext, PassResult
+from onnxmend.passes.infra.graph_ops import op_counts, sweep, toposort
+from onnxmend.passes.infra.records import PassRecord
+from onnxmend.passes.infra.shapes import infer_new
+
+
+@dataclass
+class Applied:
+    """One pass run on the round's graph: what it said, its record, and why it failed (empty if it did not)."""
+
+    pass_: Pass
+    result: PassResult
+    record: PassRecord
+    failure: str = ""
+
+
+def apply_once(graph: gs.Graph, p: Pass, ctx: PassContext, round_no: int) -> Applied:
+    """Run ``p`` on ``graph``; after a change, sweep dead nodes, re-sort, and infer the new tensors' shapes."""
+    start = time.perf_counter()
+    before = op_counts(graph)
+    try:
+        result = p.apply(graph, ctx)
+        if result.changed and not result.discard:
+            sweep(graph)
+            toposort(graph)
+            infer_new(graph, ctx.opset)
+    except Exception as exc:  # a pass bug must cost the user that pass, never the pipeline
+        record = PassRecord(p.name, round_no, "rejected", 0, time.perf_counter() - start)
+        return Applied(p, PassResult(), record, f"the pass raised {type(exc).__name__}: {first_line(exc)}")
+    after = op_counts(graph)
+    deltas = {op: (before.get(op, 0), after.get(op, 0))
+              for op in sorted(set(before) | set(after)) if before.get(op, 0) != after.get(op, 0)}
+    record = PassRecord(p.name, round_no, "applied", result.changed, time.perf_counter() - start, deltas)
+    return Applied(p, result, record)
+
+
+def export_like(graph: gs.Graph, like: onnx.ModelProto, interface: list[InterfaceChange]) -> onnx.ModelProto:
+    """Export ``graph`` keeping the original model's IR version, producer and metadata."""
+    model = gs.export_onnx(graph, do_type_check=False)
+    model.ir_version = like.ir_version
+    model.producer_name, model.producer_version = like.producer_name, like.producer_version
+    model.metadata_props.extend(like.metadata_props)
+    if interface:
+        merged = read_interface(model)
+        for change in interface:
+            merged[change.tensor] = _compose(merged.get(change.tensor), change)
+        write_interface(model, merged)
+    return model
+
+
+def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> None:
+    """Give the graph's tensors the shapes and dtypes shape inference found for ``model`` (same names)."""
+    infos = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
+    for node in graph.nodes:
+        for tensor in node.outputs:
+            info = infos.get(tensor.name)
+            if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+                tensor.shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                                for d in info.type.tensor_type.shape.dim]
+                elem = info.type.tensor_type.elem_type
+                if elem:
+                    tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+
+
+def _compose(previous: Mapping[str, object] | None, change: InterfaceChange) -> dict[str, object]:
+    if previous is None:
+        return change.to_json()
+    perm = [previous["perm"][i] for i in change.perm]  # type: ignore[index]
+    return {"kind": change.kind, "perm": perm, "was": previous["was"], "now": change.now}
+
