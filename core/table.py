@@ -24,7 +24,7 @@ class Cell:
 class Column:
     name: str
     align: Align = "left"
-
+    whole: bool = False  # a name the user copies (a node, a pass, a model): never wrapped or cut
 
 CellLike = Union[Cell, str, int, float]
 
@@ -43,10 +43,17 @@ class Table:
 
 
 def table(title: str, columns: Sequence[str | Column], empty: str = "(none)") -> Table:
-    """A table whose columns are given by name (``"name>"`` aligns right)."""
-    cols = [c if isinstance(c, Column) else Column(c.rstrip(">"), "right" if c.endswith(">") else "left")
-            for c in columns]
+    """A table whose columns are given by name (``"name>"`` aligns right, ``"name!"`` is kept whole).
+
+    The first column names the row (an output, a pass, a node, a model), so it is always kept whole."""
+    cols = [c if isinstance(c, Column) else _column(c, first=i == 0) for i, c in enumerate(columns)]
     return Table(title, cols, empty=empty)
+
+
+def _column(spec: str, first: bool) -> Column:
+    whole = first or spec.endswith("!")
+    name = spec.rstrip("!>")
+    return Column(name, "right" if spec.rstrip("!").endswith(">") else "left", whole)
 
 
 def to_markdown(t: Table) -> str:

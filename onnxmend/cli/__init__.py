@@ -37,10 +37,14 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="onnxmend")
-@click.option("-v", "--verbose", is_flag=True, help="Log what passes skip and why.")
-def cli(verbose: bool) -> None:
-    """Export models to ONNX, fix what frameworks disagree on, and prove parity with the source."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def cli() -> None:
+    """Export models to ONNX, fix what frameworks disagree on, and prove parity with the source.
+
+    Every command takes -h; those that work take -q (verdict only), -v (more detail) and --json (one JSON
+    document on stdout). Exit codes: 0 pass, 1 mismatch or gate failure, 2 bad input, 3 not verified
+    numerically, 4 internal error (one line and a log file).
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("tensorflow", "tf2onnx", "absl", "h5py", "matplotlib", "onnxscript", "torch"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 

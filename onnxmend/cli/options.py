@@ -1,18 +1,87 @@
-"""Click options shared by the commands that export a SOURCE or run passes."""
+"""Click options shared by the commands, so every command spells a habit the same way.
+
+``-o/--out`` names what is written, ``--provider`` the onnxruntime provider, ``--json``/``-q``/``-v`` how
+much is printed (:func:`report_options`); options that contradict each other are a usage error (exit 2),
+never silently ignored (:func:`reject_given_together`).
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Callable
 
 import click
+from click.core import ParameterSource
 
+from onnxmend.cli.render import NORMAL, QUIET, VERBOSE, set_verbosity
 from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions, parse_input_arg
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def given(name: str) -> bool:
+    """Whether the user gave option ``name`` (its parameter name) on the command line."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+
+def reject_given_together(first: str, second: str, why: str) -> None:
+    """A usage error (exit 2) when both options were given: ``why`` says what each one does."""
+    if given(first) and given(second):
+        raise click.UsageError(f"{_flag(first)} and {_flag(second)} cannot be used together: {why}")
+
+
+def _flag(name: str) -> str:
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        if param.name == name and param.opts:
+            return max(param.opts, key=len)
+    return name
+
+
+def out_option(kind: str, help: str, dest: str = "out", **kwargs: Any) -> Decorator:
+    """``-o/--out``: a folder (``kind="dir"``) or a file (``kind="file"``), the same spelling everywhere."""
+    path = click.Path(file_okay=kind == "file", dir_okay=kind == "dir")
+    return click.option("-o", "--out", dest, type=path, help=help, **kwargs)
+
+
+def provider_option(help: str) -> Decorator:
+    return click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                        help=help)
+
+
+def report_options(verbose_help: str) -> Decorator:
+    """``--json``, ``-q/--quiet`` and ``-v/--verbose``; the command receives ``as_json`` and ``verbose``."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--json", "as_json", is_flag=True,
+                      help="Print the result as one JSON document on stdout (everything else goes to stderr).")
+        @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict and the paths written.")
+        @click.option("-v", "--verbose", is_flag=True, help=verbose_help)
+        @functools.wraps(func)
+        def wrapper(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+            reject_given_together("quiet", "verbose", "-q prints only the verdict, -v prints more detail.")
+            set_verbosity(QUIET if quiet else VERBOSE if verbose else NORMAL)
+            if verbose:
+                logging.getLogger("onnxmend").setLevel(logging.INFO)
+            return func(*args, verbose=verbose, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 trust_option = click.option(
     "--trust-source", is_flag=True,
     help="Load a source file even when loading it runs code from the file (a pickled torch module, a .pt2 "
          "with pickled objects, a Keras Lambda layer). Off by default: onnxmend refuses such files.",
+)
+
+
+allow_no_gain_option = click.option(
+    "--allow-no-gain", is_flag=True,
+    help="Accept an int8 artifact that is not worth shipping (over 0.8x the fp32 size, or slower than fp32 on "
+         "the target): still reported, but exit 0.",
 )
 
 
@@ -51,9 +120,8 @@ def tolerance_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
                   help="Absolute tolerance, times max(1, max|reference|).")
     @click.option("--rtol", type=click.FloatRange(min=0), default=1e-3, show_default=True, help="Relative tolerance.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for synthesised inputs.")
-    @click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                  help="onnxruntime provider; auto uses CUDA when it works (TF32 off), CPU otherwise.")
+    @seed_option("Seed for the synthesised inputs (the same seed gives the same inputs and verdict).")
+    @provider_option("onnxruntime provider; auto uses CUDA when it works (TF32 off), CPU otherwise.")
     @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
                   help="onnxruntime intra-op threads (0 = onnxruntime's default).")
     @functools.wraps(func)
@@ -63,8 +131,16 @@ def tolerance_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def seed_option(help: str) -> Decorator:
+    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+
+
 def pass_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--preset, --passes, --verify: which passes run and whether each one is gated."""
+    """--preset, --passes, --verify: which passes run and whether each one is gated.
+
+    ``--passes`` with an explicit ``--preset``, or with a pinned ``--layout nchw`` but no io-layout pass to
+    act on it, is a usage error: one of the two would be ignored.
+    """
 
     @click.option("--preset", type=click.Choice(["fix", "portable", "none"]), default="fix", show_default=True,
                   help="Pass preset; see `onnxmend passes`.")
@@ -74,6 +150,19 @@ def pass_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="Gate every pass numerically against the graph before it (rolls back a pass that changes outputs).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        reject_given_together("pass_names", "preset", "--passes runs exactly the passes it names, instead of a preset.")
+        names = [n.strip() for n in (kwargs.get("pass_names") or "").split(",")]
+        if kwargs.get("pass_names") and kwargs.get("layout") == "nchw" and "io-layout" not in names:
+            raise click.UsageError("--layout nchw is carried out by the io-layout pass, which --passes leaves out; "
+                                   "add io-layout to --passes or drop --layout.")
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def layout_option(auto_means: str) -> Decorator:
+    return click.option(
+        "--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
+        help=f"auto = {auto_means}, Transposes allowed around fused norms (fastest on onnxruntime); nchw = "
+             "channels-first I/O and no Transpose inside; keep = the source's I/O, at most one Transpose per "
+             "NHWC input/output (recorded in the model's metadata).")

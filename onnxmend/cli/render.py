@@ -1,7 +1,13 @@
 """Terminal rendering shared by the commands: rich tables for people, JSON for machines.
 
 A :class:`~onnxmend.core.table.Table` built by a flow is drawn here with rich; ``report.md`` draws the same
-table with ``core.table.to_markdown``.
+table with ``core.table.to_markdown``. Output that is not a terminal (a pipe, a log file, CI) is drawn at
+full width, so a name is never cut (``onnxmend zoo | cat``); on a terminal the naming column is kept whole
+and the other columns wrap around it.
+
+How much is said is one setting for every command (:func:`set_verbosity`): ``-q`` keeps the verdict lines
+only, ``-v`` adds detail. Progress goes to stderr: a spinner with the elapsed time on a terminal, a
+timestamped line for each step that takes a while otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import contextlib
 import json
 import os
 import sys
+import threading
+import time
 from typing import Callable, Iterator
 
 import click
@@ -18,14 +26,52 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from onnxmend.core.table import Table
-from onnxmend.flows.tables import parity_table
+from onnxmend.flows.quantize import QuantizeResult
+from onnxmend.flows.tables import bench_caption, bench_table, parity_table
+from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.validate import Validation
 
-console = Console()
-err_console = Console(stderr=True)
+FULL_WIDTH = 10_000  # columns for output that is not a terminal: nothing wraps or is cut
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=FULL_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 VERDICT_STYLE = {"pass": "bold green", "mismatch": "bold red", "degenerate": "bold yellow", "unverified": "bold yellow"}
 TONE_STYLE = {"good": "green", "bad": "red", "warn": "yellow", "dim": "dim", "bold": "bold", "": ""}
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+_state = {"verbosity": NORMAL}
+
+
+def set_verbosity(level: int) -> None:
+    _state["verbosity"] = level
+
+
+def verbosity() -> int:
+    return _state["verbosity"]
+
+
+def say(text: str) -> None:
+    """A line of the summary (rich markup allowed); ``-q`` drops it."""
+    if verbosity() >= NORMAL:
+        console.print(text, highlight=False)
+
+
+def verdict(text: str) -> None:
+    """A line that is printed even with ``-q``: the verdict and where the files went."""
+    console.print(text, highlight=False)
+
+
+def show(table: Table | RichTable) -> None:
+    """A table of the summary; ``-q`` drops it."""
+    if verbosity() >= NORMAL:
+        console.print(render(table) if isinstance(table, Table) else table)
 
 
 def print_json(data: object) -> None:
@@ -53,10 +99,12 @@ def stdout_for_json(enabled: bool) -> Iterator[None]:
 
 
 def render(table: Table) -> RichTable:
-    """A core table as a rich table (cells are literal text, never markup)."""
+    """A core table as a rich table (cells are literal text, never markup; whole columns never wrap)."""
     out = RichTable(title=table.title or None, title_justify="left")
-    for column in table.columns:
-        out.add_column(column.name, justify=column.align)
+    for index, column in enumerate(table.columns):
+        longest = max([len(column.name)] + [len(row[index].text) for row in table.rows])
+        out.add_column(column.name, justify=column.align, no_wrap=column.whole,
+                       min_width=longest if column.whole else None)
     for row in table.rows:
         out.add_row(*(_styled(cell.text, TONE_STYLE[cell.tone]) for cell in row))
     if not table.rows:
@@ -70,19 +118,95 @@ def _styled(text: str, style: str) -> str:
 
 def print_validation(validation: Validation, title: str) -> None:
     """The parity table, why a model could not be compared (if so), and the verdict."""
-    console.print(render(parity_table(validation.comparison, title)))
+    show(parity_table(validation.comparison, title))
     for line in filter(None, (validation.failure, validation.unverified)):
-        console.print(f"[yellow]{escape(line)}[/]", highlight=False)
+        verdict(f"[yellow]{escape(line)}[/]")
     if validation.sizes:
-        console.print(f"[dim]compared at: {escape('; '.join(validation.sizes))}[/]", highlight=False)
-    console.print(f"[{VERDICT_STYLE[validation.verdict]}]{validation.verdict.upper()}[/]")
+        say(f"[dim]compared at: {escape('; '.join(validation.sizes))}[/]")
+    verdict(f"[{VERDICT_STYLE[validation.verdict]}]{validation.verdict.upper()}[/]")
+
+
+def int8_verdict(result: QuantizeResult) -> str:
+    """One line: the int8 gate's verdict with size, speed and accuracy, and what falls short (markup)."""
+    contents, worth = result.contents, result.contents.worth
+    facts = []
+    if worth and worth.size_ratio is not None:
+        facts.append(f"size {worth.size_ratio:.2f}×")
+    if worth and worth.speedup is not None:
+        facts.append(f"speed {worth.speedup:.2f}× fp32")
+    reports = [r for r in (contents.vs_fp32, contents.vs_source) if r]
+    facts += [f"cosine {min(o.cosine for o in r.outputs):.4f} vs {r.reference}" for r in reports if r.outputs]
+    style, word = {"pass": ("bold green", "PASS"), "fail": ("bold red", "FAIL"),
+                   "no-gain": ("bold yellow", "NO GAIN")}[contents.verdict]
+    line = f"[{style}]{word}[/] {escape(', '.join(facts))}"
+    if contents.verdict == "no-gain":
+        line += (" — accepted (--allow-no-gain)" if contents.allow_no_gain else
+                 " — not worth shipping (--allow-no-gain accepts it)")
+    return line
+
+
+def print_bench(result: BenchResult) -> None:
+    """The bench table, its settings and the footnotes its notes column points to."""
+    shown, footnotes = bench_table(result)
+    show(shown)
+    say(f"[dim]{escape(bench_caption(result))}[/]")
+    for index, note in enumerate(footnotes, 1):
+        say(f"[dim]\\[{index}][/] {escape(note)}")
+    for note in result.notes:
+        say(f"[dim]note:[/] {escape(note)}")
+
+
+PROGRESS_PREFIX = "··"  # how a progress line starts in a log, so a reader (or a test) can tell it from output
 
 
 @contextlib.contextmanager
 def progress(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr that shows the current step; silent when not a terminal or disabled."""
-    if not enabled or not err_console.is_terminal:
+    """Progress on stderr: a spinner naming the step and the elapsed time on a terminal; in a log or CI, one
+    timestamped line (``·· 10:31:02 +3.2s exporting ...``) for each step still running after
+    :data:`LOG_AFTER_S`, so quick steps do not flood the log and a slow or hung one is always named;
+    nothing with ``-q`` or ``--json``."""
+    if not enabled or verbosity() == QUIET:
         yield lambda _msg: None
         return
-    with err_console.status("starting") as status:
-        yield lambda msg: status.update(msg)
+    if err_console.is_terminal:
+        with _elapsed_status() as update:
+            yield update
+        return
+    log = _StepLog(time.monotonic())
+    try:
+        yield log.step
+    finally:
+        log.close()
+
+
+LOG_AFTER_S = 0.5
+
+
+class _StepLog:
+    """The log form of progress: a step's line is written once it has run for LOG_AFTER_S."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.timer: threading.Timer | None = None
+
+    def step(self, msg: str) -> None:
+        self.close()
+        stamp, since = time.strftime("%H:%M:%S"), time.monotonic() - self.start
+        line = f"{PROGRESS_PREFIX} {stamp} +{since:.1f}s {msg}"
+        self.timer = threading.Timer(LOG_AFTER_S, lambda: err_console.print(escape(line), highlight=False))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+@contextlib.contextmanager
+def _elapsed_status() -> Iterator[Callable[[str], None]]:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda msg: bar.update(task, description=escape(msg))

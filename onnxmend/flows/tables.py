@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from onnxmend.core.table import Cell, Table, table
 from onnxmend.passes.infra.records import PipelineReport
+from onnxmend.runtime.bench.results import ArtifactResult, BenchResult
 from onnxmend.runtime.compare import Comparison
 
 # Op types whose counts matter most to the user: shown first in before/after tables.
@@ -63,3 +64,54 @@ def skipped_summary(report: PipelineReport, limit: int = 20) -> list[str]:
         for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:limit]:
             lines.append(f"`{name}`: {count}× {reason}")
     return lines
+
+
+def bench_caption(result: BenchResult) -> str:
+    settings = result.settings
+    return (f"threads {settings['threads'] or 'default'}, ORT opt level {settings['opt_level']}, "
+            f"TF32 {'on' if settings['tf32'] else 'off'} (CUDA only), warm-up {settings['warmup']}, "
+            f"{settings['rounds']} interleaved rounds. speedup = baseline p50 / p50 per round, "
+            "median [p10–p90]. RSS = peak growth over an idle onnxruntime process.")
+
+
+def bench_table(result: BenchResult) -> tuple[Table, list[str]]:
+    """The table, plus the footnotes its notes column points to (notes repeat across rows)."""
+    shown = table(f"onnxmend bench — {result.machine.get('cpu_model', '')}",
+                  ["subject", "provider", "batch>", "runs>", "p50 ms>", "p90 ms>", "p99 ms>", "mean ± std ms>",
+                   "cold ms>", "items/s>", f"speedup vs {result.baseline}>", "RSS MB>", "agrees>", "notes"])
+    footnotes: list[str] = []
+    for row in result.results:
+        shown.add(*_cells(row, footnotes))
+    return shown, footnotes
+
+
+def _cells(row: ArtifactResult, footnotes: list[str]) -> list[Cell | str]:
+    head: list[Cell | str] = [row.label, row.provider, str(row.batch)]
+    if row.stats is None:
+        return head + ["-"] * 10 + [Cell(f"skipped {_mark(f'skipped: {row.reason}', footnotes)}", "warn")]
+    s = row.stats
+    speed = "-" if row.speedup is None else f"{row.speedup.median:.2f}× [{row.speedup.p10:.2f}–{row.speedup.p90:.2f}]"
+    rss = "-" if row.memory is None else f"{row.memory.growth_mb:.0f}"
+    marks = [_mark(note, footnotes) for note in row.notes]
+    return head + [
+        str(s.runs), f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}", f"{s.p99_ms:.3f}", f"{s.mean_ms:.3f} ± {s.std_ms:.3f}",
+        "-" if s.cold_ms is None else f"{s.cold_ms:.2f}", f"{s.throughput:,.0f}", speed, rss, _agrees(row),
+        " ".join(marks),
+    ]
+
+
+def _agrees(row: ArtifactResult) -> Cell:
+    """Cosine of the subject's outputs to the reference subject's (the source, else the baseline)."""
+    found = row.agreement
+    if not found:
+        return Cell("-")
+    if found["vs"] == row.label:
+        return Cell("(reference)")
+    tone = "good" if found["verdict"] == "pass" else "warn"
+    return Cell(f"cos {float(found['min_cosine']):.5f}", tone)  # type: ignore[arg-type]
+
+
+def _mark(note: str, footnotes: list[str]) -> str:
+    if note not in footnotes:
+        footnotes.append(note)
+    return f"[{footnotes.index(note) + 1}]"

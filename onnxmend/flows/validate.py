@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from onnxmend.core.fileio import load_model
 from onnxmend.exporters import ExportOptions, export
@@ -15,12 +16,15 @@ from onnxmend.runtime.validate import validate as compare_with_source
 
 def validate(model: str | Path, source: str, export_options: ExportOptions | None = None, *, seed: int = 0,
              atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, provider: Provider = "auto",
-             threads: int = 0) -> Validation:
+             threads: int = 0, progress: Callable[[str], None] | None = None) -> Validation:
     """Run ``model`` on onnxruntime and ``source`` in its own framework on the same seeded inputs; compare.
 
     ``seed`` seeds the inputs and, as for ``convert``, a source's random weights (keras:NAME, the zoo).
     """
+    say = progress or (lambda _msg: None)
     onnx_model = load_model(model)
+    say(f"loading {source}")
     exported = export(source, replace(export_options or ExportOptions(), seed=seed))
+    say(f"comparing {Path(model).name} on onnxruntime with {exported.framework}")
     return compare_with_source(onnx_model, exported, seed=seed, atol=atol, rtol=rtol, provider=provider,
                                threads=threads)

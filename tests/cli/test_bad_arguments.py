@@ -16,6 +16,7 @@ import pytest
 from onnx import numpy_helper
 
 from tests.builders import conv_relu_model
+from tests.builders.cli import messages, onnxmend
 
 NET = '''
 import torch
@@ -34,9 +35,6 @@ def make_model():
 '''
 
 
-def onnxmend(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onnxmend", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
 
 
 @pytest.fixture
@@ -86,7 +84,7 @@ CASES = {
                                              r"theirs already holds model\.onnx, which onnxmend did not write"),
     "quantize into a folder with a user's model": (["quantize", "other.onnx", "-o", "theirs"],
                                                    r"theirs already holds model\.onnx, which onnxmend did not write"),
-    "bench on CUDA with no GPU": (["bench", "model.onnx", "--providers", "cuda", "--runs", "1", "-o", "b"],
+    "bench on CUDA with no GPU": (["bench", "model.onnx", "--provider", "cuda", "--runs", "1", "-o", "b"],
                                   r"Nothing was measured: every subject was skipped \(CUDA unavailable"),
     "an unknown pass": (["fix", "model.onnx", "-o", "f.onnx", "--passes", "fold-everything"],
                         r"Unknown pass fold-everything"),
@@ -100,8 +98,9 @@ def test_bad_argument_is_one_sentence_and_exit_two(work: Path, case: str) -> Non
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in work.rglob("*") if p.is_file()}
     result = onnxmend(*args, cwd=work)
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    said = messages(result.stderr)
+    assert "Traceback" not in result.stderr and said.startswith("error: "), result.stderr
+    assert len(said.strip().splitlines()) == 1, result.stderr
     assert re.search(sentence, result.stderr), result.stderr
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before}
     assert after == before  # no input and no user's file was touched

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import onnx
 import pytest
 
 from tests.builders import conv_relu_model
+from tests.builders.cli import onnxmend
 
 NET = textwrap.dedent('''
     import torch
@@ -34,8 +33,6 @@ NET = textwrap.dedent('''
 ''')
 
 
-def onnxmend(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onnxmend", *args], capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -255,7 +255,7 @@ def test_cuda_session_failure_is_a_skip_not_a_crash(tiny: Path, monkeypatch) -> 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--providers", "tpu"], r"unknown provider 'tpu'"),
+    (["--provider", "tpu"], r"unknown provider 'tpu'"),
     (["--batch", "0"], r"positive batch sizes"),
     (["--batch", "1,x"], r"positive batch sizes"),
     (["--runs", "0"], r"--runs"),
@@ -278,7 +278,7 @@ def test_missing_file_and_no_model_exit_2(tmp_path: Path) -> None:
 def test_cli_writes_table_json_and_png(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(command, [str(tiny), "--runs", "4", "--rounds", "2", "--warmup", "1",
-                                          "--no-memory", "--providers", "cpu", "-o", str(out)])
+                                          "--no-memory", "--provider", "cpu", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert re.search(r"tiny\s+│\s+cpu\s+│\s+1\s+│", result.output)
     assert (out / "bench.json").exists() and (out / "bench.png").exists()

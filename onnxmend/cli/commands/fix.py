@@ -5,8 +5,16 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from onnxmend.cli.options import force_option, pass_options
-from onnxmend.cli.render import console, print_json, progress, render, stdout_for_json
+from onnxmend.cli.options import (
+    force_option,
+    given,
+    layout_option,
+    out_option,
+    pass_options,
+    report_options,
+    seed_option,
+)
+from onnxmend.cli.render import print_json, progress, show, stdout_for_json, verdict
 from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.fix import fix
 from onnxmend.flows.tables import ops_table, passes_table
@@ -14,31 +22,34 @@ from onnxmend.flows.tables import ops_table, passes_table
 
 @click.command("fix")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--out", "output", type=click.Path(dir_okay=False), required=True, help="Where to write the fixed model.")
+@out_option("file", "Where to write the fixed model (never the input file).", dest="output", required=True)
 @pass_options
-@click.option("--layout", type=click.Choice(["auto", "nchw", "keep"]), default="auto", show_default=True,
-              help="auto = the file's own interface, Transposes allowed around fused norms; nchw = channels-first "
-                   "I/O and no Transpose inside; keep = the file's interface, at most one Transpose per NHWC "
-                   "input/output (recorded in the model's metadata).")
+@layout_option("the file's own interface")
 @click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224",
               help="A size for the gate to check the rewrites at (repeatable; ? keeps a dim dynamic); it also tries "
                    "other sizes the graph runs at.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the gate's synthesised inputs.")
+@seed_option("Seed for the gate's synthesised inputs.")
 @force_option
-@click.option("--json", "as_json", is_flag=True, help="Print the pass report as JSON.")
-@click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
+@report_options("Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
             inputs: tuple[str, ...], seed: int, force: bool, as_json: bool, verbose: bool) -> int:
-    """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified."""
-    with stdout_for_json(as_json), progress(not as_json) as say:
+    """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified.
+
+    Exit code 0 when every rewrite was gated, 1 when the written graph disagrees with MODEL, 2 on bad
+    input, 3 when the rewrites could not be checked numerically, 4 on an internal error.
+    """
+    if not verify and (given("inputs") or given("seed")):
+        raise click.UsageError("--input and --seed set up the gate's inputs, and --no-verify turns the gate off; "
+                               "drop one of them.")
+    with stdout_for_json(as_json), progress(not as_json) as step:
         result = fix(model, output, preset, pass_names, verify, layout, seed,  # type: ignore[arg-type]
-                     tuple(parse_input_arg(t) for t in inputs), progress=say, force=force)
+                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force)
     if as_json:
         print_json({"output": str(result.output), **result.pipeline.to_json()})
     else:
-        console.print(render(passes_table(result.pipeline, verbose)))
-        console.print(render(ops_table(result.before.ops, result.after.ops)))
+        show(passes_table(result.pipeline, verbose))
+        show(ops_table(result.before.ops, result.after.ops))
         if result.pipeline.unverified_reason:
-            console.print(f"[bold yellow]NOT VERIFIED[/] {escape(result.pipeline.unverified_reason)}", highlight=False)
-        console.print(f"wrote {result.output}")
+            verdict(f"[bold yellow]NOT VERIFIED[/] {escape(result.pipeline.unverified_reason)}")
+        verdict(f"wrote {result.output}")
     return result.exit_code

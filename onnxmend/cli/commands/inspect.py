@@ -6,9 +6,9 @@ import collections
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from onnxmend.cli.render import console, print_json, stdout_for_json
+from onnxmend.cli.render import console, print_json, show, stdout_for_json
+from onnxmend.core.table import Cell, Table, table
 from onnxmend.flows.inspect import inspect
 from onnxmend.passes.infra.catalogue import all_passes
 from onnxmend.runtime.inspect import Inspection
@@ -29,42 +29,36 @@ def command(model: str, as_json: bool, top: int, framework: str, preset: str) ->
     if as_json:
         print_json(result.to_json())
         return
-    console.print(f"[bold]{model}[/]: opset {result.opset}, {result.nodes} nodes, {result.size_bytes / 1e6:.2f} MB")
+    console.print(f"[bold]{escape(model)}[/]: opset {result.opset}, {result.nodes} nodes, {result.size_bytes / 1e6:.2f} MB")
     for io in result.inputs + result.outputs:
         kind = "input " if io in result.inputs else "output"
-        console.print(f"  {kind} {io['name']}: {io['dtype']} {io['shape']}")
+        console.print(f"  {kind} {escape(io['name'])}: {io['dtype']} {io['shape']}", highlight=False)
     if result.dynamic_dims:
-        console.print(f"  dynamic dims: {', '.join(result.dynamic_dims)}")
-    ops = Table(title="ops", title_justify="left")
-    ops.add_column("op")
-    ops.add_column("count", justify="right")
+        console.print(f"  dynamic dims: {escape(', '.join(result.dynamic_dims))}", highlight=False)
+    ops = table("ops", ["op", "count>"])
     for op, count in list(result.ops.items())[:top]:
-        ops.add_row(op, str(count))
-    console.print(ops)
-    findings = Table(title="findings", title_justify="left")
-    findings.add_column("count", justify="right")
-    findings.add_column("finding")
+        ops.add(op, count)
+    show(ops)
+    findings = table("findings", ["finding", "count>"])
     for f in result.findings:
-        findings.add_row(str(f.count), f.message)
+        findings.add(f.message, f.count)
     if result.epsilons:
         eps = sorted({e["epsilon"] for e in result.epsilons})
-        findings.add_row(str(len(result.epsilons)), f"norms (fused or decomposed); epsilons {', '.join(f'{e:g}' for e in eps)}")
-    console.print(findings)
+        findings.add(f"norms (fused or decomposed); epsilons {', '.join(f'{e:g}' for e in eps)}", len(result.epsilons))
+    show(findings)
     if result.candidates:
-        console.print(_candidates_table(result))
+        show(_candidates_table(result))
     flagged = collections.Counter(e["note"] for e in result.epsilons if e["differs"])
     for note, count in flagged.items():
-        console.print(f"[yellow]epsilon:[/] {count} norm(s): {note}", soft_wrap=True)
+        console.print(f"[yellow]epsilon:[/] {count} norm(s): {escape(note)}", highlight=False)
 
 
 def _candidates_table(result: Inspection) -> Table:
     """Per pass of the preset: how many candidates its matcher finds here, and how many it declines."""
     catalogue = all_passes()
-    table = Table(title=f"what `fix --preset {result.preset}` would change (each pass's own matcher)",
-                  title_justify="left")
-    for col, justify in (("pass", "left"), ("candidates", "right"), ("declined", "right"), ("fixes", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    shown = table(f"what `fix --preset {result.preset}` would change (each pass's own matcher)",
+                  ["pass", "candidates>", "declined>", "fixes"])
     for c in result.candidates:
-        fixes = c.not_run and f"[dim]not run: {escape(c.not_run)}[/]" or escape(catalogue[c.name].fixes)
-        table.add_row(c.name, str(c.count), str(len(c.skipped)), fixes)
-    return table
+        fixes = Cell(f"not run: {c.not_run}", "dim") if c.not_run else Cell(catalogue[c.name].fixes)
+        shown.add(c.name, c.count, len(c.skipped), fixes)
+    return shown

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
-from onnxmend.cli.render import console, print_json
+from onnxmend.cli.render import console, print_json, show
+from onnxmend.core.table import table
 from onnxmend.passes.infra.catalogue import all_passes, family_of
 from onnxmend.passes.infra.presets import PRESETS
 
@@ -29,12 +29,10 @@ def command(as_json: bool) -> None:
             "presets": {k: list(v) for k, v in PRESETS.items()},
         })
         return
-    table = Table(title="passes", title_justify="left")
-    for col in ("name", "module", "fixes", "preconditions", "presets"):
-        table.add_column(col)
+    shown = table("passes", ["name", "module!", "fixes", "preconditions", "presets"])
     for name, cls in catalogue.items():
         presets = ", ".join(p for p, names in PRESETS.items() if name in names) or "-"
-        table.add_row(name, module_path(name), escape(cls.fixes), escape(cls.preconditions), presets)
-    console.print(table)
+        shown.add(name, module_path(name), cls.fixes, cls.preconditions, presets)
+    show(shown)
     for preset, names in PRESETS.items():
-        console.print(f"[bold]{preset}[/]: {' → '.join(names) or '(no passes)'}")
+        console.print(f"[bold]{preset}[/]: {escape(' → '.join(names) or '(no passes)')}", highlight=False)

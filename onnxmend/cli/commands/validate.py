@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from onnxmend.cli.options import export_options, tolerance_options
-from onnxmend.cli.render import print_json, print_validation, stdout_for_json
+from onnxmend.cli.options import export_options, report_options, tolerance_options
+from onnxmend.cli.render import print_json, print_validation, progress, stdout_for_json
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.flows.validate import validate
 
@@ -15,17 +15,17 @@ from onnxmend.flows.validate import validate
 @click.option("--source", required=True, help="The source model MODEL was exported from (any SOURCE form).")
 @export_options
 @tolerance_options
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@report_options("Log what each step does (which runner, which sizes).")
 def command(model: str, source: str, export_opts: ExportOptions, atol: float, rtol: float, seed: int,
-            provider: str, threads: int, as_json: bool) -> int:
+            provider: str, threads: int, as_json: bool, verbose: bool) -> int:
     """Compare MODEL on onnxruntime with SOURCE in its own framework on seeded inputs.
 
     Exit code 0 on parity, 1 on mismatch or a degenerate reference, 2 on bad input, 3 when the source runs
-    at no input size tried.
+    at no input size tried, 4 on an internal error.
     """
-    with stdout_for_json(as_json):
+    with stdout_for_json(as_json), progress(not as_json) as step:
         result = validate(model, source, export_opts, seed=seed, atol=atol, rtol=rtol,  # type: ignore[arg-type]
-                          provider=provider, threads=threads)
+                          provider=provider, threads=threads, progress=step)
     if as_json:
         print_json(result.to_json())
     else:
