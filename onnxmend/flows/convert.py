@@ -112,7 +112,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
         say("quantizing")
         result.quantized = quantize(
             out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
-            threads=options.threads, report_name="quantize.md",
+            threads=options.threads, report_name="quantize.md", allow_no_gain=options.allow_no_gain, progress=say,
         )
     if options.bench:
         say("benchmarking")

@@ -31,6 +31,7 @@ class ConvertOptions:
     threads: int = 0
     quantize: bool = False  # also write the int8 artifact beside model.onnx
     bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
+    allow_no_gain: bool = False  # accept an int8 artifact that is not smaller or not faster than fp32
     force: bool = False  # write into a folder holding files onnxmend did not write
 
 
@@ -71,7 +72,8 @@ class ConvertResult:
             "artifacts": {"raw": "raw.onnx", "model": "model.onnx", "report_md": "report.md"},
         }
         if self.quantized is not None:
-            data["quantize"] = {"passed": self.quantized.passed, "manifest": self.quantized.manifest}
+            data["quantize"] = {"passed": self.quantized.passed, "verdict": self.quantized.contents.verdict,
+                                "manifest": self.quantized.manifest}
         if self.benchmark is not None:
             data["bench"] = self.benchmark.to_json()
         return data

@@ -7,21 +7,32 @@ its runner when the gate should also compare with the source framework, and is w
 
 from __future__ import annotations
 
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Literal
 
+import onnx
+import onnx_graphsurgeon as gs
+
 from onnxmend.core import fileio
+from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import adapt_feeds
 from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, ExportOptions, export
+from onnxmend.passes.infra.base import PassContext
+from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.manager import run_passes
+from onnxmend.passes.infra.presets import PREPARE_FOR_INT8
 from onnxmend.runtime.compare import Thresholds
+from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.quantize.accuracy import gate_accuracy, gate_inputs, layer_errors
 from onnxmend.runtime.quantize.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize.performance import measure_latency, node_placement
 from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, build_plan
-from onnxmend.runtime.quantize.quantizer import preprocess, resolve_provider, run_quantizer
+from onnxmend.runtime.quantize.quantizer import Prepared, preprocess, resolve_provider, run_quantizer
+from onnxmend.runtime.quantize.worth import weight_share
 from onnxmend.runtime.runners import Runner, source_runner
 
 
@@ -46,13 +57,17 @@ def quantize(
     thresholds: Thresholds = Thresholds(), layers: bool = False, batches: int = 3, seed: int = 0,
     latency_runs: int = 20, threads: int = 2, on_plan: Callable[[QuantPlan], None] | None = None,
     report_name: str = "report.md", trust_source: bool = False, force: bool = False,
+    allow_no_gain: bool = False, progress: Callable[[str], None] | None = None,
 ) -> QuantizeResult:
     """Quantize ``model_path`` dynamically to int8 into ``out_dir``; the input file is never modified.
 
     ``source`` (a SOURCE string or an export already made) adds a gate against the source framework.
-    ``on_plan`` sees the plan before the quantizer runs (the CLI prints it). A failing gate still writes
-    every file; check ``result.passed``.
+    ``on_plan`` sees the plan before the quantizer runs (the CLI prints it). The gate judges accuracy, and
+    whether the artifact is worth shipping (smaller, not slower: :mod:`onnxmend.runtime.quantize.worth`);
+    ``allow_no_gain`` accepts one that is not. A failing gate still writes every file; check
+    ``result.passed`` and ``result.contents.verdict``.
     """
+    say = progress or (lambda _msg: None)
     model_path, out_dir = Path(model_path), Path(out_dir)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -63,26 +78,79 @@ def quantize(
     claim_dir(out_dir, written, force)
     target, provider_why = resolve_provider(provider)
     reference = _source_runner(source, seed, trust_source)
-    prepared = preprocess(model_path)
-    plan = build_plan(prepared.model, target, overrides)
+    say("preparing the graph for int8")
+    prepared, prep_notes = _prepared(model_path, fp32, overrides, seed)
+    plan = _name_spelled_convs(build_plan(prepared.model, target, overrides), fp32)
     plan.reasons["provider"] = provider_why
     if on_plan:
         on_plan(plan)
     timings["preprocess_and_plan"], clock = time.perf_counter() - clock, time.perf_counter()
+    say(f"quantizing {len(plan.selected)} nodes")
     int8 = run_quantizer(prepared.model, plan)
     timings["quantize"], clock = time.perf_counter() - clock, time.perf_counter()
+    say(f"checking accuracy on {batches} batches")
     inputs = gate_inputs(fp32, reference, batches, seed)
     vs_fp32, vs_source = gate_accuracy(fp32, int8, inputs, target, thresholds)
     model_feeds = adapt_feeds(inputs.feeds[0], fp32)  # the layout the fp32 graph itself takes
     layer_report = layer_errors(prepared.model, int8, model_feeds) if layers else None
     timings["gate"], clock = time.perf_counter() - clock, time.perf_counter()
+    say("timing fp32 and int8 side by side")
     placement = node_placement(int8, target, model_feeds)
     latency = measure_latency(fp32, int8, model_feeds, provider=target, runs=latency_runs, threads=threads) \
         if latency_runs else None
     timings["placement_and_latency"] = time.perf_counter() - clock
     contents = ArtifactContents(model_path, plan, prepared.method, prepared.notes, thresholds, vs_fp32, vs_source,
-                                layer_report, placement, latency, timings)
+                                layer_report, placement, latency, timings, weight_share(prepared.model, plan),
+                                prep_notes, allow_no_gain)
     return QuantizeResult(paths, contents, write_artifacts(paths, int8, contents))
+
+
+def _name_spelled_convs(plan: QuantPlan, fp32: onnx.ModelProto) -> QuantPlan:
+    """A MatMul (or the Gemm pre-processing fused it into) that pointwise-conv-to-matmul made of a 1x1 Conv
+    says so, with the Conv's name: its node is named CONV/MatMul[/...]."""
+    convs = {n.name for n in fp32.graph.node if n.op_type == "Conv"}
+    for index, node in enumerate(plan.nodes):
+        parts = node.name.split("/MatMul")
+        base = next((m for m in ("/MatMul".join(parts[:i]) for i in range(1, len(parts))) if m in convs), None)
+        if node.op_type in ("MatMul", "Gemm") and base:
+            plan.nodes[index] = replace(node, reason=f"{node.reason}; the 1x1 Conv {base} of the input, as a MatMul")
+    return plan
+
+
+def _prepared(model_path: Path, fp32: onnx.ModelProto, overrides: PlanOverrides, seed: int) -> tuple[Prepared, list[str]]:
+    """The pre-processed graph to quantize: with its 1x1 Convs spelled as MatMuls (gated) unless Conv itself
+    is quantized; the notes say what was rewritten."""
+    if overrides.ops is not None and "Conv" in overrides.ops:
+        return preprocess(model_path), []
+    rewritten, notes = prepare_for_int8(fp32, seed)
+    if rewritten is None:
+        return preprocess(model_path), notes
+    with tempfile.TemporaryDirectory(prefix="onnxmend-int8-") as tmp:
+        path = Path(tmp) / "prepared.onnx"
+        fileio.save_model(rewritten, path)
+        return preprocess(path), notes
+
+
+def prepare_for_int8(model: onnx.ModelProto, seed: int = 0) -> tuple[onnx.ModelProto | None, list[str]]:
+    """PREPARE_FOR_INT8 on ``model``, gated against it; None when there is nothing to prepare or the gate
+    rejects it (the notes say which)."""
+    passes = resolve(names=list(PREPARE_FOR_INT8))
+    ctx = PassContext(opset=model_opset(model), keep_matmuls=True)
+    if passes[0].candidates(gs.import_onnx(model), ctx).count == 0:
+        return None, []
+    gate = NumericGate(model, seed=seed)
+    try:
+        rewritten, report = run_passes(model, passes, ctx, gate=gate)
+    finally:
+        gate.close()
+    spelled = sum(r.changed for r in report.records if r.name == passes[0].name and r.status == "applied")
+    if report.unverified_reason or not spelled:
+        why = report.unverified_reason or "; ".join(r.reason for r in report.rejected) or "nothing changed"
+        return None, [f"1x1 Convs left as Convs (kept in float): {why}"]
+    left = rewritten and sum(n.op_type == "Conv" for n in rewritten.graph.node)
+    return rewritten, [f"{spelled} 1x1 Convs spelled as MatMuls so they quantize as DynamicQuantizeMatMul (ConvInteger is "
+                       f"slower than fp32 on CPU); Transposes {report.ops_before.get('Transpose', 0)}→"
+                       f"{report.ops_after.get('Transpose', 0)}; gated; {left} other Convs stay in float"]
 
 
 def _source_runner(source: str | Export | None, seed: int, trust_source: bool) -> Runner | None:

@@ -74,6 +74,9 @@ class PassContext:
     fusions_may_transpose: bool = True
     # Source-framework name ("torch", "keras", "onnx"): norm passes use it to judge epsilons.
     framework: str = "onnx"
+    # True while a graph is prepared for int8 (PREPARE_FOR_INT8): a Transpose may then not turn a MatMul
+    # into a 1x1 Conv, since dynamic quantization makes a Conv a slow ConvInteger.
+    keep_matmuls: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,3 +37,9 @@ PRESETS: dict[str, tuple[str, ...]] = {
     ),
     "none": (),
 }
+
+# What `quantize` runs, gated, on the graph it quantizes (not a preset: the fixed graph stays as it is).
+# Dynamic int8 makes a Conv a ConvInteger (slower than fp32 on CPU) but a MatMul a DynamicQuantizeMatMul,
+# so the 1x1 Convs the fix preset made of Dense layers go back to MatMuls, and push-transposes cancels
+# the Transposes between neighbouring pointwise layers (see passes/layout/pointwise_conv_to_matmul.py).
+PREPARE_FOR_INT8: tuple[str, ...] = ("pointwise-conv-to-matmul", "push-transposes", "eliminate-dead-nodes")

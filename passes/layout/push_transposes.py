@@ -64,7 +64,7 @@ class PushTransposes(Pass):
         skips: dict[str, str] = {}
         for _ in range(MAX_SWEEPS):
             skips = {}
-            changed = _sweep(graph, names, ctx.opset, skips)
+            changed = _sweep(graph, names, ctx.opset, skips, _handlers(ctx))
             sweep(graph)
             toposort(graph)
             if not changed:
@@ -84,7 +84,19 @@ class PushTransposes(Pass):
         return result
 
 
-def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str]) -> int:
+def _handlers(ctx: PassContext) -> dict:
+    """The handler table; preparing for int8 (``keep_matmuls``), a MatMul may not become a 1x1 Conv."""
+    return {**HANDLERS, "MatMul": _matmul_stays} if ctx.keep_matmuls else HANDLERS
+
+
+def _matmul_stays(node: gs.Node, perm: Perm, opset: int) -> Rewrite | str:
+    rewrite = HANDLERS["MatMul"](node, perm, opset)
+    if isinstance(rewrite, Rewrite) and rewrite.op == "Conv":
+        return "the graph is prepared for int8, where this MatMul must not become a 1x1 Conv"
+    return rewrite
+
+
+def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str], handlers: dict) -> int:
     outputs = output_ids(graph)
     changed = 0
     for node in list(graph.nodes):
@@ -92,8 +104,8 @@ def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str]) -> 
             continue  # dead: its consumers were moved away earlier in this sweep
         if node.op == "Transpose":
             changed += _simplify_transpose(graph, node, names, outputs)
-        elif node.op in HANDLERS:
-            outcome = _push(graph, node, names, opset, outputs)
+        elif node.op in handlers:
+            outcome = _push(graph, node, names, opset, outputs, handlers)
             if isinstance(outcome, str):
                 skips[node.name or node.op] = outcome
             else:
@@ -169,12 +181,12 @@ def _incoming(node: gs.Node) -> tuple[Perm, gs.Node] | None:
     return None
 
 
-def _push(graph: gs.Graph, node: gs.Node, names: Namer, opset: int, outputs: set[int]) -> int | str:
+def _push(graph: gs.Graph, node: gs.Node, names: Namer, opset: int, outputs: set[int], handlers: dict) -> int | str:
     found = _incoming(node)
     if found is None:
         return 0
     perm = found[0]
-    rewrite = HANDLERS[node.op](node, perm, opset)
+    rewrite = handlers[node.op](node, perm, opset)
     if isinstance(rewrite, str):
         return rewrite
     data = range(len(node.inputs)) if ALL in rewrite.data else rewrite.data

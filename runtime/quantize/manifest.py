@@ -13,7 +13,7 @@ import hashlib
 import logging
 import platform
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime.compare import Comparison, Thresholds
 from onnxmend.runtime.quantize.accuracy import LayerError
 from onnxmend.runtime.quantize.performance import Latency, Placement
+from onnxmend.runtime.quantize.worth import Worth, judge
 
 if TYPE_CHECKING:
     from onnxmend.runtime.quantize.plan import QuantPlan
@@ -72,10 +73,25 @@ class ArtifactContents:
     placement: Placement
     latency: Latency | None
     timings_s: dict[str, float]
+    weight_share: float = 0.0  # of the fp32 weights, what the planned nodes hold
+    prepared: list[str] = field(default_factory=list)  # how the graph was prepared for int8, if it was
+    allow_no_gain: bool = False  # the user accepts an artifact that is not smaller or not faster
+    worth: Worth | None = None  # judged by write_artifacts once the file sizes are known
+
+    @property
+    def accurate(self) -> bool:
+        return self.vs_fp32.passed and (self.vs_source is None or self.vs_source.passed)
+
+    @property
+    def verdict(self) -> str:
+        """``fail`` (accuracy), ``no-gain`` (accurate, not worth shipping) or ``pass``."""
+        if not self.accurate:
+            return "fail"
+        return "no-gain" if self.worth is not None and not self.worth.worth_shipping else "pass"
 
     @property
     def passed(self) -> bool:
-        return self.vs_fp32.passed and (self.vs_source is None or self.vs_source.passed)
+        return self.verdict == "pass" or (self.verdict == "no-gain" and self.allow_no_gain)
 
     @property
     def failures(self) -> list[str]:
@@ -120,6 +136,9 @@ def write_artifacts(paths: ArtifactPaths, int8: onnx.ModelProto, contents: Artif
     copy_input(contents.input_path, paths.fp32)
     fileio.save_model(int8, paths.int8)
     files = {p.name: file_entry(p) for model in (paths.fp32, paths.int8) for p in artifact_files(model)}
+    fp32_bytes, int8_bytes = model_bytes(files, "model.onnx"), model_bytes(files, "model.int8.onnx")
+    contents.worth = judge(int8_bytes / fp32_bytes if fp32_bytes else None, contents.weight_share, contents.plan,
+                           contents.latency)
     fileio.write_text(paths.report, render_report(contents, files, int8))
     files[paths.report.name] = file_entry(paths.report)
     manifest = build_manifest(contents, files, int8)
@@ -149,8 +168,13 @@ def build_manifest(contents: ArtifactContents, files: dict[str, dict[str, object
         "provider": contents.placement.provider,
         "preprocess": {"method": contents.preprocess_method, "notes": contents.preprocess_notes},
         "plan": contents.plan.to_json(),
+        "verdict": contents.verdict,
+        "passed": contents.passed,
+        "worth": contents.worth.to_json() if contents.worth else None,
+        "allow_no_gain": contents.allow_no_gain,
+        "prepared": contents.prepared,
         "accuracy": {
-            "passed": contents.passed, "failures": contents.failures,
+            "passed": contents.accurate, "failures": contents.failures,
             "thresholds": {"min_cosine": contents.thresholds.min_cosine, "min_sqnr": contents.thresholds.min_sqnr,
                            "min_top1": contents.thresholds.min_top1},
             "vs_fp32": accuracy_json(contents.vs_fp32),
@@ -176,7 +200,9 @@ def versions() -> dict[str, str]:
 def render_report(contents: ArtifactContents, files: dict[str, dict[str, object]], int8: onnx.ModelProto) -> str:
     plan = contents.plan
     fp32_bytes, int8_bytes = model_bytes(files, "model.onnx"), model_bytes(files, "model.int8.onnx")
-    verdict = "PASS" if contents.passed else "FAIL"
+    verdict = {"pass": "PASS", "fail": "FAIL (accuracy)", "no-gain": "NO GAIN"}[contents.verdict]
+    if contents.verdict == "no-gain" and contents.allow_no_gain:
+        verdict += " (accepted with --allow-no-gain)"
     lines = [
         f"# Quantized artifact: {contents.input_path.name}", "",
         f"**Gate: {verdict}** · provider {contents.placement.provider} · "
@@ -187,7 +213,11 @@ def render_report(contents: ArtifactContents, files: dict[str, dict[str, object]
         lines.append(f"· latency fp32 {lat.fp32_ms:.2f} ms, int8 {lat.int8_ms:.2f} ms ({lat.speedup:.2f}x, "
                      f"{lat.threads} threads, median of {lat.runs})")
     lines += [""] + [f"- {f}" for f in contents.failures]
+    if contents.worth:
+        lines += [f"- not worth shipping: {f}" for f in contents.worth.shortfalls]
+        lines += [f"- {n}" for n in contents.worth.notes]
     lines += ["", "## Plan", "", f"Pre-processing: {contents.preprocess_method}."]
+    lines += [f"- prepared for int8: {p}" for p in contents.prepared]
     lines += [f"- note: {n}" for n in contents.preprocess_notes]
     lines += ["", "| setting | value | why |", "|---|---|---|"]
     settings = {"op_types": ", ".join(plan.op_types), "weight_type": plan.weight_type,
