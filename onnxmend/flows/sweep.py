@@ -13,10 +13,11 @@ every row passed.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -90,6 +91,8 @@ def sweep(sources: Sequence[SourceLine | str], out_dir: str | Path, options: Swe
           on_rows: OnRows | None = None) -> SweepResult:
     """Run every source × preset × provider, writing results after each model; see the module docstring."""
     _check(options)
+    if not options.worker_env:
+        options = replace(options, worker_env=reproducible_env())
     lines = [s if isinstance(s, SourceLine) else SourceLine(s) for s in sources]
     if not lines:
         raise OnnxmendError("The sweep names no model; give a list file with one source per line, or --zoo.")
@@ -111,6 +114,18 @@ def sweep(sources: Sequence[SourceLine | str], out_dir: str | Path, options: Swe
             on_rows(rows, total)
     result.rows.sort(key=lambda r: r.index)
     return result
+
+
+def reproducible_env() -> tuple[tuple[str, str | None], ...]:
+    """What every model's worker gets, whichever engine runs it, so that two sweeps give the same rows.
+
+    tf2onnx's optimiser walks sets, so a Keras model's raw export depends on the hash seed (zoo:layernorm-
+    last-keras: 16 or 17 nodes): the workers get this process's PYTHONHASHSEED, 0 when it has none. Ray
+    sets OMP_NUM_THREADS to a task's CPUs, and torch's reductions then round differently: the workers get
+    this process's setting (unset when it has none).
+    """
+    return (("PYTHONHASHSEED", os.environ.get("PYTHONHASHSEED", "0")),
+            ("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS")))
 
 
 def plan_jobs(lines: Sequence[SourceLine], out_dir: Path, options: SweepOptions) -> list[list[SweepJob]]:

@@ -8,7 +8,10 @@ Ray is an optional extra (``pip install 'onnxmend[ray]'``). Without an address a
 instance is started for the sweep and shut down after it; with one (``ray://host:10001``, ``host:6379``,
 ``auto``) the sweep joins that cluster, each model's task reserving ``cpus_per_model`` CPUs, and the
 artifacts of a model are written on the node that ran it. A Ray process that was already initialised by
-the caller is used as it is and left running.
+the caller is used as it is and left running. Ray sets ``OMP_NUM_THREADS`` to a task's CPUs; each
+model's worker gets the sweep's own setting instead (:func:`onnxmend.flows.sweep.reproducible_env`), so
+torch computes the same reference in both engines; set ``OMP_NUM_THREADS=1`` for the sweep to keep
+parallel tasks from competing for cores.
 """
 
 from __future__ import annotations

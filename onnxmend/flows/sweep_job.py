@@ -30,7 +30,7 @@ _SHORT_PROVIDER = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda
 def run_model(jobs: Sequence[SweepJob], options: SweepOptions) -> list[SweepRow]:
     """Every job of one model, in one worker process (restarted after a job that kills it)."""
     rows = []
-    with Worker(memory_bytes=options.memory_bytes) as worker:
+    with Worker(memory_bytes=options.memory_bytes, env=dict(options.worker_env)) as worker:
         for job in jobs:
             started = time.perf_counter()
             row = _run_job(worker, job, options)

@@ -41,6 +41,8 @@ class SweepOptions:
     bench_seconds: float = 0.5  # timed budget of the fixed graph's bench; 0 leaves latency out
     timeout_s: float = 600.0  # per job (one model × preset × provider)
     memory_bytes: int | None = None  # per model's worker process; None: 3/4 of physical memory
+    # Given to every model's worker process (None unsets); empty: sweep.reproducible_env().
+    worker_env: tuple[tuple[str, str | None], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)

@@ -16,7 +16,8 @@ import pytest
 from onnxmend.core.errors import MissingDependencyError, OnnxmendError
 from onnxmend.core.table import to_markdown
 from onnxmend.flows.sweep import (
-    SourceLine, SweepOptions, local_target, parse_line, plan_jobs, read_sources, sweep, zoo_sources,
+    SourceLine, SweepOptions, local_target, parse_line, plan_jobs, read_sources, reproducible_env, sweep,
+    zoo_sources,
 )
 from onnxmend.flows.sweep_engine import start_engine
 from onnxmend.flows.sweep_job import row_reason
@@ -46,7 +47,8 @@ NET = textwrap.dedent('''
     def crash():
         os.kill(os.getpid(), signal.SIGSEGV)
 ''')
-SMALL_ZOO = "depthwise-torch,gap-keepdims-torch,tf-same-conv-torch"
+# layernorm-last-keras: its raw export depends on the hash seed unless the sweep pins it
+SMALL_ZOO = "depthwise-torch,gap-keepdims-torch,layernorm-last-keras"
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,16 @@ def test_the_cli_renders_rows_and_exits_one_when_a_row_failed(tmp_path: Path) ->
     assert run.returncode == 2 and "Give a LIST file of sources, --zoo [FILTER], or both." in run.stderr
 
 
-@pytest.mark.slow  # Ray's start-up (~5 s here) plus three small models twice: about 40 s on this machine
+def test_every_worker_gets_a_fixed_hash_seed_and_this_process_s_omp_threads(monkeypatch) -> None:
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert dict(reproducible_env()) == {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "3"}
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("PYTHONHASHSEED", "7")
+    assert dict(reproducible_env()) == {"PYTHONHASHSEED": "7", "OMP_NUM_THREADS": None}  # None: unset in the worker
+
+
+@pytest.mark.slow  # Ray's start-up (2-6 s here) plus three small models twice: about 50 s on this machine
 def test_serial_and_ray_sweeps_give_the_same_table(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is the optional `ray` extra")
     sources = zoo_sources(SMALL_ZOO)
