@@ -105,18 +105,20 @@ def parity_step(source: str, out_dir: str, provider: str, seed: int = 0) -> dict
     return row
 
 
-def placement_step(source: str, out_dir: str, provider: str, seed: int = 0) -> dict[str, object]:
-    """The int8 artifact for ``provider`` (quantize with that target) and where each of its nodes ran."""
+def placement_step(source: str, out_dir: str, provider: str, seed: int = 0,
+                   converted: bool = False) -> dict[str, object]:
+    """The int8 artifact for ``provider`` (quantize with that target) and where each of its nodes ran;
+    ``converted``: the parity step of this run already wrote ``out_dir/model.onnx``."""
     import onnx
 
     from onnxmend.flows.convert import ConvertOptions, convert
     from onnxmend.flows.quantize import quantize
 
     started = time.perf_counter()
-    fp32 = Path(out_dir) / "fp32"
-    if not (fp32 / "model.onnx").is_file():
+    fp32 = Path(out_dir)
+    if not converted:
         convert(source, fp32, ConvertOptions(provider="cpu", seed=seed))
-    result = quantize(fp32 / "model.onnx", Path(out_dir) / "int8", provider=provider,  # type: ignore[arg-type]
+    result = quantize(fp32 / "model.onnx", fp32 / "int8", provider=provider,  # type: ignore[arg-type]
                       seed=seed, latency_runs=10)
     op_of = {n.name: n.op_type for n in onnx.load(str(result.paths.int8)).graph.node}
     placement = result.contents.placement
@@ -131,14 +133,15 @@ def placement_step(source: str, out_dir: str, provider: str, seed: int = 0) -> d
     }
 
 
-def bench_step(source: str, out_dir: str, provider: str, seconds: float, seed: int = 0) -> dict[str, object]:
+def bench_step(source: str, out_dir: str, provider: str, seconds: float, seed: int = 0,
+               converted: bool = False) -> dict[str, object]:
     """raw vs fixed (I/O binding on CUDA) and the torch source eager, with onnxmend bench."""
     from onnxmend.flows.bench import bench
     from onnxmend.flows.convert import ConvertOptions, convert
     from onnxmend.runtime.bench.options import BenchOptions
 
     out = Path(out_dir)
-    if not (out / "model.onnx").is_file():
+    if not converted:
         convert(source, out, ConvertOptions(provider="cpu", seed=seed))
     providers = ("cpu", "cuda") if provider == "cuda" else ("cpu",)
     options = BenchOptions(providers=providers, seconds=seconds, warmup=5, rounds=5, memory=False, seed=seed)
@@ -176,7 +179,8 @@ class Run:
         self.args = args
         self.budget = Budget(args.timeout)
         path = os.pathsep.join([BENCH_DIR, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        self.worker = Worker(env={"PYTHONPATH": path})
+        # tf2onnx's optimiser walks sets: a fixed hash seed keeps Keras exports the same from run to run.
+        self.worker = Worker(env={"PYTHONPATH": path, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")})
         self.report: dict[str, object] = {"schema": SCHEMA, "provider": args.provider, "quick": args.quick,
                                           "timeout_s": args.timeout, "parity_bound": PARITY_BOUND,
                                           "steps": {}, "failures": [], "skipped": []}
@@ -222,23 +226,25 @@ def run_checks(run: Run) -> None:
         run.report["reason"] = probe["reason"]
         return
     out = Path(args.work).resolve()
-    parity = steps["parity"] = []  # type: ignore[index]
+    parity, converted = [], set()
+    steps["parity"] = parity  # type: ignore[index]
     for source in sources(args):
         row = run.step("parity", "parity_step", f"parity of {source}", source=source,
                        out_dir=str(out / _slug(source)), provider=args.provider, seed=args.seed)
         if row is not None:
             parity.append(row)
+            converted.add(source)
             if row["verdict"] != "pass":
                 run.report["failures"].append(f"parity of {source}: {'; '.join(row['failures'])}")  # type: ignore[attr-defined]
     placement = run.step("placement", "placement_step", f"int8 placement of {args.placement_model}",
-                         source=args.placement_model, out_dir=str(out / "placement"), provider=args.provider,
-                         seed=args.seed)
+                         source=args.placement_model, out_dir=str(out / _slug(args.placement_model)),
+                         provider=args.provider, seed=args.seed, converted=args.placement_model in converted)
     steps["placement"] = placement  # type: ignore[index]
     if placement is not None and not placement["gate_passed"]:
         run.report["failures"].append(f"int8 gate of {args.placement_model}: {placement['gate_failures']}")  # type: ignore[attr-defined]
     steps["bench"] = run.step("bench", "bench_step", f"bench of {args.bench_model}", source=args.bench_model,
                               out_dir=str(out / _slug(args.bench_model)), provider=args.provider,
-                              seconds=args.bench_seconds, seed=args.seed)
+                              seconds=args.bench_seconds, seed=args.seed, converted=args.bench_model in converted)
 
 
 def _slug(source: str) -> str:

@@ -17,6 +17,7 @@ parallel tasks from competing for cores.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -64,6 +65,8 @@ def _start_ray(groups: Sequence[ModelJobs], options: SweepOptions) -> EngineRun:
 
 def _init_ray(ray: object, address: str | None) -> None:
     kwargs: dict[str, object] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    if address is not None:
+        check_reachable(address)
     if address is None:
         # "local": a private instance, never a cluster some other process on this machine started.
         kwargs.update(address="local", object_store_memory=LOCAL_OBJECT_STORE_BYTES)
@@ -74,6 +77,19 @@ def _init_ray(ray: object, address: str | None) -> None:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         target = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise OnnxmendError(f"Could not start or join {target} ({first_line(exc)}).") from exc
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` or ``ray://host:port`` that nothing answers at is one sentence now; Ray itself would
+    retry for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local" or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise OnnxmendError(f"Nothing answers at the Ray address {address} ({first_line(exc)}); start the cluster "
+                            "(`ray start --head`) or check --address.") from exc
 
 
 def _ray_batches(ray: object, groups: Sequence[ModelJobs], options: SweepOptions,

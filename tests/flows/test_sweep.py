@@ -5,6 +5,7 @@ Ray engines give the same table."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from onnxmend.flows.sweep import (
     SourceLine, SweepOptions, local_target, parse_line, plan_jobs, read_sources, reproducible_env, sweep,
     zoo_sources,
 )
-from onnxmend.flows.sweep_engine import start_engine
+from onnxmend.flows.sweep_engine import check_reachable, start_engine
 from onnxmend.flows.sweep_job import row_reason
 from onnxmend.flows.sweep_result import SweepRow, sweep_table
 
@@ -110,6 +111,15 @@ def test_ray_missing_is_the_missing_extra_sentence(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(MissingDependencyError, match=r"^This needs Ray, which is not installed; install onnxmend's `ray` extra"):
         start_engine([], SweepOptions(engine="ray"))
+
+
+def test_a_ray_address_nothing_answers_at_is_one_sentence() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OnnxmendError, match=rf"^Nothing answers at the Ray address ray://127\.0\.0\.1:{port} \("):
+        check_reachable(f"ray://127.0.0.1:{port}")
+    check_reachable("auto")  # left to Ray
 
 
 def _fake(verdict: str, raw: str, rejected: tuple[str, ...] = ()) -> SimpleNamespace:
