@@ -195,7 +195,8 @@ class Run:
             self.report["skipped"].append(f"{what}: {left:.0f} s of the budget left")  # type: ignore[attr-defined]
             return None
         try:
-            return self.worker.call(f"gpu_check:{target}", what, timeout_s=left, **kwargs)
+            return self.worker.call(f"gpu_check:{target}", actor="the check's worker process", doing=what,
+                                    timeout_s=left, **kwargs)
         except (OnnxmendError, RemoteFailure) as exc:
             self.fail(name, f"{what}: {exc}")
             return None
@@ -229,20 +230,20 @@ def run_checks(run: Run) -> None:
     parity, converted = [], set()
     steps["parity"] = parity  # type: ignore[index]
     for source in sources(args):
-        row = run.step("parity", "parity_step", f"parity of {source}", source=source,
+        row = run.step("parity", "parity_step", f"checking the parity of {source}", source=source,
                        out_dir=str(out / _slug(source)), provider=args.provider, seed=args.seed)
         if row is not None:
             parity.append(row)
             converted.add(source)
             if row["verdict"] != "pass":
                 run.report["failures"].append(f"parity of {source}: {'; '.join(row['failures'])}")  # type: ignore[attr-defined]
-    placement = run.step("placement", "placement_step", f"int8 placement of {args.placement_model}",
+    placement = run.step("placement", "placement_step", f"quantizing {args.placement_model} and placing its nodes",
                          source=args.placement_model, out_dir=str(out / _slug(args.placement_model)),
                          provider=args.provider, seed=args.seed, converted=args.placement_model in converted)
     steps["placement"] = placement  # type: ignore[index]
     if placement is not None and not placement["gate_passed"]:
         run.report["failures"].append(f"int8 gate of {args.placement_model}: {placement['gate_failures']}")  # type: ignore[attr-defined]
-    steps["bench"] = run.step("bench", "bench_step", f"bench of {args.bench_model}", source=args.bench_model,
+    steps["bench"] = run.step("bench", "bench_step", f"benchmarking {args.bench_model}", source=args.bench_model,
                               out_dir=str(out / _slug(args.bench_model)), provider=args.provider,
                               seconds=args.bench_seconds, seed=args.seed, converted=args.bench_model in converted)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from onnxmend.core.errors import OnnxmendError, first_line
+from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.sweep_engine import start_engine
 from onnxmend.flows.sweep_result import SweepJob, SweepOptions, SweepResult, SweepRow, write_results
@@ -30,6 +31,7 @@ from onnxmend.runtime.bench.options import PROVIDERS
 
 __all__ = ["SweepOptions", "SweepResult", "SweepRow", "read_sources", "sweep", "zoo_sources"]
 
+RESULT_FILES = ("sweep.jsonl", "sweep.md")
 OnRows = Callable[[list[SweepRow], int], None]  # the rows of one model, and the number of rows expected
 
 
@@ -97,8 +99,7 @@ def sweep(sources: Sequence[SourceLine | str], out_dir: str | Path, options: Swe
     if not lines:
         raise OnnxmendError("The sweep names no model; give a list file with one source per line, or --zoo.")
     out_dir = Path(out_dir).resolve()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OnnxmendError(f"{out_dir} exists and is not a directory.")
+    claim_dir(out_dir, RESULT_FILES, options.force)
     groups = plan_jobs(lines, out_dir, options)
     total = sum(len(jobs) for jobs in groups)
     started = time.perf_counter()

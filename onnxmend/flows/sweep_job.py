@@ -41,9 +41,10 @@ def run_model(jobs: Sequence[SweepJob], options: SweepOptions) -> list[SweepRow]
 def _run_job(worker: Worker, job: SweepJob, options: SweepOptions) -> SweepRow:
     if job.problem:
         return failed_row(job, EXIT_BAD_INPUT, job.problem)
-    what = f"{job.source} (preset {job.preset}, provider {job.provider})"
+    doing = f"converting {job.source} with preset {job.preset} on provider {job.provider}"
     try:
-        return worker.call(JOB_TARGET, what, timeout_s=options.timeout_s, job=job, options=options)
+        return worker.call(JOB_TARGET, actor="the model's worker process", doing=doing, timeout_s=options.timeout_s,
+                           job=job, options=options)
     except WorkerFailure as exc:  # a hang, a native crash, memory: an OnnxmendError too, so caught first
         return failed_row(job, EXIT_INTERNAL, str(exc))
     except OnnxmendError as exc:
@@ -59,7 +60,7 @@ def job_row(job: SweepJob, options: SweepOptions) -> SweepRow:
         export = replace(export, inputs=tuple(parse_input_arg(text) for text in job.inputs))
     convert_options = ConvertOptions(
         export=export, preset=job.preset, seed=options.seed, provider=job.provider,  # type: ignore[arg-type]
-        threads=options.threads, atol=options.atol, rtol=options.rtol,
+        threads=options.threads, atol=options.atol, rtol=options.rtol, force=options.force,
     )
     result = convert(job.target or job.source, job.out_dir, convert_options)
     ran_on = _SHORT_PROVIDER.get(result.validation.provider, result.validation.provider)
@@ -98,6 +99,7 @@ def row_reason(result: ConvertResult, bench_problem: str | None = None) -> str:
     """Why the row has its verdict: the failing outputs and whether the raw export fails too; passes the
     gate rolled back; a bench that could not run."""
     validation, parts = result.validation, []
+    parts += [text for text in (validation.unverified, validation.failure) if text]
     if validation.verdict != "pass":
         parts += validation.comparison.failures[:2]
         raw = result.raw_validation

@@ -21,7 +21,7 @@ from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 Engine = Literal["serial", "ray"]
 # Op counts shown in the table (every count is in the JSON lines).
 KEY_OPS = ("Transpose", "Pad", "Shape", "LayerNormalization", "BatchNormalization")
-VERDICT_TONE = {"pass": "good", "mismatch": "bad", "degenerate": "warn", "error": "bad"}
+VERDICT_TONE = {"pass": "good", "mismatch": "bad", "degenerate": "warn", "unverified": "warn", "error": "bad"}
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,14 @@ class SweepOptions:
     bench_seconds: float = 0.5  # timed budget of the fixed graph's bench; 0 leaves latency out
     timeout_s: float = 600.0  # per job (one model × preset × provider)
     memory_bytes: int | None = None  # per model's worker process; None: 3/4 of physical memory
+    force: bool = False  # write into folders holding files onnxmend did not write
     # Given to every model's worker process (None unsets); empty: sweep.reproducible_env().
     worker_env: tuple[tuple[str, str | None], ...] = ()
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["export"] = {"opset": self.export.opset, "torch_exporter": self.export.torch_exporter,
-                          "dynamic_batch": self.export.dynamic_batch}
+                          "dynamic_batch": self.export.dynamic_batch, "trust_source": self.export.trust_source}
         return data
 
 
@@ -72,7 +73,7 @@ class SweepRow:
     source: str
     preset: str
     provider: str  # as requested
-    verdict: str  # pass, mismatch, degenerate or error
+    verdict: str  # pass, mismatch, degenerate, unverified (as convert says) or error (no result)
     exit_code: int  # what `onnxmend convert` would have exited with for this model alone
     reason: str = ""
     ran_on: str = ""  # cpu or cuda: where the fixed graph was validated and timed

@@ -46,7 +46,7 @@ def test_every_step_runs_on_cpu_and_a_failing_model_does_not_stop_the_others(tmp
                         "--bench-seconds", "0.05")
     assert code == 1 and report["status"] == "failed"
     assert len(report["failures"]) == 1 and report["failures"][0].startswith(
-        "parity of zoo:no-such-model: There is no zoo model 'no-such-model'")
+        "checking the parity of zoo:no-such-model: There is no zoo model 'no-such-model'")
     (parity,) = report["steps"]["parity"]
     assert (parity["source"], parity["provider"], parity["verdict"]) == ("zoo:depthwise-torch", "CPUExecutionProvider", "pass")
     assert parity["max_abs_scaled"] <= 1e-4 and parity["vs_source"] == "pass"

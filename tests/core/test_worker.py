@@ -61,8 +61,8 @@ def test_env_adds_variables_and_none_removes_one(monkeypatch) -> None:
     tests_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     env = {"PYTHONPATH": os.pathsep.join([tests_root, *sys.path]), "ONNXMEND_TEST_GONE": None, "ONNXMEND_TEST_SET": "2"}
     with Worker(memory_bytes=2 * 2**30, env=env) as w:
-        assert w.call(f"{TARGET}:environment", "reading", name="ONNXMEND_TEST_GONE") is None
-        assert w.call(f"{TARGET}:environment", "reading", name="ONNXMEND_TEST_SET") == "2"
+        assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_GONE") is None
+        assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_SET") == "2"
 
 
 @pytest.mark.parametrize("target, kind, sentence", [

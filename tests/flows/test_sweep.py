@@ -122,11 +122,12 @@ def test_a_ray_address_nothing_answers_at_is_one_sentence() -> None:
     check_reachable("auto")  # left to Ray
 
 
-def _fake(verdict: str, raw: str, rejected: tuple[str, ...] = ()) -> SimpleNamespace:
-    failures = [] if verdict == "pass" else ["logits vs source (torch): max abs 0.2 > tolerance"]
+def _fake(verdict: str, raw: str, rejected: tuple[str, ...] = (), failure: str = "") -> SimpleNamespace:
+    failures = [] if verdict == "pass" or failure else ["logits vs source (torch): max abs 0.2 > tolerance"]
     comparison = lambda v, f, worst: SimpleNamespace(verdict=v, failures=f, worst_max_abs_scaled=worst)  # noqa: E731
     return SimpleNamespace(
-        validation=SimpleNamespace(verdict=verdict, comparison=comparison(verdict, failures, 0.2)),
+        validation=SimpleNamespace(verdict=verdict, comparison=comparison(verdict, failures, 0.2), unverified="",
+                                   failure=failure),
         raw_validation=SimpleNamespace(verdict=raw, comparison=comparison(raw, [], 3e-7)),
         pipeline=SimpleNamespace(records=[SimpleNamespace(name=n, status="rejected") for n in rejected]))
 
@@ -137,6 +138,8 @@ def test_the_reason_says_which_outputs_fail_whether_the_raw_export_does_and_what
         "logits vs source (torch): max abs 0.2 > tolerance; the raw export passes (max abs/scale 3e-07); bench: no session")
     assert row_reason(_fake("mismatch", "mismatch", ("fold-pad", "fold-pad"))) == (
         "logits vs source (torch): max abs 0.2 > tolerance; the raw export fails too; the gate rolled back fold-pad")
+    assert row_reason(_fake("mismatch", "pass", failure="onnxruntime cannot run the ONNX model at 1x3x8x8 (boom)")) == (
+        "onnxruntime cannot run the ONNX model at 1x3x8x8 (boom); the raw export passes (max abs/scale 3e-07)")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -161,7 +164,8 @@ def test_a_failing_model_in_the_middle_gets_its_row_and_the_rest_still_run(tmp_p
     reasons = [r.reason for r in result.rows]
     assert reasons[1].startswith("There is no zoo model 'no-such-model'")
     assert reasons[2].endswith("raised RuntimeError: the factory refuses")
-    assert reasons[3] == f"{net}:crash (preset fix, provider auto) crashed with SIGSEGV"
+    assert reasons[3].startswith(f"the model's worker process crashed (SIGSEGV) while converting {net}:crash with "
+                                 "preset fix on provider auto")
     assert reasons[4] == "models.txt:5: unexpected '--bogus'; a line is SOURCE [--input NAME:SHAPE ...]"
     last = result.rows[5]
     assert (last.ran_on, last.nodes_raw, last.ops_fixed, last.max_abs_scaled < 1e-5) == ("cpu", 2, {"Conv": 1, "Tanh": 1}, True)

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from onnxmend.cli.options import force_option, trust_option
 from onnxmend.cli.render import console, print_json, progress, render
 from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions
 from onnxmend.flows.sweep import SourceLine, SweepOptions, read_sources, sweep, zoo_sources
@@ -44,6 +45,8 @@ def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--dynamic-batch", is_flag=True, help="Export with a dynamic batch axis.")
 @click.option("--torch-exporter", type=click.Choice(["dynamo", "legacy"]), default="dynamo", show_default=True,
               help="torch.onnx exporter for every torch model (input shapes go on each LIST line).")
+@trust_option
+@force_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for synthesised inputs and weights.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="onnxruntime intra-op threads (0 = onnxruntime's default).")
@@ -57,7 +60,7 @@ def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the table.")
 def command(list_file: str | None, zoo_filter: str | None, out_dir: str, presets: tuple[str, ...],
             providers: tuple[str, ...], engine: str, address: str | None, cpus_per_model: float,
-            opset: int, dynamic_batch: bool, torch_exporter: str, seed: int, threads: int, atol: float, rtol: float, bench_seconds: float,
+            opset: int, dynamic_batch: bool, torch_exporter: str, trust_source: bool, force: bool, seed: int, threads: int, atol: float, rtol: float, bench_seconds: float,
             timeout_s: float, as_json: bool) -> int:
     """Convert, validate and time every model of LIST (one SOURCE per line, optionally followed by
     --input NAME:SHAPE) and/or of the zoo, with each preset and provider, into one table.
@@ -70,9 +73,11 @@ def command(list_file: str | None, zoo_filter: str | None, out_dir: str, presets
         sources += zoo_sources(zoo_filter)
     if not sources:
         raise click.UsageError("Give a LIST file of sources, --zoo [FILTER], or both.")
-    export_opts = ExportOptions(opset=opset, dynamic_batch=dynamic_batch, torch_exporter=torch_exporter)  # type: ignore[arg-type]
+    export_opts = ExportOptions(opset=opset, dynamic_batch=dynamic_batch, torch_exporter=torch_exporter,  # type: ignore[arg-type]
+                                trust_source=trust_source)
     options = SweepOptions(presets, providers, engine, address if engine == "ray" else None,  # type: ignore[arg-type]
-                           cpus_per_model, export_opts, seed, threads, atol, rtol, bench_seconds, timeout_s)
+                           cpus_per_model, export_opts, seed, threads, atol, rtol, bench_seconds, timeout_s,
+                           force=force)
     with progress(not as_json) as say:
         done: list[int] = []
 
