@@ -18,7 +18,8 @@ never a dead script, and the JSON is always written):
 Exit codes: 0 every step ran and passed; 1 a step failed (parity above the bound, an int8 gate failure, a
 step that raised, crashed or hung); 3 not verified: no GPU (the CUDA provider does not start here: the JSON
 has ``"status": "no GPU"`` and the reason, and nothing else runs) or the time budget ran out before every
-step ran (the JSON lists what was skipped); 2 bad arguments.
+step ran (the JSON lists what was skipped); 2 bad arguments. Where a GPU is visible (nvidia-smi) but the CUDA
+provider does not start, the status is ``"CUDA unavailable"`` (exit 3), the reason naming the library it misses.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ QUICK_ZOO = ("tf-same-conv-keras", "tf-pad-dynamic-torch", "depthwise-keras", "b
              "layernorm-hwc-keras", "vit-block-torch", "resnet18-torch", "bert-encoder-torch")
 EXTRA_SOURCES = ("keras:ConvNeXtTiny",)
 EXIT_OK, EXIT_FAILED, EXIT_NOT_VERIFIED = 0, 1, 3
+NOT_RUN = ("no GPU", "CUDA unavailable")  # statuses of a run whose probe found no working CUDA provider
 RESERVE_S = 5.0  # kept back to write the JSON
 MIN_STEP_S = 10.0  # a step is not started with less time than this left
 BENCH_DIR = str(Path(__file__).resolve().parent)
@@ -53,7 +55,8 @@ def probe_step(provider: str) -> dict[str, object]:
     reason = cuda_unavailable_reason() if provider == "cuda" else None
     library = _cuda_library_problem() if reason else None
     if library:
-        reason = f"{reason}; loading its library says: {library}"
+        reason = (f"{reason}; loading its library says: {library} (the CUDA and cuDNN libraries this onnxruntime "
+                  "was built for are not on the library path)")
     return {"provider": provider, "starts": reason is None, "reason": reason, "gpus": gpu_names(),
             "ort_providers": list(ort.get_available_providers()), "ort": ort.__version__}
 
@@ -223,7 +226,7 @@ def run_checks(run: Run) -> None:
     if probe is None:
         return
     if not probe["starts"]:
-        run.report["status"] = "no GPU"
+        run.report["status"] = "CUDA unavailable" if probe["gpus"] else "no GPU"
         run.report["reason"] = probe["reason"]
         return
     out = Path(args.work).resolve()
@@ -255,7 +258,7 @@ def _slug(source: str) -> str:
 def exit_code(report: dict[str, object]) -> int:
     if report["failures"]:
         return EXIT_FAILED
-    if report.get("status") == "no GPU" or report["skipped"]:
+    if report.get("status") in NOT_RUN or report["skipped"]:
         return EXIT_NOT_VERIFIED
     return EXIT_OK
 

@@ -54,23 +54,21 @@ def _start_ray(groups: Sequence[ModelJobs], options: SweepOptions) -> EngineRun:
     ray = require("ray")
     started = time.perf_counter()
     owned = not ray.is_initialized()
-    if owned:
-        _init_ray(ray, options.address)
+    if not owned:
+        return EngineRun(_ray_batches(ray, groups, options, owned), 0.0, "Ray was already initialised in this process")
+    _init_ray(ray, options.address)
     seconds = time.perf_counter() - started
-    where = f"Ray at {options.address}" if options.address else "a local Ray instance"
-    note = f"{where} {'started' if options.address is None and owned else 'joined'} in {seconds:.1f} s" \
-        if owned else "the Ray instance this process had already started"
-    return EngineRun(_ray_batches(ray, groups, options, owned), seconds, note)
+    where = f"joined Ray at {options.address}" if options.address else "a local Ray instance started"
+    return EngineRun(_ray_batches(ray, groups, options, owned), seconds, f"{where} in {seconds:.1f} s")
 
 
 def _init_ray(ray: object, address: str | None) -> None:
     kwargs: dict[str, object] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    if address is not None:
-        check_reachable(address)
     if address is None:
         # "local": a private instance, never a cluster some other process on this machine started.
         kwargs.update(address="local", object_store_memory=LOCAL_OBJECT_STORE_BYTES)
     else:
+        check_reachable(address)
         kwargs["address"] = address
     try:
         ray.init(**kwargs)  # type: ignore[attr-defined]
