@@ -62,7 +62,8 @@ def memory_limit_bytes(fraction: float = 0.75) -> int | None:
 class Worker:
     """One child process; ``call`` runs ``target(**kwargs)`` in it and returns the result."""
 
-    def __init__(self, memory_bytes: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, memory_bytes: int | None = None, env: dict[str, str | None] | None = None) -> None:
+        """``env`` is added to this process's environment for the child; a None value removes that variable."""
         self.memory_bytes = memory_bytes if memory_bytes is not None else memory_limit_bytes()
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -119,7 +120,8 @@ class Worker:
         self.close()
         self.generation += 1
         self._stderr = tempfile.TemporaryFile()
-        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        merged = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        env = {name: value for name, value in merged.items() if value is not None}
         limit = self.memory_bytes
         self.process = subprocess.Popen(
             [sys.executable, "-m", "onnxmend.core.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

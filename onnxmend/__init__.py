@@ -6,8 +6,8 @@ The flows are importable from the top level and load their frameworks only when 
     result = onnxmend.convert("keras:MobileNetV2", "out/mnv2")
     print(result.validation.verdict)
 
-``convert``, ``fix``, ``validate``, ``quantize``, ``bench`` and ``inspect`` are the functions in
-:mod:`onnxmend.flows`; ``ConvertOptions`` and ``ExportOptions`` configure them.
+``convert``, ``fix``, ``validate``, ``quantize``, ``bench``, ``inspect`` and ``sweep`` are the functions in
+:mod:`onnxmend.flows`; ``ConvertOptions``, ``SweepOptions`` and ``ExportOptions`` configure them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ _API = {
     "quantize": "onnxmend.flows.quantize",
     "bench": "onnxmend.flows.bench",
     "inspect": "onnxmend.flows.inspect",
+    "sweep": "onnxmend.flows.sweep",
+    "SweepOptions": "onnxmend.flows.sweep_result",
     "ExportOptions": "onnxmend.exporters.options",
 }
 __all__ = ["__version__", *_API]

@@ -22,6 +22,7 @@ from onnxmend.core.errors import OnnxmendError, first_line
 LAZY_COMMANDS = {
     "quantize": "onnxmend.cli.commands.quantize",
     "bench": "onnxmend.cli.commands.bench",
+    "sweep": "onnxmend.cli.commands.sweep",
 }
 
 

@@ -52,6 +52,19 @@ def test_a_result_comes_back(worker: Worker) -> None:
     assert worker.call(f"{TARGET}:add", actor="python", doing="adding", a=2, b=3) == 5
 
 
+def environment(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_env_adds_variables_and_none_removes_one(monkeypatch) -> None:
+    monkeypatch.setenv("ONNXMEND_TEST_GONE", "1")
+    tests_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env = {"PYTHONPATH": os.pathsep.join([tests_root, *sys.path]), "ONNXMEND_TEST_GONE": None, "ONNXMEND_TEST_SET": "2"}
+    with Worker(memory_bytes=2 * 2**30, env=env) as w:
+        assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_GONE") is None
+        assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_SET") == "2"
+
+
 @pytest.mark.parametrize("target, kind, sentence", [
     ("hang", "timeout", r"^the child did not finish sleeping within 1 s; it was stopped$"),
     ("crash", "crash", r"^the child crashed \(SIGFPE\) while sleeping"),
