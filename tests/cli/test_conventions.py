@@ -23,7 +23,7 @@ from onnxmend.passes.infra.catalogue import all_passes
 from tests.builders import conv_relu_model, make_model
 from tests.builders.cli import messages, onnxmend
 
-WORKING = ("convert", "fix", "validate", "quantize", "bench")
+WORKING = ("convert", "fix", "validate", "quantize", "bench", "sweep")
 
 
 def _commands() -> dict[str, click.Command]:

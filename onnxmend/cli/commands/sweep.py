@@ -6,11 +6,10 @@ The work is :func:`onnxmend.flows.sweep.sweep`; this command parses, shows progr
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
-from onnxmend.cli.options import force_option, trust_option
-from onnxmend.cli.render import console, print_json, progress, render
+from onnxmend.cli.options import force_option, out_option, report_options, seed_option, trust_option
+from onnxmend.cli.render import print_json, progress, say, show, stdout_for_json, verdict
 from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions
 from onnxmend.flows.sweep import SourceLine, SweepOptions, read_sources, sweep, zoo_sources
 from onnxmend.flows.sweep_result import SweepRow, sweep_table
@@ -28,11 +27,11 @@ def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--zoo", "zoo_filter", is_flag=False, flag_value="", default=None, metavar="[FILTER]",
               help="Also sweep zoo models: all of them, or those matching FILTER (comma-separated names, "
                    "substrings or globs, e.g. torch or 'gap*,depthwise-keras').")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="onnxmend-out/sweep",
+@out_option("dir", dest="out_dir", default="onnxmend-out/sweep",
               show_default=True, help="Folder for sweep.jsonl, sweep.md and each model's artifacts.")
-@click.option("--presets", "--preset", "presets", callback=_names, default="fix", show_default=True,
+@click.option("--preset", "presets", callback=_names, default="fix", show_default=True,
               metavar="fix,portable", help="Pass presets; one row per model and preset.")
-@click.option("--providers", "--provider", "providers", callback=_names, default="auto", show_default=True,
+@click.option("--provider", "providers", callback=_names, default="auto", show_default=True,
               metavar="auto,cpu,cuda", help="onnxruntime providers; one row per model, preset and provider.")
 @click.option("--engine", type=click.Choice(["serial", "ray"]), default="serial", show_default=True,
               help="serial: one model after another here; ray: models as Ray tasks (the `ray` extra).")
@@ -47,7 +46,7 @@ def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
               help="torch.onnx exporter for every torch model (input shapes go on each LIST line).")
 @trust_option
 @force_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for synthesised inputs and weights.")
+@seed_option("Seed for synthesised inputs and weights.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="onnxruntime intra-op threads (0 = onnxruntime's default).")
 @click.option("--atol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -57,11 +56,11 @@ def _names(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
               help="Timed seconds of the fixed graph's bench per row (0: no latency).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=600.0,
               show_default=True, help="Seconds one model × preset × provider may take before it is stopped.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the table.")
+@report_options("Log each model's steps as its worker reports them.")
 def command(list_file: str | None, zoo_filter: str | None, out_dir: str, presets: tuple[str, ...],
             providers: tuple[str, ...], engine: str, address: str | None, cpus_per_model: float,
             opset: int, dynamic_batch: bool, torch_exporter: str, trust_source: bool, force: bool, seed: int, threads: int, atol: float, rtol: float, bench_seconds: float,
-            timeout_s: float, as_json: bool) -> int:
+            timeout_s: float, as_json: bool, verbose: bool) -> int:
     """Convert, validate and time every model of LIST (one SOURCE per line, optionally followed by
     --input NAME:SHAPE) and/or of the zoo, with each preset and provider, into one table.
 
@@ -78,23 +77,22 @@ def command(list_file: str | None, zoo_filter: str | None, out_dir: str, presets
     options = SweepOptions(presets, providers, engine, address if engine == "ray" else None,  # type: ignore[arg-type]
                            cpus_per_model, export_opts, seed, threads, atol, rtol, bench_seconds, timeout_s,
                            force=force)
-    with progress(not as_json) as say:
+    with stdout_for_json(as_json), progress(not as_json) as step:
         done: list[int] = []
 
         def on_rows(rows: list[SweepRow], total: int) -> None:
             done.extend(row.index for row in rows)
-            say(f"{len(done)} of {total} rows done; last: {rows[-1].source} {rows[-1].verdict}")
+            step(f"{len(done)} of {total} rows done; last: {rows[-1].source} {rows[-1].verdict}")
 
-        say(f"starting the {engine} engine")
+        step(f"starting the {engine} engine")
         result = sweep(sources, out_dir, options, on_rows)
     if as_json:
         print_json(result.to_json())
         return result.exit_code
-    out = console if console.is_terminal else Console(width=max(console.width, 160))
-    out.print(render(sweep_table(result.rows)))
+    show(sweep_table(result.rows))
     for note in result.notes:
-        out.print(f"[dim]note:[/] {escape(note)}", highlight=False)
+        say(f"[dim]note:[/] {escape(note)}")
     style = "bold green" if result.exit_code == 0 else "bold red"
-    out.print(f"[{style}]{result.passed} of {len(result.rows)} rows passed[/] in {result.seconds:.1f} s; "
-                  f"wrote {result.out_dir / 'sweep.jsonl'} and {result.out_dir / 'sweep.md'}", highlight=False)
+    verdict(f"[{style}]{result.passed} of {len(result.rows)} rows passed[/] in {result.seconds:.1f} s; "
+            f"wrote {result.out_dir / 'sweep.jsonl'} and {result.out_dir / 'sweep.md'}")
     return result.exit_code
