@@ -35,6 +35,7 @@ from onnxmend.runtime.bench.results import write_report
 from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
+from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 from onnxmend.runtime.session import cuda_unavailable_reason
 from onnxmend.runtime.validate import validate
 
@@ -110,13 +111,17 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
     out = result.out_dir
     if options.quantize:
         say("quantizing")
-        result.quantized = quantize(
-            out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
-            threads=options.threads, report_name="quantize.md", allow_no_gain=options.allow_no_gain, progress=say,
-        )
+        result.allow_no_gain = options.allow_no_gain
+        try:
+            result.quantized = quantize(
+                out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
+                threads=options.threads, report_name="quantize.md", allow_no_gain=options.allow_no_gain, progress=say,
+            )
+        except NothingToQuantize as exc:
+            result.int8_skipped = str(exc)
     if options.bench:
         say("benchmarking")
-        models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if options.quantize else [])
+        models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if result.quantized else [])
         providers = () if options.provider == "auto" else (options.provider,)
         bench_options = BenchOptions(providers=providers, threads=options.threads, seed=options.seed)
         result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options)

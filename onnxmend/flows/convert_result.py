@@ -50,14 +50,17 @@ class ConvertResult:
     layout_choice: LayoutChoice = "auto"
     quantized: QuantizeResult | None = None
     benchmark: BenchResult | None = None
+    int8_skipped: str = ""  # why convert --quantize wrote no int8 artifact (nothing to quantize)
+    allow_no_gain: bool = False
 
     @property
     def exit_code(self) -> int:
         """0 parity, 1 mismatch (or a failing int8 gate: that artifact is not fit to ship), 3 not verified."""
         if self.validation.verdict == "unverified":
             return 3
-        passed = self.validation.verdict == "pass" and (self.quantized is None or self.quantized.passed)
-        return 0 if passed else 1
+        int8_ok = (self.quantized.passed if self.quantized is not None
+                   else not self.int8_skipped or self.allow_no_gain)
+        return 0 if self.validation.verdict == "pass" and int8_ok else 1
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -74,6 +77,8 @@ class ConvertResult:
         if self.quantized is not None:
             data["quantize"] = {"passed": self.quantized.passed, "verdict": self.quantized.contents.verdict,
                                 "manifest": self.quantized.manifest}
+        elif self.int8_skipped:
+            data["quantize"] = {"passed": self.allow_no_gain, "verdict": "no-gain", "reason": self.int8_skipped}
         if self.benchmark is not None:
             data["bench"] = self.benchmark.to_json()
         return data

@@ -133,4 +133,4 @@ def write_report(result: BenchResult, out_dir: str | Path) -> tuple[Path, Path |
     measured = [row for row in result.results if row.stats is not None]
     if not measured:
         return json_path, None
-    return json_path, write_chart(measured, out_dir / "bench.png", result.baseline)
+    return json_path, write_chart(result, out_dir / "bench.png")

@@ -48,6 +48,10 @@ from onnxmend.runtime.quantize.plan import QuantPlan, Target
 log = logging.getLogger(__name__)
 
 
+class NothingToQuantize(OnnxmendError):
+    """The plan selects no node: there is no int8 artifact worth writing (the gate's "no gain")."""
+
+
 @dataclass
 class Prepared:
     """The pre-processed fp32 model the plan and the quantizer work on, and how it was produced."""
@@ -116,8 +120,8 @@ def run_quantizer(prepared: onnx.ModelProto, plan: QuantPlan) -> onnx.ModelProto
 
     selected = plan.selected
     if not selected:
-        raise OnnxmendError("The quantization plan selects no node (no constant-weight MatMul/Gemm/Gather); "
-                            "nothing to quantize, see the plan for each node's reason.")
+        raise NothingToQuantize("The quantization plan selects no node (no constant-weight MatMul/Gemm/Gather, "
+                                "and no 1x1 Conv): nothing to quantize; the plan gives each node's reason.")
     # ORT turns Gemm into MatMul + Add before quantizing; the MatMul is named NAME_MatMul.
     names = [f"{n.name}_MatMul" if n.op_type == "Gemm" else n.name for n in selected]
     op_types = sorted({"MatMul" if n.op_type == "Gemm" else n.op_type for n in selected})

@@ -140,3 +140,15 @@ def test_quantizing_conv_itself_skips_the_preparation(tmp_path: Path) -> None:
     result = quantize(source, tmp_path / "q", PlanOverrides(ops=("Conv",)), allow_no_gain=True, **QUICK)
     assert result.contents.prepared == []
     assert sorted(n.name for n in result.plan.selected) == ["dw", "pw1", "pw2"]
+
+
+def test_nothing_to_quantize_is_no_gain_and_nothing_is_written(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    only_conv = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv3x3", pads=[1, 1, 1, 1])],
+                       [_w(rng, 8, 4, 3, 3, name="w")], [1, 4, 6, 6], [1, 8, 6, 6])
+    onnx.save(only_conv, tmp_path / "conv.onnx")
+    for extra, code in (([], 1), (["--allow-no-gain"], 0)):
+        result = CliRunner().invoke(command, [str(tmp_path / "conv.onnx"), "-o", str(tmp_path / "q"), *extra])
+        assert result.exit_code == code, result.output
+        assert "NO GAIN The quantization plan selects no node" in result.output and "Nothing written." in result.output
+        assert not (tmp_path / "q" / "model.int8.onnx").exists()

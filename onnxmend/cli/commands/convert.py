@@ -82,6 +82,9 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     verdict(f"report: {out / 'report.md'}")
     if result.quantized is not None:
         verdict(f"int8 artifact {out / 'model.int8.onnx'}: {int8_verdict(result.quantized)}")
+    elif result.int8_skipped:
+        accepted = "accepted (--allow-no-gain)" if result.allow_no_gain else "--allow-no-gain accepts it"
+        verdict(f"[bold yellow]int8: NO GAIN[/] {escape(result.int8_skipped)} No int8 artifact written; {accepted}.")
     if result.benchmark is not None:
         print_bench(result.benchmark)
         verdict(f"benchmark: {out / 'bench.json'}, chart {out / 'bench.png'}")

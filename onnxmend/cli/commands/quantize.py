@@ -24,6 +24,7 @@ from onnxmend.core.table import Cell, table
 from onnxmend.flows.quantize import QuantizeResult, quantize
 from onnxmend.runtime.compare import Thresholds
 from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, validate_ops
+from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -91,6 +92,9 @@ def command(ctx: click.Context, model: str, out_dir: str, provider: str, ops: tu
                 latency_runs=runs, threads=threads, on_plan=None if as_json else _print_plan,
                 trust_source=trust_source, force=force, allow_no_gain=allow_no_gain, progress=step,
             )
+    except NothingToQuantize as exc:
+        verdict(f"[bold yellow]NO GAIN[/] {escape(str(exc))} Nothing written.")
+        ctx.exit(0 if allow_no_gain else 1)
     except OnnxmendError as exc:
         raise UserError(str(exc)) from exc
     if as_json:
