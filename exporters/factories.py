@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,8 +85,11 @@ def _import_file(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise BadSourceError(f"{path} is not a Python file onnxmend can import.")
     module = importlib.util.module_from_spec(spec)
+    # Registered under its name, as an import would: MindSpore's graph compiler looks the module up.
+    sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(spec.name, None)
         raise BadSourceError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from exc
     return module
