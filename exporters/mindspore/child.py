@@ -106,7 +106,7 @@ def _correct(model: onnx.ModelProto, cell: Any, examples: list[Any]) -> list[str
         return []
     fixed_shapes = output_shapes(model)
     reference = [tuple(o.shape) for o in _flatten(cell(*examples))]
-    changed = "; ".join(f"{c.weight.rsplit('.', 1)[0]} {list(c.written)} → {list(c.corrected)}" for c in corrections)
+    changed = "; ".join(f"{c.weight} {list(c.written)} → {list(c.corrected)}" for c in corrections)
     shapes = "; ".join(
         f"output {name}: {_dims(raw_shapes[name])} as exported, {_dims(fixed_shapes[name])} corrected"
         + (f" (MindSpore: {_dims(reference[i])})" if i < len(reference) else "")
