@@ -108,6 +108,16 @@ def live(key: str, recipe: Recipe) -> Any:
     return _LIVE[key]
 
 
+def rename_tensors(model: onnx.ModelProto, names: dict[str, str]) -> None:
+    """Rename graph tensors everywhere they appear."""
+    graph = model.graph
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+        vi.name = names.get(vi.name, vi.name)
+
+
 # --- parent side ------------------------------------------------------------------------------------
 
 _WORKERS: dict[str, Worker] = {}

@@ -28,7 +28,7 @@ from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.factories import load_factory
 from onnxmend.exporters.mindspore.pads import Padding, correct_pads, output_shapes
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.exporters.remote import Recipe, RemoteExport, keep
+from onnxmend.exporters.remote import Recipe, RemoteExport, keep, rename_tensors
 
 MINDSPORE_OPSET = 11
 
@@ -86,8 +86,9 @@ def _export_cell(cell: Any, specs: list[TensorSpec], source: str, options: Expor
     seconds = time.perf_counter() - start
     notes = [_static_note(specs)]
     notes += _correct(model, cell, examples)
-    inputs = tuple(TensorSpec(vi.name, s.shape, s.dtype, s.layout, s.value_range)
-                   for vi, s in zip(model.graph.input, specs))
+    # The export names inputs after construct's parameters (SequentialCell: input_data); use the specs'.
+    rename_tensors(model, {vi.name: s.name for vi, s in zip(model.graph.input, specs)})
+    inputs = tuple(specs)
     return RemoteExport(model.SerializeToString(), inputs, tuple(o.name for o in model.graph.output),
                         f"mindspore.export {ms.__version__} (ONNX opset {MINDSPORE_OPSET})", seconds,
                         keep(cell, "mindspore"), recipe, tuple(notes))

@@ -26,7 +26,7 @@ from onnxmend.core.deps import require
 from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.options import ExportOptions
-from onnxmend.exporters.remote import Recipe, RemoteExport, keep
+from onnxmend.exporters.remote import Recipe, RemoteExport, keep, rename_tensors
 from onnxmend.exporters.tflite.interpreter import io_tensors, make_interpreter, runtime_name
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def convert_tflite(data: bytes, source: str, options: ExportOptions, recipe: Rec
     start = time.perf_counter()
     model = _tf2onnx(data, options.opset, source)
     seconds = time.perf_counter() - start
-    _rename(model, {d["name"]: n for n, d in inputs_io + outputs_io})
+    rename_tensors(model, {d["name"]: n for n, d in inputs_io + outputs_io})
     _set_input_shapes(model, inputs)
     steps, notes = _output_steps(interpreter, outputs_io)
     notes.insert(0, f"reference: {runtime_name()} interpreter")
@@ -112,16 +112,6 @@ def _tf2onnx(data: bytes, opset: int, source: str) -> onnx.ModelProto:
         except Exception as exc:  # tf2onnx raises anything from ValueError to KeyError on odd graphs
             raise OnnxmendError(f"tf2onnx could not convert {source} ({type(exc).__name__}: {first_line(exc, 200)}).") from exc
     return model
-
-
-def _rename(model: onnx.ModelProto, names: dict[str, str]) -> None:
-    """Rename graph tensors (TFLite tensor names → signature names) everywhere they appear."""
-    graph = model.graph
-    for node in graph.node:
-        node.input[:] = [names.get(n, n) for n in node.input]
-        node.output[:] = [names.get(n, n) for n in node.output]
-    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
-        vi.name = names.get(vi.name, vi.name)
 
 
 def _set_input_shapes(model: onnx.ModelProto, specs: list[TensorSpec]) -> None:
