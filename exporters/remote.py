@@ -49,6 +49,8 @@ FRAMEWORKS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "paddle": (("paddle", "paddle2onnx"), {"POLYGRAPHY_AUTOINSTALL_DEPS": "0", "GLOG_minloglevel": "2"}),
     "mindspore": (("mindspore",), {"GLOG_v": "3"}),
 }
+# How a failure names the process: "Paddle crashed (SIGSEGV) while exporting net.py:make".
+ACTORS = {"tflite": "TensorFlow Lite", "paddle": "Paddle", "mindspore": "MindSpore"}
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,8 @@ def remote_export(framework: str, kind: SourceKind, target: str, source: str, **
     """Run child-side exporter ``target`` in ``framework``'s worker and wrap its reply as an Export."""
     worker = framework_worker(framework)
     start = time.perf_counter()
-    reply: RemoteExport = worker.call(target, f"exporting {source} with {framework}", EXPORT_TIMEOUT_S,
-                                      source=source, **kwargs)
+    reply: RemoteExport = worker.call(target, actor=ACTORS[framework], doing=f"exporting {source}",
+                                      timeout_s=EXPORT_TIMEOUT_S, source=source, **kwargs)
     model = onnx.load_from_string(reply.onnx_bytes)
     check_runnable(model, f"the ONNX export of {source}")
     outputs = output_specs_from_model(model)

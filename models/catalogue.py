@@ -46,19 +46,19 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ),
     ZooEntry(
         "tf-same-conv-paddle", "paddle",
-        "Seeds 001/003: Paddle port of tf-same-conv-keras, Conv2D(padding='SAME') (TF's rule; auto_pad in ONNX).",
+        "Paddle port of tf-same-conv-keras, Conv2D(padding='SAME') (TF's rule; auto_pad in ONNX).",
         "ports:build_paddle", (nchw((1, 3, 32, 32)),),
         twin_of="tf-same-conv-keras",
     ),
     ZooEntry(
         "tf-same-conv-mindspore", "mindspore",
-        "Seed 004: MindSpore port of tf-same-conv-keras, Conv2d(pad_mode='same').",
+        "MindSpore port of tf-same-conv-keras, Conv2d(pad_mode='same').",
         "ports:build_mindspore", (nchw((1, 3, 32, 32)),),
         twin_of="tf-same-conv-keras",
     ),
     ZooEntry(
         "tf-same-conv-mindspore-pads", "mindspore",
-        "Seed 004: the same with explicit pad_mode='pad' pads (0,1,0,1)/(1,2,1,2), which mindspore.export misorders.",
+        "tf-same-conv-mindspore with explicit pad_mode='pad' pads (0,1,0,1)/(1,2,1,2), which mindspore.export misorders.",
         "ports:build_mindspore_pads", (nchw((1, 3, 32, 32)),),
         twin_of="tf-same-conv-keras",
     ),
@@ -76,13 +76,13 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ),
     ZooEntry(
         "depthwise-tflite", "tflite",
-        "Seeds 000/004: depthwise-keras as .tflite, its depthwise kernel stored (1,kh,kw,C).",
+        "depthwise-keras as .tflite, its depthwise kernel stored (1,kh,kw,C).",
         "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
         twin_of="depthwise-keras",
     ),
     ZooEntry(
         "depthwise-int8-tflite", "tflite",
-        "Seeds 000/003: depthwise-tflite as a full-int8 .tflite (int8 I/O), validated in quantization steps.",
+        "depthwise-tflite as a full-int8 .tflite (int8 I/O), validated in quantization steps.",
         "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
         twin_of="depthwise-keras", quantize="int8",
     ),
@@ -106,12 +106,12 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ),
     ZooEntry(
         "bn-dropout-torch", "torch",
-        "Seed 004: Conv+BatchNorm2d(momentum=0.1)+ReLU+Dropout(p=0.2) in torch.",
+        "Conv+BatchNorm2d(momentum=0.1)+ReLU+Dropout(p=0.2) in torch, the twin of bn-dropout-mindspore.",
         "dropout_bn:build_torch", (nchw((1, 3, 16, 16)),),
     ),
     ZooEntry(
         "bn-dropout-mindspore", "mindspore",
-        "Seed 004: its MindSpore port, BatchNorm2d(momentum=0.9) (1 - torch's) and Dropout(keep_prob=0.8).",
+        "MindSpore port of bn-dropout-torch: BatchNorm2d(momentum=0.9) (1 - torch's) and Dropout(keep_prob=0.8).",
         "dropout_bn:build_mindspore", (nchw((1, 3, 16, 16)),),
         twin_of="bn-dropout-torch",
     ),

@@ -1,4 +1,4 @@
-"""Seed 004: semantics that differ by name only — Dropout's ``keep_prob`` and BatchNorm's momentum.
+"""Semantics that differ by name only — Dropout's ``keep_prob`` and BatchNorm's momentum (MindSpore vs torch).
 
 MindSpore's ``Dropout(keep_prob=0.8)`` is torch's ``Dropout(p=0.2)``; MindSpore's
 ``BatchNorm2d(momentum=0.9)`` — ``moving = momentum·moving + (1 − momentum)·batch`` — is torch's

@@ -1,4 +1,4 @@
-"""Seeds 001/004 in Paddle and MindSpore: the stride-2 "same" convolution pair of :mod:`.padding`, ported.
+"""The stride-2 "same" convolution pair of :mod:`.padding`, ported to Paddle and MindSpore (the padding trap).
 
 Each port loads the one set of numpy weights of ``tf-same-conv-keras`` (Paddle and MindSpore kernels are
 ``[out, in, kh, kw]``, like torch's):

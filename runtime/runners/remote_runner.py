@@ -21,7 +21,7 @@ import numpy as np
 
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import SourceModel
-from onnxmend.exporters.remote import RUN_TIMEOUT_S, Recipe, RemoteModel
+from onnxmend.exporters.remote import ACTORS, RUN_TIMEOUT_S, Recipe, RemoteModel
 from onnxmend.runtime.runners.base import Arrays, check_feeds
 
 # source kind -> the child-side module that runs it
@@ -42,8 +42,8 @@ class RemoteRunner:
         self._label: str | None = None
 
     def _call(self, function: str, what: str, **kwargs: Any) -> Any:
-        return self.remote.worker.call(f"{self.module}:{function}", f"{what} in {self.framework}", RUN_TIMEOUT_S,
-                                       key=self.remote.key, recipe=self.remote.recipe, **kwargs)
+        return self.remote.worker.call(f"{self.module}:{function}", actor=ACTORS[self.framework], doing=what,
+                                       timeout_s=RUN_TIMEOUT_S, key=self.remote.key, recipe=self.remote.recipe, **kwargs)
 
     @property
     def label(self) -> str:
@@ -69,10 +69,12 @@ class RemoteRunner:
 
     def timed_call(self, feeds: Arrays) -> Callable[[], object]:
         worker = self.remote.worker
-        token = worker.call(f"{__name__}:prepare", "preparing the source for timing", RUN_TIMEOUT_S,
-                            module=self.module, key=self.remote.key, recipe=self.remote.recipe,
+        actor = ACTORS[self.framework]
+        token = worker.call(f"{__name__}:prepare", actor=actor, doing="preparing the source for timing",
+                            timeout_s=RUN_TIMEOUT_S, module=self.module, key=self.remote.key, recipe=self.remote.recipe,
                             inputs=self._arrays(feeds))
-        return lambda: worker.call(f"{__name__}:run_prepared", "running the source", RUN_TIMEOUT_S, token=token)
+        return lambda: worker.call(f"{__name__}:run_prepared", actor=actor, doing="running the source",
+                                   timeout_s=RUN_TIMEOUT_S, token=token)
 
 
 # --- child side: prepared calls, for timing --------------------------------------------------------

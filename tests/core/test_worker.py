@@ -72,8 +72,8 @@ def test_env_adds_variables_and_none_removes_one(monkeypatch) -> None:
 
 
 def test_writes_to_stdout_do_not_corrupt_the_result_stream(worker: Worker) -> None:
-    assert worker.call(f"{TARGET}:noisy", "printing") == 7
-    assert worker.call(f"{TARGET}:add", "adding", a=1, b=1) == 2
+    assert worker.call(f"{TARGET}:noisy", actor="python", doing="printing") == 7
+    assert worker.call(f"{TARGET}:add", actor="python", doing="adding", a=1, b=1) == 2
 
 
 @pytest.mark.parametrize("target, kind, sentence", [

@@ -153,7 +153,8 @@ def test_bn_momentum_is_one_minus_torchs() -> None:
     worker = framework_worker("mindspore")
     target = "onnxmend.models.dropout_bn:mindspore_moving_mean"
     expected = dropout_bn.torch_moving_mean(0)
-    converted = worker.call(target, "a training step", 300, seed=0, momentum=0.9)
-    copied = worker.call(target, "a training step", 300, seed=0, momentum=0.1)
+    step = dict(actor="MindSpore", doing="a training step", timeout_s=300, seed=0)
+    converted = worker.call(target, momentum=0.9, **step)
+    copied = worker.call(target, momentum=0.1, **step)
     np.testing.assert_allclose(converted, expected, rtol=1e-4, atol=1e-5)
     assert np.abs(copied - expected).max() > 1e-2

@@ -97,7 +97,7 @@ def test_dynamic_batch_and_capture(net_file: Path) -> None:
 def test_saved_inference_model_passes_parity(net_file: Path, tmp_path: Path, pir: bool) -> None:
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
     with Worker(env=env) as worker:
-        worker.call(f"{__name__}:save_inference_model", "saving", 300, factory=f"{net_file}:make",
+        worker.call(f"{__name__}:save_inference_model", actor="Paddle", doing="saving", timeout_s=300, factory=f"{net_file}:make",
                     prefix=str(tmp_path / "saved" / "inference"), pir=pir)
     suffix = ".json" if pir else ".pdmodel"
     assert (tmp_path / "saved" / f"inference{suffix}").is_file()

@@ -55,8 +55,9 @@ def mobilenet(builder: Worker, tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tflite")
     paths = {}
     for kind, int8 in (("float", False), ("int8", True)):
-        paths[kind] = builder.call("onnxmend.exporters.tflite.build:save_tflite", "building MobileNetV2", 900,
-                                   source="keras:MobileNetV2", path=str(folder / f"mnv2_{kind}.tflite"), int8=int8)
+        paths[kind] = builder.call("onnxmend.exporters.tflite.build:save_tflite", actor="TensorFlow",
+                                   doing="building MobileNetV2", timeout_s=900, source="keras:MobileNetV2",
+                                   path=str(folder / f"mnv2_{kind}.tflite"), int8=int8)
     return paths
 
 
@@ -113,7 +114,8 @@ def test_source_runner_is_the_interpreter_in_its_worker_and_captures_op_outputs(
 
 def test_an_op_tf2onnx_cannot_convert_exits_2_naming_it(builder: Worker, tmp_path: Path) -> None:
     path = tmp_path / "bucketize.tflite"
-    builder.call(f"{__name__}:make_bucketize", "building a Bucketize model", 300, path=str(path))
+    builder.call(f"{__name__}:make_bucketize", actor="TensorFlow", doing="building a Bucketize model", timeout_s=300,
+                 path=str(path))
     done = subprocess.run([sys.executable, "-m", "onnxmend", "convert", str(path), "-o", str(tmp_path / "out")],
                           capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
