@@ -48,8 +48,8 @@ def source_kind(source: str, framework: str | None = None) -> str:
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return "keras"
         raise BadSourceError(
-            f"{path} is a directory but neither a SavedModel (no saved_model.pb) nor a Paddle inference model "
-            "(no .json/.pdmodel with its .pdiparams)."
+            f"{path} is a directory but not a SavedModel (it has no saved_model.pb), nor a Paddle inference "
+            "model (no .json or .pdmodel beside its .pdiparams)."
         )
     if not path.exists() and suffix in ("", ".py", ".json", ".pdmodel"):
         raise BadSourceError(

@@ -49,7 +49,7 @@ def test_paddle_inference_models_by_their_files(tmp_path: Path) -> None:
     assert source_kind(str(tmp_path / "inference.json")) == "paddle"
     assert source_kind(str(tmp_path)) == "paddle"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(BadSourceError, match="neither a SavedModel .* nor a Paddle inference model"):
+    with pytest.raises(BadSourceError, match="not a SavedModel .*, nor a Paddle inference model"):
         source_kind(str(tmp_path / "empty"))
 
 
