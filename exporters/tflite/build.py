@@ -22,8 +22,9 @@ CALIBRATION_BATCHES = 8
 
 
 def keras_to_tflite(model: Any, int8: bool = False, value_range: tuple[float, float] | None = None,
-                    seed: int = 0) -> bytes:
-    """The ``.tflite`` flatbuffer of a ``keras.Model``; ``int8`` makes it full-integer with int8 I/O."""
+                    seed: int = 0, int8_io: bool = True) -> bytes:
+    """The ``.tflite`` flatbuffer of a ``keras.Model``; ``int8`` makes it full-integer, with int8 I/O
+    unless ``int8_io`` is False (then float I/O around int8 kernels: QUANTIZE in, DEQUANTIZE out)."""
     tf = require("tensorflow")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if int8:
@@ -31,8 +32,9 @@ def keras_to_tflite(model: Any, int8: bool = False, value_range: tuple[float, fl
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _calibration(shapes, value_range, seed)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

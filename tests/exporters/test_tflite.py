@@ -43,6 +43,14 @@ def make_bucketize(path: str) -> None:
     Path(path).write_bytes(converter.convert())
 
 
+def make_float_io_int8(path: str) -> None:
+    """(In a worker) depthwise-keras as int8 kernels behind float inputs and outputs."""
+    from onnxmend.exporters.tflite.build import keras_to_tflite
+    from onnxmend.models import build
+
+    Path(path).write_bytes(keras_to_tflite(build("depthwise-keras"), int8=True, int8_io=False))
+
+
 @pytest.fixture(scope="module")
 def builder():
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path]), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -93,6 +101,17 @@ def test_int8_zoo_entry_validates_in_steps_and_float_twin_exactly(tmp_path: Path
         assert result.validation.verdict == "pass", (name, result.validation.comparison.failures)
         assert result.export.output_steps == steps
     assert result.validation.comparison.outputs[0].max_abs <= 1.0
+
+
+def test_a_float_output_dequantized_from_int8_gets_one_step_of_its_scale(builder: Worker, tmp_path: Path) -> None:
+    path = tmp_path / "float_io_int8.tflite"
+    builder.call(f"{__name__}:make_float_io_int8", actor="TensorFlow", doing="building", timeout_s=300, path=str(path))
+    result = convert(str(path), tmp_path / "out")
+    (step,) = result.export.output_steps.values()
+    assert 1e-4 < step < 1.0  # the scale of the int8 tensor DEQUANTIZE reads
+    assert result.export.inputs[0].dtype == "float32"
+    assert result.validation.verdict == "pass", result.validation.comparison.failures
+    assert result.validation.comparison.outputs[0].extra["steps"] <= 1.0
 
 
 def test_source_runner_is_the_interpreter_in_its_worker_and_captures_op_outputs() -> None:
