@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,8 @@ FRAMEWORKS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "tflite": (("tensorflow", "tf2onnx"), {"TF_CPP_MIN_LOG_LEVEL": "2"}),
     # paddle2onnx's Polygraphy optimizer would pip-install packages at run time; never let it.
     "paddle": (("paddle", "paddle2onnx"), {"POLYGRAPHY_AUTOINSTALL_DEPS": "0", "GLOG_minloglevel": "2"}),
-    "mindspore": (("mindspore",), {"GLOG_v": "3"}),
+    # MindSpore writes rank_0/om/analyze_fail.ir into the current folder when a compile fails; not there.
+    "mindspore": (("mindspore",), {"GLOG_v": "3", "MS_OM_PATH": os.path.join(tempfile.gettempdir(), "onnxmend-mindspore")}),
 }
 # How a failure names the process: "Paddle crashed (SIGSEGV) while exporting net.py:make".
 ACTORS = {"tflite": "TensorFlow Lite", "paddle": "Paddle", "mindspore": "MindSpore"}
