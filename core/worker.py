@@ -203,8 +203,7 @@ def _read_exactly(stream: BinaryIO, size: int, timeout_s: float | None) -> bytes
 
 def _serve() -> None:
     """The child's loop: read a request, run it, send the result or the exception back."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a library's print must not corrupt the result stream
+    stdin, stdout = sys.stdin.buffer, _private_stdout()
     while True:
         try:
             target, kwargs = _receive(stdin)
@@ -217,6 +216,16 @@ def _serve() -> None:
             result = RemoteError(type(exc).__name__, str(exc).strip().splitlines()[0][:500] if str(exc).strip() else "",
                                  isinstance(exc, OnnxmendError))
         _send(stdout, result)
+
+
+def _private_stdout() -> BinaryIO:
+    """The result stream on a private copy of file descriptor 1, and fd 1 itself pointed at stderr: a
+    library's print, and a native library writing to fd 1 (paddle2onnx's C++ log does), cannot corrupt it."""
+    sys.stdout.flush()
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return results
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ The :class:`SourceModel` is the original model as a runner needs it — which fr
 (an ``nn.Module``, a ``keras.Model``, a SavedModel's serving function, the bytes of an ONNX file) and its
 input and output names in ONNX terms. Running it is the runtime's job (``onnxmend.runtime.runners``), so
 exporters never execute anything but the exporter itself.
+
+TFLite, Paddle and MindSpore sources live in their framework's own process
+(:mod:`onnxmend.exporters.remote`): their ``model`` is a
+:class:`~onnxmend.exporters.remote.RemoteModel`, a handle the runtime's runner talks to.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ import onnx
 
 from onnxmend.core.specs import TensorSpec
 
-SourceKind = Literal["torch-module", "keras-model", "tf-function", "onnx-bytes"]
+SourceKind = Literal[
+    "torch-module", "keras-model", "tf-function", "onnx-bytes",
+    # in the framework's own worker process (model is a RemoteModel)
+    "tflite-model", "paddle-layer", "paddle-program", "mindspore-cell",
+]
+REMOTE_KINDS: tuple[SourceKind, ...] = ("tflite-model", "paddle-layer", "paddle-program", "mindspore-cell")
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class SourceModel:
     names its outputs map to, in order."""
 
     kind: SourceKind
-    framework: str  # "torch", "keras", "tensorflow", "onnx"
+    framework: str  # "torch", "keras", "tensorflow", "onnx", "tflite", "paddle", "mindspore"
     model: Any
     inputs: tuple[TensorSpec, ...]
     output_names: tuple[str, ...]
@@ -47,6 +56,9 @@ class Export:
     source: str  # the SOURCE string as the user gave it
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Integer outputs of a quantized model: the size of one quantization step in the output's own units
+    # (1.0 for an int8 output). Validation allows them a difference in steps, not a float tolerance.
+    output_steps: dict[str, float] = field(default_factory=dict)
 
     @property
     def is_nhwc(self) -> bool:

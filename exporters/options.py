@@ -33,6 +33,7 @@ class ExportOptions:
     # Load source files whose loading runs code from the file (pickled modules, Keras Lambda layers).
     trust_source: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    framework: str | None = None  # what a file.py:factory builds (torch, paddle, mindspore); None: its imports say
 
 
 def parse_input_arg(text: str) -> InputArg:

@@ -1,4 +1,8 @@
-"""``zoo:NAME``: build a reference model from :mod:`onnxmend.models` and export it with its framework's exporter."""
+"""``zoo:NAME``: build a reference model from :mod:`onnxmend.models` and export it with its framework's exporter.
+
+Torch and Keras entries are built here; TFLite, Paddle and MindSpore entries are built and exported in
+their framework's worker (:mod:`onnxmend.exporters.remote`), never in this process.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,18 @@ def export_zoo(name: str, options: ExportOptions) -> Export:
     spec = zoo_entry(name)
     if options.weights:
         raise OnnxmendError(f"Zoo models build their own seeded weights; drop --weights for zoo:{name}.")
+    if spec.framework == "tflite":
+        from onnxmend.exporters.tflite.source import export_tflite_zoo
+
+        return export_tflite_zoo(name, options)
+    if spec.framework == "paddle":
+        from onnxmend.exporters.paddle.source import export_paddle_zoo
+
+        return export_paddle_zoo(name, options)
+    if spec.framework == "mindspore":
+        from onnxmend.exporters.mindspore.source import export_mindspore_zoo
+
+        return export_mindspore_zoo(name, options)
     model = build(name, options.seed)
     source = f"zoo:{name}"
     if spec.framework == "onnx":

@@ -1,6 +1,9 @@
 """The zoo's table: every reference model, the seed case it reproduces, and its default inputs.
 
-Twins share ``twin_of`` and build from one set of numpy weights; Keras inputs are NHWC, torch NCHW.
+Twins share ``twin_of`` and build from one set of numpy weights; Keras and TFLite inputs are NHWC, torch,
+Paddle and MindSpore NCHW. TFLite entries build a Keras model that the TFLite exporter converts to
+``.tflite`` (``quantize="int8"``: full-integer, int8 I/O) in its worker; Paddle and MindSpore entries are
+built only in their framework's worker.
 """
 
 from __future__ import annotations
@@ -41,6 +44,24 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "tf_pad:build_static", (nchw((1, 3, 56, 56)),),
         twin_of="tf-pad-dynamic-torch",
     ),
+    ZooEntry(
+        "tf-same-conv-paddle", "paddle",
+        "Paddle port of tf-same-conv-keras, Conv2D(padding='SAME') (TF's rule; auto_pad in ONNX).",
+        "ports:build_paddle", (nchw((1, 3, 32, 32)),),
+        twin_of="tf-same-conv-keras",
+    ),
+    ZooEntry(
+        "tf-same-conv-mindspore", "mindspore",
+        "MindSpore port of tf-same-conv-keras, Conv2d(pad_mode='same').",
+        "ports:build_mindspore", (nchw((1, 3, 32, 32)),),
+        twin_of="tf-same-conv-keras",
+    ),
+    ZooEntry(
+        "tf-same-conv-mindspore-pads", "mindspore",
+        "tf-same-conv-mindspore with explicit pad_mode='pad' pads (0,1,0,1)/(1,2,1,2), which mindspore.export misorders.",
+        "ports:build_mindspore_pads", (nchw((1, 3, 32, 32)),),
+        twin_of="tf-same-conv-keras",
+    ),
     # --- layout (seeds 000, 004) ---
     ZooEntry(
         "depthwise-keras", "keras",
@@ -52,6 +73,18 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "torch Conv2d(groups=C) port of depthwise-keras, kernel (C,1,kh,kw).",
         "depthwise:build_torch", (nchw((1, 8, 16, 16)),),
         twin_of="depthwise-keras",
+    ),
+    ZooEntry(
+        "depthwise-tflite", "tflite",
+        "depthwise-keras as .tflite, its depthwise kernel stored (1,kh,kw,C).",
+        "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
+        twin_of="depthwise-keras",
+    ),
+    ZooEntry(
+        "depthwise-int8-tflite", "tflite",
+        "depthwise-tflite as a full-int8 .tflite (int8 I/O), validated in quantization steps.",
+        "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
+        twin_of="depthwise-keras", quantize="int8",
     ),
     # --- batch norm (seed 002) ---
     ZooEntry(
@@ -70,6 +103,17 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "torch port of bn-stack-keras with eps=1e-3 carried over (matches).",
         "batchnorm:build_torch_eps_fixed", (nchw((1, 3, 16, 16)),),
         twin_of="bn-stack-keras",
+    ),
+    ZooEntry(
+        "bn-dropout-torch", "torch",
+        "Conv+BatchNorm2d(momentum=0.1)+ReLU+Dropout(p=0.2) in torch, the twin of bn-dropout-mindspore.",
+        "dropout_bn:build_torch", (nchw((1, 3, 16, 16)),),
+    ),
+    ZooEntry(
+        "bn-dropout-mindspore", "mindspore",
+        "MindSpore port of bn-dropout-torch: BatchNorm2d(momentum=0.9) (1 - torch's) and Dropout(keep_prob=0.8).",
+        "dropout_bn:build_mindspore", (nchw((1, 3, 16, 16)),),
+        twin_of="bn-dropout-torch",
     ),
     # --- layer norm (seed 000) ---
     ZooEntry(

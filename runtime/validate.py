@@ -22,7 +22,7 @@ import onnx
 from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.worker import Worker
 from onnxmend.exporters.base import Export
-from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, Tolerance
+from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, QuantizationSteps, Tolerance
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.runners import Runner, SourceLayout, source_runner
 from onnxmend.runtime.runners.isolated import IsolatedOnnxRunner, shared_worker
@@ -62,14 +62,19 @@ def validate(
     model: onnx.ModelProto, export: Export, *, seed: int = 0, batch: int = 1,
     atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, provider: Provider = "auto", threads: int = 0,
 ) -> Validation:
-    """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded inputs."""
+    """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded inputs.
+
+    ``atol``/``rtol`` judge float outputs; the integer outputs of a quantized source get one quantization step.
+    """
     worker = shared_worker()
     reference = _reference_runner(export, worker)
     start = time.perf_counter()
     given = synthesize(export.inputs, seed=seed, batch=batch)
     plan = plan_sizes(export.inputs, reference.run, seed, given)
     source_seconds = time.perf_counter() - start
-    criterion = Comparator(Tolerance(atol, rtol), reference=f"source ({export.framework})")
+    # Integer outputs of a quantized source are allowed one quantization step (Export.output_steps).
+    steps = {name: QuantizationSteps(step) for name, step in export.output_steps.items()}
+    criterion = Comparator(Tolerance(atol, rtol), reference=f"source ({export.framework})", per_output=steps)
     if not plan.runnable:
         return Validation(Comparison([]), "", None, seed, batch, source_seconds, 0.0,
                           unverified=plan.unavailable("the source model"))

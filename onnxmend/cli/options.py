@@ -92,7 +92,7 @@ force_option = click.option(
 
 
 def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--input, --opset, --dynamic-batch, --torch-exporter, --weights, --trust-source; into ``export_opts``."""
+    """--input, --opset, --dynamic-batch, --torch-exporter, --weights, --trust-source, --framework; into ``export_opts``."""
 
     @click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224[:DTYPE]",
                   help="Input name and shape (repeatable); ? or -1 marks a dynamic dim. Defaults to the model's own.")
@@ -104,12 +104,15 @@ def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Local weights file for keras:NAME models (random weights otherwise).")
     @trust_option
+    @click.option("--framework", type=click.Choice(["auto", "torch", "paddle", "mindspore"]), default="auto",
+                  show_default=True, help="What a file.py:factory builds; auto reads the file's imports.")
     @functools.wraps(func)
     def wrapper(*args: Any, inputs: tuple[str, ...], opset: int, dynamic_batch: bool,
-                torch_exporter: str, weights: str | None, trust_source: bool, **kwargs: Any) -> Any:
+                torch_exporter: str, weights: str | None, trust_source: bool, framework: str, **kwargs: Any) -> Any:
         kwargs["export_opts"] = ExportOptions(
             inputs=tuple(parse_input_arg(t) for t in inputs), opset=opset, dynamic_batch=dynamic_batch,
             torch_exporter=torch_exporter, weights=weights, trust_source=trust_source,  # type: ignore[arg-type]
+            framework=None if framework == "auto" else framework,
         )
         return func(*args, **kwargs)
 

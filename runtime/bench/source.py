@@ -32,6 +32,14 @@ NOTES = {
     "tf-function": "SavedModel serving function in a tf.function, tensors prepared before timing",
     "onnx-bytes": "the ONNX source on onnxruntime (CPU), as given",
 }
+# TFLite, Paddle and MindSpore run in their framework's worker process: each timed call is one round trip.
+_REMOTE_NOTE = "{what}, in its own worker process; tensors prepared before timing, each call includes one round trip to it"
+NOTES.update({
+    "tflite-model": _REMOTE_NOTE.format(what="the TFLite interpreter"),
+    "paddle-layer": _REMOTE_NOTE.format(what="the Paddle Layer in dygraph under no_grad"),
+    "paddle-program": _REMOTE_NOTE.format(what="the Paddle Inference predictor"),
+    "mindspore-cell": _REMOTE_NOTE.format(what="the MindSpore Cell in PyNative mode"),
+})
 COMPILED_NOTE = "torch.compile; the cold run includes compilation"
 TF_THREADS_NOTE = "--threads does not reach TensorFlow: its thread pools are fixed once it has started"
 

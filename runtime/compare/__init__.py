@@ -12,10 +12,11 @@ from onnxmend.runtime.compare.comparator import (
     Comparator,
     Comparison,
     OutputComparison,
+    QuantizationSteps,
     Thresholds,
     Tolerance,
 )
 
 __all__ = [
-    "DEFAULT_ATOL", "DEFAULT_RTOL", "Comparator", "Comparison", "OutputComparison", "Thresholds", "Tolerance",
+    "DEFAULT_ATOL", "DEFAULT_RTOL", "Comparator", "Comparison", "OutputComparison", "QuantizationSteps", "Thresholds", "Tolerance",
 ]

@@ -10,6 +10,10 @@ was given, and judges each pair with its criterion:
   small), so it is ``degenerate``, never ``pass``.
 - :class:`Thresholds` — minimum cosine, SQNR and top-1 agreement, for artifacts that are meant to differ a
   little (int8).
+- :class:`QuantizationSteps` — ``|ref − x| ≤ steps · step`` everywhere, for the integer outputs of a
+  quantized source model (a TFLite int8 model's output against its ONNX conversion: kernels that
+  requantize in another order land one step apart). Scale is 1: max abs is in the output's own units, so
+  for an int8 output it *is* the number of steps. Given per output (``Comparator(per_output=...)``).
 
 ``compare_batches`` concatenates several seeded batches per output before measuring.
 """
@@ -49,7 +53,15 @@ class Thresholds:
     min_top1: float | None = None
 
 
-Criterion = Union[Tolerance, Thresholds]
+@dataclass(frozen=True)
+class QuantizationSteps:
+    """At most ``steps`` quantization steps of size ``step`` (in the output's units) apart, everywhere."""
+
+    step: float = 1.0
+    steps: float = 1.0
+
+
+Criterion = Union[Tolerance, Thresholds, QuantizationSteps]
 
 
 @dataclass(frozen=True)
@@ -121,10 +133,11 @@ class Comparator:
     """Pairs outputs, measures them with every metric, and judges them with one criterion."""
 
     def __init__(self, criterion: Criterion | None = None, extra_metrics: Mapping[str, Metric] | None = None,
-                 reference: str = "") -> None:
+                 reference: str = "", per_output: Mapping[str, Criterion] | None = None) -> None:
         self.criterion = criterion or Tolerance()
         self.extra_metrics = dict(extra_metrics or {})
         self.reference = reference
+        self.per_output = dict(per_output or {})  # output name -> its own criterion
 
     def compare(self, reference: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]) -> Comparison:
         """Compare outputs by name; when names differ (frameworks rename outputs) fall back to order."""
@@ -151,9 +164,12 @@ class Comparator:
             act = act.reshape(ref.shape)
         values = {key: fn(ref, act) for key, fn in BUILT_IN.items()}
         extra = {key: fn(ref, act) for key, fn in self.extra_metrics.items()}
-        if isinstance(self.criterion, Tolerance):
-            return _judge_tolerance(name, ref, act, values, self.criterion, extra)
-        return _judge_thresholds(name, ref, act, values, self.criterion, extra)
+        criterion = self.per_output.get(name, self.criterion)
+        if isinstance(criterion, Tolerance):
+            return _judge_tolerance(name, ref, act, values, criterion, extra)
+        if isinstance(criterion, QuantizationSteps):
+            return _judge_steps(name, ref, act, values, criterion, extra)
+        return _judge_thresholds(name, ref, act, values, criterion, extra)
 
 
 def pair_outputs(reference: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]
@@ -201,6 +217,25 @@ def _judge_tolerance(name: str, ref: np.ndarray, act: np.ndarray, m: dict, tol: 
     return OutputComparison(
         name, tuple(ref.shape), m["max_abs"], m["mean_abs"], m["max_rel"], m["cosine"], m["sqnr_db"], m["top1"],
         scale, ref_std, tol.atol, tol.rtol, needed_atol, needed_rtol, verdict, reason, extra,
+    )
+
+
+def _judge_steps(name: str, ref: np.ndarray, act: np.ndarray, m: dict, q: QuantizationSteps,
+                 extra: dict) -> OutputComparison:
+    allowed = q.steps * q.step
+    taken = m["max_abs"] / q.step
+    extra = {**extra, "quantization_step": q.step, "steps": taken}
+    ref_std = float(ref.std()) if ref.size else 0.0
+    verdict: Verdict = "pass"
+    reason = ""
+    if ref.size > 1 and ref_std < q.step:
+        verdict, reason = "degenerate", f"the reference output is near constant (std {ref_std:.3g} < one step {q.step:g})"
+    elif not np.isfinite(act).all() or m["max_abs"] > allowed * (1 + 1e-6):
+        verdict = "mismatch"
+        reason = f"max abs diff {m['max_abs']:.3g} is {taken:.3g} quantization steps of {q.step:g} (allowed {q.steps:g})"
+    return OutputComparison(
+        name, tuple(ref.shape), m["max_abs"], m["mean_abs"], m["max_rel"], m["cosine"], m["sqnr_db"], m["top1"],
+        1.0, ref_std, allowed, 0.0, m["max_abs"], m["max_rel"], verdict, reason, extra,
     )
 
 

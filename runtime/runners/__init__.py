@@ -2,7 +2,9 @@
 
 :func:`onnx_runner` runs an ONNX model on onnxruntime in the source's layout; :func:`source_runner` runs an
 export's original model in its own framework (torch, Keras/TensorFlow, or onnxruntime on the untouched file
-for an ONNX source). Frameworks are imported only when their runner is made.
+for an ONNX source; TFLite, Paddle and MindSpore in their framework's worker process through
+:class:`~onnxmend.runtime.runners.remote_runner.RemoteRunner`). Frameworks are imported only when their
+runner is made.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.exporters.base import Export, SourceModel
+from onnxmend.exporters.base import REMOTE_KINDS, Export, SourceModel
 from onnxmend.runtime.runners.base import Runner
 from onnxmend.runtime.runners.interface import SourceLayout
 from onnxmend.runtime.runners.ort_runner import OnnxRunner
@@ -42,4 +44,8 @@ def source_runner(source: Export | SourceModel) -> Runner:
         from onnxmend.runtime.runners.keras_runner import KerasRunner
 
         return KerasRunner(model)
+    if model.kind in REMOTE_KINDS:
+        from onnxmend.runtime.runners.remote_runner import RemoteRunner
+
+        return RemoteRunner(model)
     return OnnxRunner(onnx.load_from_string(model.model), provider="cpu", opt_level="disable")

@@ -34,6 +34,12 @@ def raises() -> None:
     raise ValueError("first line\nsecond line")
 
 
+def noisy() -> int:
+    print("print goes to stderr")
+    os.write(1, b"so does a native library's write to fd 1")
+    return 7
+
+
 def user_error() -> None:
     raise OnnxmendError("The input is bad; give another.")
 
@@ -63,6 +69,11 @@ def test_env_adds_variables_and_none_removes_one(monkeypatch) -> None:
     with Worker(memory_bytes=2 * 2**30, env=env) as w:
         assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_GONE") is None
         assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_SET") == "2"
+
+
+def test_writes_to_stdout_do_not_corrupt_the_result_stream(worker: Worker) -> None:
+    assert worker.call(f"{TARGET}:noisy", actor="python", doing="printing") == 7
+    assert worker.call(f"{TARGET}:add", actor="python", doing="adding", a=1, b=1) == 2
 
 
 @pytest.mark.parametrize("target, kind, sentence", [

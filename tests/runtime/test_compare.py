@@ -67,3 +67,35 @@ def test_cosine_of_scaled_output_is_one_but_values_mismatch():
     result = Comparator().compare_arrays("y", ref, ref * 2)
     assert result.cosine == pytest.approx(1.0)
     assert result.verdict == "mismatch"
+
+
+def test_quantized_outputs_are_judged_in_steps_per_output():
+    from onnxmend.runtime.compare import QuantizationSteps
+
+    rng = np.random.default_rng(0)
+    ref = rng.integers(-100, 100, size=(1, 1000)).astype(np.int8)
+    one_off = ref.astype(np.int16)
+    one_off[0, :10] += 1
+    two_off = ref.astype(np.int16)
+    two_off[0, 3] -= 2
+    floats = rng.standard_normal((1, 4)).astype(np.float32)
+    comparator = Comparator(Tolerance(1e-4, 1e-3), per_output={"q": QuantizationSteps(1.0)})
+    passed = comparator.compare({"q": ref, "f": floats}, {"q": one_off, "f": floats})
+    assert passed.passed
+    q = passed.outputs[0]
+    assert (q.max_abs, q.max_abs_scaled, q.extra["steps"], q.atol) == (1.0, 1.0, 1.0, 1.0)
+    failed = comparator.compare({"q": ref, "f": floats}, {"q": two_off, "f": floats})
+    assert failed.verdict == "mismatch"
+    assert failed.failures == ["q: max abs diff 2 is 2 quantization steps of 1 (allowed 1)"]
+    # The same one-step difference under the float tolerance fails: the criterion is what lets it pass.
+    assert not Comparator(Tolerance(1e-4, 1e-3)).compare({"q": ref}, {"q": one_off}).passed
+    scaled = Comparator(per_output={"q": QuantizationSteps(0.05)}).compare({"q": ref * 0.05}, {"q": one_off * 0.05})
+    assert scaled.passed and scaled.outputs[0].extra["steps"] == pytest.approx(1.0)
+
+
+def test_a_constant_quantized_reference_is_degenerate():
+    from onnxmend.runtime.compare import QuantizationSteps
+
+    ref = np.full((1, 10), 3, np.int8)
+    result = Comparator(per_output={"q": QuantizationSteps(1.0)}).compare({"q": ref}, {"q": ref})
+    assert result.verdict == "degenerate"
