@@ -11,6 +11,14 @@ class BadSourceError(OnnxmendError):
     """The SOURCE argument names nothing onnxmend can load."""
 
 
+class NeedsInputShapes(OnnxmendError):
+    """A model built by a factory has no example_inputs and no --input was given."""
+
+
+# Subclasses a worker's reply raises again by name, so callers can act on them across the process boundary.
+USER_ERRORS: dict[str, type[OnnxmendError]] = {"BadSourceError": BadSourceError, "NeedsInputShapes": NeedsInputShapes}
+
+
 class MissingDependencyError(OnnxmendError):
     """An optional framework (torch, tensorflow, ...) is needed but not installed."""
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.errors import USER_ERRORS, OnnxmendError
 
 _HEADER = struct.Struct("!Q")
 DEFAULT_TIMEOUT_S = 120.0
@@ -88,7 +88,7 @@ class Worker:
             raise self._died(actor, doing) from None
         if isinstance(reply, RemoteError):
             if reply.user_error:
-                raise OnnxmendError(reply.message)
+                raise USER_ERRORS.get(reply.type_name, OnnxmendError)(reply.message)
             if reply.type_name == "MemoryError":
                 raise WorkerFailure(f"{actor} ran out of memory (limit {self._limit_text()}) while {doing}", "memory")
             raise RemoteFailure(reply)

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 
 from onnxmend.core.deps import require
-from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
+from onnxmend.core.errors import BadSourceError, NeedsInputShapes, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.factories import load_factory
 from onnxmend.exporters.mindspore.pads import Padding, correct_pads, output_shapes
@@ -138,7 +138,7 @@ def _cell_inputs(cell: Any, options: ExportOptions) -> list[TensorSpec]:
     examples = getattr(cell, "example_inputs", None)
     examples = examples() if callable(examples) else examples
     if examples is None:
-        raise OnnxmendError("The Cell has no example_inputs; give its input shapes with --input NAME:1x3x224x224.")
+        raise NeedsInputShapes("The Cell has no example_inputs; give its input shapes with --input NAME:1x3x224x224.")
     arrays = [np.asarray(e.asnumpy() if hasattr(e, "asnumpy") else e)
               for e in (examples if isinstance(examples, (list, tuple)) else [examples])]
     params = [p.name for p in inspect.signature(cell.construct).parameters.values()

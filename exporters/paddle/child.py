@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from onnxmend.core.deps import require
-from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
+from onnxmend.core.errors import BadSourceError, NeedsInputShapes, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec, specs_from_model
 from onnxmend.exporters.factories import load_factory
 from onnxmend.exporters.options import ExportOptions
@@ -142,7 +142,7 @@ def _layer_inputs(layer: Any, options: ExportOptions) -> list[TensorSpec]:
     examples = getattr(layer, "example_inputs", None)
     examples = examples() if callable(examples) else examples
     if examples is None:
-        raise OnnxmendError("The Layer has no example_inputs; give its input shapes with --input NAME:1x3x224x224.")
+        raise NeedsInputShapes("The Layer has no example_inputs; give its input shapes with --input NAME:1x3x224x224.")
     arrays = [np.asarray(e.numpy() if hasattr(e, "numpy") else e) for e in (examples if isinstance(examples, (list, tuple)) else [examples])]
     params = [p.name for p in inspect.signature(layer.forward).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import onnx
 
 from onnxmend.core.deps import require
-from onnxmend.core.errors import OnnxmendError, first_line
+from onnxmend.core.errors import NeedsInputShapes, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import Export, SourceModel
 from onnxmend.exporters.options import ExportOptions, InputArg
@@ -40,6 +40,9 @@ def export_torch_source(source: str, options: ExportOptions) -> Export:
         from onnxmend.exporters.pytorch.pt2 import export_pickled_module
 
         return export_pickled_module(source, options)
+    # Seeded like load_torch_source: a factory that initialises randomly builds the same weights in every
+    # process, so `convert` and a later `validate` (or `bench --source`) compare the same model.
+    require("torch").manual_seed(options.seed)
     return export_module(build_module(source), source, options)
 
 
@@ -111,7 +114,7 @@ def _example_inputs(module: Any, args: Sequence[InputArg], names: Sequence[str] 
     if callable(examples):
         examples = examples()
     if examples is None:
-        raise OnnxmendError(
+        raise NeedsInputShapes(
             "The model has no example_inputs; give its input shapes with --input NAME:1x3x224x224."
         )
     if isinstance(examples, torch.Tensor):

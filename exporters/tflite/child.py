@@ -46,7 +46,6 @@ def export_file(source: str, options: ExportOptions) -> RemoteExport:
 
 
 def export_zoo(source: str, name: str, options: ExportOptions) -> RemoteExport:
-    from onnxmend.exporters.tflite.build import zoo_tflite
     from onnxmend.models import zoo_entry
 
     recipe = Recipe("onnxmend.exporters.tflite.build:zoo_tflite", {"name": name, "seed": options.seed})

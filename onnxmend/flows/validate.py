@@ -6,8 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+import onnx
+
+from onnxmend.core.errors import NeedsInputShapes
 from onnxmend.core.fileio import load_model
+from onnxmend.core.interface import source_layout_specs
 from onnxmend.exporters import ExportOptions, export
+from onnxmend.exporters.options import InputArg
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.session import Provider
 from onnxmend.runtime.validate import Validation
@@ -20,11 +25,28 @@ def validate(model: str | Path, source: str, export_options: ExportOptions | Non
     """Run ``model`` on onnxruntime and ``source`` in its own framework on the same seeded inputs; compare.
 
     ``seed`` seeds the inputs and, as for ``convert``, a source's random weights (keras:NAME, the zoo).
+    A factory source without ``example_inputs`` and without ``--input`` gets the shapes ``model`` declares,
+    when they are static (in the layout the source took).
     """
     say = progress or (lambda _msg: None)
     onnx_model = load_model(model)
     say(f"loading {source}")
-    exported = export(source, replace(export_options or ExportOptions(), seed=seed))
+    options = replace(export_options or ExportOptions(), seed=seed)
+    try:
+        exported = export(source, options)
+    except NeedsInputShapes:
+        shapes = static_inputs(onnx_model)
+        if options.inputs or not shapes:
+            raise
+        exported = export(source, replace(options, inputs=shapes))
     say(f"comparing {Path(model).name} on onnxruntime with {exported.framework}")
     return compare_with_source(onnx_model, exported, seed=seed, atol=atol, rtol=rtol, provider=provider,
                                threads=threads)
+
+
+def static_inputs(model: onnx.ModelProto) -> tuple[InputArg, ...]:
+    """``model``'s inputs as ``--input`` values, in the source's layout; empty when a dim is not static."""
+    specs = source_layout_specs(model)
+    if not specs or not all(isinstance(d, int) and d > 0 for s in specs for d in s.shape):
+        return ()
+    return tuple(InputArg(s.name, tuple(int(d) for d in s.shape), s.dtype) for s in specs)  # type: ignore[arg-type]

@@ -17,7 +17,14 @@ import pytest
 from onnxmend.core.errors import MissingDependencyError, OnnxmendError
 from onnxmend.core.table import to_markdown
 from onnxmend.flows.sweep import (
-    SourceLine, SweepOptions, local_target, parse_line, plan_jobs, read_sources, reproducible_env, sweep,
+    SourceLine,
+    SweepOptions,
+    local_target,
+    parse_line,
+    plan_jobs,
+    read_sources,
+    reproducible_env,
+    sweep,
     zoo_sources,
 )
 from onnxmend.flows.sweep_engine import check_reachable, start_engine
