@@ -6,7 +6,9 @@ behind 10-bit mantissas; benchmarks may turn it on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import logging
 from dataclasses import dataclass
 from typing import Literal, Mapping
@@ -67,6 +69,7 @@ def cuda_unavailable_reason() -> str | None:
     """Why CUDA cannot be used here, or None when it can; probed once per process with a 1-node model."""
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return "onnxruntime has no CUDA provider here (install onnxruntime-gpu)"
+    _preload_cuda_libraries()
     probe = _probe_model()
     ort.set_default_logger_severity(4)  # a missing libcublas is reported below, not as a C++ log line
     try:
@@ -78,6 +81,19 @@ def cuda_unavailable_reason() -> str | None:
     if session.get_providers()[0] != "CUDAExecutionProvider":
         return "the CUDA provider is installed but could not start (no usable GPU or CUDA libraries)"
     return None
+
+
+def _preload_cuda_libraries() -> None:
+    """Load the CUDA and cuDNN libraries from NVIDIA's pip packages (``onnxruntime-gpu[cuda,cudnn]``) when
+    they are installed there rather than on the system; a no-op where they are absent or already loaded."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its own hints; the probe below says why
+            preload(cuda=True, cudnn=True, directory="")
+    except Exception as exc:  # a missing or mismatched library: the probe session below names the failure
+        log.debug("onnxruntime.preload_dlls: %s", first_line(exc))
 
 
 def _probe_model() -> bytes:
