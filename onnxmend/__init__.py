@@ -7,7 +7,8 @@ The flows are importable from the top level and load their frameworks only when 
     print(result.validation.verdict)
 
 ``convert``, ``fix``, ``validate``, ``quantize``, ``bench``, ``inspect`` and ``sweep`` are the functions in
-:mod:`onnxmend.flows`; ``ConvertOptions``, ``SweepOptions`` and ``ExportOptions`` configure them.
+:mod:`onnxmend.flows`; ``ConvertOptions``, ``ExportOptions``, ``BenchOptions``, ``PlanOverrides``,
+``Thresholds`` and ``SweepOptions`` configure them. The README's "Python API" section has an example of each.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _API = {
     "sweep": "onnxmend.flows.sweep",
     "SweepOptions": "onnxmend.flows.sweep_result",
     "ExportOptions": "onnxmend.exporters.options",
+    "BenchOptions": "onnxmend.runtime.bench.options",
+    "PlanOverrides": "onnxmend.runtime.quantize.plan",
+    "Thresholds": "onnxmend.runtime.compare",
 }
 __all__ = ["__version__", *_API]
 

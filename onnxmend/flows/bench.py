@@ -22,7 +22,16 @@ from onnxmend.runtime.bench.source import BenchSource
 def bench(models: Sequence[str | os.PathLike[str]], source: str | None = None,
           options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns,
           trust_source: bool = False) -> BenchResult:
-    """Benchmark ONNX ``models`` (and ``source`` in its own framework) over providers × batch sizes."""
+    """Benchmark ONNX ``models`` (and ``source`` in its own framework) over providers × batch sizes.
+
+    :class:`BenchOptions` sets providers, batch sizes, warm-up, runs or seconds, interleaved rounds,
+    threads, the onnxruntime optimisation level, TF32, the baseline subject and memory probing; ``clock``
+    is replaceable for tests. Returns a :class:`BenchResult` (``write_report`` writes bench.json and
+    bench.png)::
+
+        result = bench(["raw.onnx", "model.onnx"], source="keras:MobileNetV2", options=BenchOptions(seconds=2))
+        [(row.label, row.stats.p50_ms) for row in result.results if row.stats]
+    """
     options.validate()
     src = None
     if source:

@@ -47,7 +47,18 @@ Progress = Callable[[str], None]
 
 def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = None,
             progress: Progress | None = None) -> ConvertResult:
-    """Export ``source``, fix it, validate the fixed graph against the source, and write ``out_dir``."""
+    """Export ``source``, fix it, validate the fixed graph against the source, and write ``out_dir``.
+
+    ``source`` is any SOURCE form (``model.onnx``, ``keras:NAME``, ``file.py:factory``, ``model.pt2``,
+    ``model.tflite``, ``zoo:NAME``, ...). ``out_dir`` receives ``raw.onnx``, ``model.onnx``,
+    ``report.json`` and ``report.md`` (and the int8 artifact and benchmark when ``options`` asks).
+    :class:`ConvertOptions` holds the export options (``--input``, opset, exporter), the passes (preset or
+    names, gated or not, layout), the tolerances, seed, provider and threads. ``progress`` receives a short
+    line per step. ``result.exit_code`` is what ``onnxmend convert`` exits with::
+
+        result = convert("zoo:tf-same-conv-torch", "out/demo", ConvertOptions(quantize=True))
+        result.validation.verdict, result.quantized.contents.verdict
+    """
     options = options or ConvertOptions()
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)

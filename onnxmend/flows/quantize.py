@@ -25,15 +25,17 @@ from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
 from onnxmend.passes.infra.presets import PREPARE_FOR_INT8
-from onnxmend.runtime.compare import Thresholds
+from onnxmend.runtime.compare import Comparison, Thresholds
 from onnxmend.runtime.gate import NumericGate
-from onnxmend.runtime.quantize.accuracy import gate_accuracy, gate_inputs, layer_errors
+from onnxmend.runtime.quantize.accuracy import GateInputs, gate_accuracy, gate_inputs, layer_errors
 from onnxmend.runtime.quantize.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize.performance import measure_latency, node_placement
-from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, build_plan
+from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, Target, build_plan
 from onnxmend.runtime.quantize.quantizer import Prepared, preprocess, resolve_provider, run_quantizer
 from onnxmend.runtime.quantize.worth import weight_share
 from onnxmend.runtime.runners import Runner, source_runner
+
+Scores = tuple[Comparison, Comparison | None]  # the int8 graph vs fp32, and vs the source when there is one
 
 
 @dataclass
@@ -85,15 +87,13 @@ def quantize(
     if on_plan:
         on_plan(plan)
     timings["preprocess_and_plan"], clock = time.perf_counter() - clock, time.perf_counter()
-    say(f"quantizing {len(plan.selected)} nodes")
-    int8 = run_quantizer(prepared.model, plan)
-    timings["quantize"], clock = time.perf_counter() - clock, time.perf_counter()
-    say(f"checking accuracy on {batches} batches")
     inputs = gate_inputs(fp32, reference, batches, seed)
-    vs_fp32, vs_source = gate_accuracy(fp32, int8, inputs, target, thresholds)
+    plan, int8, (vs_fp32, vs_source), retried = _quantize_gated(prepared.model, plan, overrides, fp32, inputs,
+                                                               target, thresholds, say)
+    prep_notes += retried
     model_feeds = adapt_feeds(inputs.feeds[0], fp32)  # the layout the fp32 graph itself takes
     layer_report = layer_errors(prepared.model, int8, model_feeds) if layers else None
-    timings["gate"], clock = time.perf_counter() - clock, time.perf_counter()
+    timings["quantize_and_gate"], clock = time.perf_counter() - clock, time.perf_counter()
     say("timing fp32 and int8 side by side")
     placement = node_placement(int8, target, model_feeds)
     latency = measure_latency(fp32, int8, model_feeds, provider=target, runs=latency_runs, threads=threads) \
@@ -103,6 +103,40 @@ def quantize(
                                 layer_report, placement, latency, timings, weight_share(prepared.model, plan),
                                 prep_notes, allow_no_gain)
     return QuantizeResult(paths, contents, write_artifacts(paths, int8, contents))
+
+
+def _quantize_gated(model: onnx.ModelProto, plan: QuantPlan, overrides: PlanOverrides, fp32: onnx.ModelProto,
+                    inputs: GateInputs, target: Target, thresholds: Thresholds,
+                    say: Callable[[str], None]) -> tuple[QuantPlan, onnx.ModelProto, Scores, list[str]]:
+    """Quantize and gate; when per-tensor weights miss the accuracy gate and the user left per-channel to the
+    plan, requantize with per-channel weights (BatchNorm folded into a Conv gives every output channel its
+    own range) and keep that artifact when it scores better; the note says what happened."""
+    say(f"quantizing {len(plan.selected)} nodes, checking accuracy on {len(inputs.feeds)} batches")
+    int8 = run_quantizer(model, plan)
+    scores = gate_accuracy(fp32, int8, inputs, target, thresholds)
+    if _accurate(scores) or overrides.per_channel is not None or plan.per_channel:
+        return plan, int8, scores, []
+    say("requantizing with per-channel weights")
+    channel_plan = replace(plan, per_channel=True, reasons=dict(plan.reasons),
+                           nodes=[replace(n, per_channel=n.quantize and n.op_type in ("MatMul", "Gemm")) for n in plan.nodes])
+    retry = run_quantizer(model, channel_plan)
+    retry_scores = gate_accuracy(fp32, retry, inputs, target, thresholds)
+    before, after = _min_cosine(scores), _min_cosine(retry_scores)
+    missed = "; ".join(f for report in scores if report for f in report.failures)
+    if after <= before:
+        return plan, int8, scores, [f"per-tensor weights missed the gate ({missed}); per-channel weights scored no "
+                                    f"better (cosine {after:.5f}), so the per-tensor artifact is kept"]
+    channel_plan.reasons["per_channel"] = (f"on: per-tensor weights missed the accuracy gate ({missed}); "
+                                           f"per-channel weights reach cosine {after:.5f}")
+    return channel_plan, retry, retry_scores, [f"requantized with per-channel weights: cosine {before:.5f} → {after:.5f}"]
+
+
+def _accurate(scores: Scores) -> bool:
+    return all(report.passed for report in scores if report is not None)
+
+
+def _min_cosine(scores: Scores) -> float:
+    return min((o.cosine for report in scores if report for o in report.outputs), default=1.0)
 
 
 def _name_spelled_convs(plan: QuantPlan, fp32: onnx.ModelProto) -> QuantPlan:

@@ -152,3 +152,25 @@ def test_nothing_to_quantize_is_no_gain_and_nothing_is_written(tmp_path: Path) -
         assert result.exit_code == code, result.output
         assert "NO GAIN The quantization plan selects no node" in result.output and "Nothing written." in result.output
         assert not (tmp_path / "q" / "model.int8.onnx").exists()
+
+
+def spread_columns() -> onnx.ModelProto:
+    """x @ (W · diag(s)) · (1/s): the weight's columns span three decades, and every one matters to y."""
+    rng = np.random.default_rng(3)
+    scales = np.logspace(0, -3, 64).astype(np.float32)
+    weight = (rng.standard_normal((32, 64)) / np.sqrt(32)).astype(np.float32) * scales
+    inits = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array((1 / scales).astype(np.float32), "inv")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"), helper.make_node("Mul", ["h", "inv"], ["y"])]
+    return _model(nodes, inits, [4, 32], [4, 64])
+
+
+def test_per_tensor_weights_that_miss_the_gate_are_requantized_per_channel(tmp_path: Path) -> None:
+    onnx.save(spread_columns(), tmp_path / "spread.onnx")
+    result = quantize(tmp_path / "spread.onnx", tmp_path / "q", allow_no_gain=True, **QUICK)
+    assert result.contents.accurate and result.plan.per_channel
+    assert result.plan.reasons["per_channel"].startswith("on: per-tensor weights missed the accuracy gate (y vs fp32 ONNX")
+    (note,) = result.contents.prepared
+    assert note.startswith("requantized with per-channel weights: cosine 0.")
+    forced = quantize(tmp_path / "spread.onnx", tmp_path / "forced", PlanOverrides(per_channel=False),
+                      allow_no_gain=True, **QUICK)
+    assert not forced.contents.accurate and not forced.plan.per_channel and not forced.contents.prepared

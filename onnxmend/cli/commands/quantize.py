@@ -138,6 +138,9 @@ def _print_result(result: QuantizeResult) -> None:
         say(f"[dim]prepared:[/] {escape(line)}")
     for failure in contents.failures:
         verdict(f"[red]gate:[/] {escape(failure)}")
+    if contents.failures and contents.layers is None:
+        say("[dim]hint:[/] --layers shows the first tensor where the int8 error enters; --exclude-nodes NAME keeps "
+            "a node in float")
     for shortfall in contents.worth.shortfalls if contents.worth else []:
         verdict(f"[yellow]no gain:[/] {escape(shortfall)}")
     verdict(f"{int8_verdict(result)} → {result.paths.out_dir}")
