@@ -82,10 +82,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
 
     say("validating against the source framework")
     start = time.perf_counter()
-    kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
-                  threads=options.threads)
-    raw_validation = validate(raw, exported, **kwargs)  # type: ignore[arg-type]
-    validation = validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
+    raw_validation, validation = (_validate(model, exported, options) for model in (raw, fixed))
     seconds["validate"] = time.perf_counter() - start
 
     result = ConvertResult(
@@ -101,6 +98,12 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     save_model(fixed, out_dir / "model.onnx")
     _extras(result, options, say)
     return result
+
+
+def _validate(model: onnx.ModelProto, exported: Export, options: ConvertOptions):
+    """``model`` against the source framework, under the run's seed, tolerances, provider and threads."""
+    return validate(model, exported, seed=options.seed, atol=options.atol, rtol=options.rtol,
+                    provider=options.provider, threads=options.threads)
 
 
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from onnxmend.core.deps import available
 from onnxmend.exporters import ExportOptions, export
-from onnxmend.models import zoo_names
+from onnxmend.models import zoo_entry, zoo_names
 from onnxmend.passes.infra.base import Candidates, Pass, PassResult
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
@@ -19,6 +20,16 @@ from tests.builders import context
 
 FAST = ("tf-same-conv-keras", "tf-pad-static-torch", "layernorm-hwc-keras")
 KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
+# what exporting a zoo model of each framework needs in this environment (TFLite converts with tf2onnx)
+NEEDS = {"torch": ("torch",), "keras": ("tensorflow",), "tflite": ("tensorflow", "tf2onnx"),
+         "paddle": ("paddle", "paddle2onnx"), "mindspore": ("mindspore",), "onnx": ()}
+
+
+def _skip_unless_exportable(name: str) -> None:
+    framework = zoo_entry(name).framework
+    missing = [m for m in NEEDS[framework] if not available(m)]
+    if missing:
+        pytest.skip(f"zoo:{name} is a {framework} model and {', '.join(missing)} is not installed")
 
 
 class Audited(Pass):
@@ -56,7 +67,7 @@ def _assert_agree(seen: list[tuple[str, Candidates, PassResult]]) -> None:
 
 @pytest.mark.parametrize("name", FAST)
 def test_matchers_agree_with_apply_on_small_zoo_models(name: str) -> None:
-    pytest.importorskip("torch" if name.endswith("torch") else "tensorflow")
+    _skip_unless_exportable(name)
     # torch's legacy exporter leaves the passes more to do than dynamo, which folds Pads and BatchNorms itself
     seen = _audit(f"zoo:{name}", layout="nchw" if name.endswith("keras") else "keep", exporter="legacy")
     _assert_agree(seen)
@@ -67,9 +78,9 @@ def test_matchers_agree_with_apply_on_small_zoo_models(name: str) -> None:
 @pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
 @pytest.mark.parametrize("name", zoo_names())
 def test_matchers_agree_with_apply_on_every_zoo_model(name: str, exporter: str) -> None:
-    if name.endswith("keras") and exporter == "legacy":
-        pytest.skip("the torch exporter choice does not apply to a Keras model")
-    pytest.importorskip("torch" if name.endswith("torch") else "tensorflow")
+    if zoo_entry(name).framework != "torch" and exporter == "legacy":
+        pytest.skip("the torch exporter choice applies to torch models only")
+    _skip_unless_exportable(name)
     _assert_agree(_audit(f"zoo:{name}", layout="nchw" if name.endswith("keras") else "keep", exporter=exporter))
 
 
