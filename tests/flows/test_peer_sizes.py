@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from onnxmend.models import zoo_names
+from onnxmend.models import ZOO, zoo_names
 from tests.builders.peers import HELD_IN, NEEDS_TORCH, compare
 
 onnxsim = pytest.importorskip("onnxsim")
 
-FAST_ZOO = {"tf-same-conv-torch", "vit-block-torch", "groupnorm1-torch"}
+FAST_ZOO = {"tf-same-conv-torch", "vit-block-torch", "groupnorm1-torch", "detector-dynamic-onnx", "audio-reflect-onnx"}
 SLOW_HELD_IN = {"held-in:squeeze-excite-dynamo", "held-in:transformer-dynamo"}
 KERAS_APPS = ("MobileNetV2", "EfficientNetB0", "ResNet50", "ConvNeXtTiny")
 # onnxsim 0.8.1 fuses hand-written multi-head attention into onnxruntime's com.microsoft Attention
@@ -41,7 +41,9 @@ def _raw(source: str):
         if source in NEEDS_TORCH:
             pytest.importorskip("torch")
         return HELD_IN[source]()
-    pytest.importorskip("torch" if source.endswith("torch") else "tensorflow")
+    framework = ZOO[source.split(":")[1]].framework if source.startswith("zoo:") else "keras"
+    if framework != "onnx":
+        pytest.importorskip("torch" if framework == "torch" else "tensorflow")
     from onnxmend.exporters import export
 
     return export(source).model
