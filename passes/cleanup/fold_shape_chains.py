@@ -86,7 +86,7 @@ class FoldShapeChains(MatchingPass):
         reshape.attrs["allowzero"] = match.allowzero
 
 
-def _leaves_chain(graph: gs.Graph, tensor: gs.Tensor) -> bool:
+def _leaves_chain(tensor: gs.Tensor) -> bool:
     """Some reader of ``tensor`` is not a shape-chain op: where a chain's value is used."""
     return any(n.op not in CHAIN_OPS or not is_int_vector(n.outputs[0]) for n in consumers(tensor))
 
@@ -94,7 +94,7 @@ def _leaves_chain(graph: gs.Graph, tensor: gs.Tensor) -> bool:
 def _match_static(graph: gs.Graph, node: gs.Node) -> StaticValue | None:
     """A chain value with no dynamic element, where it leaves the chain (not a graph output)."""
     out = node.outputs[0]
-    if node.op == "Identity" or id(out) in output_ids(graph) or not _leaves_chain(graph, out):
+    if node.op == "Identity" or id(out) in output_ids(graph) or not _leaves_chain(out):
         return None
     if not all(isinstance(d, (int, np.integer)) for d in out.shape):
         return None

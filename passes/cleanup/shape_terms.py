@@ -8,7 +8,8 @@ the same size: that is what a ``dim_param`` means in ONNX, and what onnxruntime 
 
 :func:`shape_terms` follows Shape (with ``start``/``end``), Gather and Slice with constant indices,
 Concat, Unsqueeze/Squeeze, Cast, Identity, 1-D Reshape and integer Add/Sub/Mul/Div, down to
-constants of at most :data:`MAX_TERMS` elements; anything else is not a shape chain (``None``).
+constants of at most :data:`MAX_TERMS` elements, through 0-D and 1-D tensors only; anything else is not
+a shape chain (``None``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def shape_terms(tensor: gs.Tensor, depth: int = 0) -> list[Term] | None:
     if value is not None:
         return [int(v) for v in value.reshape(-1)] if value.size <= MAX_TERMS and value.dtype.kind in "iu" else None
     node = producer(tensor)
-    if node is None or node.op not in CHAIN_OPS or depth > MAX_DEPTH:
+    if node is None or node.op not in CHAIN_OPS or depth > MAX_DEPTH or not _vector_shaped(tensor):
         return None
     if node.op == "Shape":
         return _shape(node)
@@ -76,6 +77,11 @@ def shape_terms(tensor: gs.Tensor, depth: int = 0) -> list[Term] | None:
     if node.op == "Slice":
         return _slice(node, parts[0])
     return _arithmetic(node.op, parts[0], parts[1] if len(parts) > 1 else None)
+
+
+def _vector_shaped(tensor: gs.Tensor) -> bool:
+    """A link of a chain is 0-D or 1-D, so its elements are read in order (Concat joins them, Gather picks)."""
+    return tensor.shape is not None and len(tensor.shape) <= 1
 
 
 def _shape(node: gs.Node) -> list[Term] | None:
