@@ -187,15 +187,17 @@ class PeerRow:
     notes: tuple[str, ...] = ()
 
 
-def fixed_nodes(raw: onnx.ModelProto) -> tuple[int, tuple[str, ...]]:
-    """Node count after ``onnxmend.fix`` (fix preset, gated, interface kept) and the passes the gate rejected."""
+def fixed_nodes(raw: onnx.ModelProto) -> tuple[int, tuple[str, ...], str]:
+    """Node count after ``onnxmend.fix`` (fix preset, gated, interface kept), the passes the gate rejected,
+    and why the gate could not compare (empty when it did)."""
     from onnxmend.flows.fix import fix
 
     with tempfile.TemporaryDirectory() as tmp:
         onnx.save(raw, Path(tmp) / "raw.onnx")
         result = fix(Path(tmp) / "raw.onnx", Path(tmp) / "fixed.onnx")
         fixed = onnx.load(Path(tmp) / "fixed.onnx")
-    return count_nodes(fixed.graph), tuple(r.name for r in result.pipeline.rejected)
+    unverified = "" if result.pipeline.verified else f"fix not gated: {result.pipeline.unverified_reason[:120]}"
+    return count_nodes(fixed.graph), tuple(r.name for r in result.pipeline.rejected), unverified
 
 
 def peer_nodes(raw: onnx.ModelProto, peer: str) -> tuple[int | None, str]:
@@ -217,8 +219,8 @@ def peer_nodes(raw: onnx.ModelProto, peer: str) -> tuple[int | None, str]:
 
 
 def compare(name: str, raw: onnx.ModelProto, peers: tuple[str, ...] = ("onnxsim", "onnxslim")) -> PeerRow:
-    fixed, rejected = fixed_nodes(raw)
-    counts, notes = {}, []
+    fixed, rejected, unverified = fixed_nodes(raw)
+    counts, notes = {}, [unverified] if unverified else []
     for peer in ("onnxsim", "onnxslim"):
         counts[peer], note = peer_nodes(raw, peer) if peer in peers else (None, "")
         notes += [note] if note else []
