@@ -24,8 +24,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.builders import init, make_model, rand, value
 
-F = TensorProto.FLOAT
-
 
 def count_nodes(graph: onnx.GraphProto) -> int:
     """Nodes of ``graph`` and of every subgraph (If branches, Loop/Scan bodies)."""
