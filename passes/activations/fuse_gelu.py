@@ -25,6 +25,11 @@ and the model imports the ``com.microsoft`` opset, version 1. onnxruntime 1.31 f
 spelling (Neg/Mul/Erf/Sub) stay decomposed, and fusing them here made keras:ConvNeXtTiny 1.11–1.16×
 faster on CPU with identical outputs (bench/convnext_fix.py, "fix w/o fuse-gelu").
 
+A scaled GELU, ``k·x·(1 + erf(x/√2))`` with any constant k (the 0.5 moved elsewhere, e.g. into the next
+Conv's weights by onnxsim's ``fuse_mul_into_conv``, or never written), becomes ``Gelu`` then ``Mul(2k)``:
+two nodes for at least five, and fold-conv-input-affine can then move the ``Mul`` into a following Conv.
+In the presets fuse-gelu runs before the affine folds, so the 0.5 of a plain GELU is not moved away first.
+
 Not handled: other presets below opset 20 (``portable`` promises no contrib ops, so the chain is left
 with the reason recorded); a contrib op for an x that is neither float32 nor float16 (onnxruntime's CPU
 has no double ``Gelu`` kernel).
@@ -86,6 +91,7 @@ class GeluMatch:
     approximate: str
     output: gs.Variable
     nodes: tuple[gs.Node, ...]
+    scale: float = 1.0  # a scaled GELU: output = scale · GELU(x), written as Gelu then Mul
 
 
 def match_erf_gelu(graph: gs.Graph, erf: gs.Node) -> GeluMatch:
@@ -159,32 +165,43 @@ def _cube_of(graph: gs.Graph, cube: gs.Tensor, x: gs.Tensor) -> list[gs.Node]:
 
 
 def _times_half_x(graph: gs.Graph, term: gs.Variable, x: gs.Tensor, approximate: str, nodes: list[gs.Node]) -> GeluMatch:
-    """Follow at most two Muls that multiply ``term`` by x and by 0.5 in any grouping."""
+    """Follow the Muls that multiply ``term`` by x and by constants, in any grouping. Their constants'
+    product k gives k·x·term = 2k·GELU(x): k = 0.5 is GELU itself, any other k a scaled GELU."""
     factor, have_x, current = 1.0, False, term
     while not (have_x and close(factor, 0.5)):
         require(len(nodes) < 16, "no Mul by x and 0.5 after the erf/tanh term")
-        try:
-            mul = sole_consumer(graph, current, "Mul")
-        except NoMatch as exc:
-            raise NoMatch(f"{current.name} is the term times {factor:g}{' and x' if have_x else ''}, not times 0.5·x") from exc
+        mul = _sole_mul(graph, current)
+        if mul is None:
+            require(have_x, f"{current.name} is the term times {factor:g}, not times x")
+            break  # a scaled GELU ends here
         other = other_input(mul, current)
         value = scalar(other)
         if value is not None:
             factor *= value
         elif other is x and not have_x:
             have_x = True
+        elif have_x:
+            break  # a Mul by another tensor after the GELU is not part of it
         else:
             half = producer(other, "Mul")
-            require(half is not None and not have_x and private(graph, other, [mul]), f"{mul.name} does not multiply by x or 0.5")
+            require(half is not None and private(graph, other, [mul]), f"{mul.name} does not multiply by x or 0.5")
             require(any(t is x for t in half.inputs), f"{half.name} does not multiply x")
             value = scalar(other_input(half, x))
             require(value is not None, f"{half.name} does not multiply x by a constant")
             factor, have_x = factor * value, True
             nodes.append(half)
-        require(factor <= 1.0 + 1e-6, f"{mul.name} scales by more than 0.5")
         nodes.append(mul)
         current = mul.outputs[0]
-    return GeluMatch(x, approximate, current, tuple(nodes))
+    require(factor != 0.0, f"{current.name} is the term times 0")
+    return GeluMatch(x, approximate, current, tuple(nodes), 1.0 if close(factor, 0.5) else factor / 0.5)
+
+
+def _sole_mul(graph: gs.Graph, tensor: gs.Variable) -> gs.Node | None:
+    """The one Mul reading ``tensor``, when nothing else reads it."""
+    try:
+        return sole_consumer(graph, tensor, "Mul")
+    except NoMatch:
+        return None
 
 
 @dataclass(frozen=True)
@@ -194,7 +211,7 @@ class GeluFusion:
 
     @property
     def note(self) -> str:
-        return self.target.label()
+        return self.target.label() + (" with a Mul (a scaled GELU)" if self.match.scale != 1.0 else "")
 
 
 class FuseGelu(MatchingPass):
@@ -243,7 +260,12 @@ def _rewrite(graph: gs.Graph, match: GeluMatch, target: GeluOp, namer: Namer) ->
     for node in match.nodes:
         node.inputs.clear()
         node.outputs.clear()
-    gelu = gs.Node(target.op, namer(f"{out.name}_gelu"), attrs=dict(target.attrs), inputs=[match.x], outputs=[out])
+    gelu_out = out
+    if match.scale != 1.0:
+        gelu_out = gs.Variable(namer(f"{out.name}_unscaled"), dtype=out.dtype, shape=out.shape)
+        scale = gs.Constant(namer(f"{out.name}_scale"), np.asarray(match.scale, dtype=tensor_dtype(match.x) or np.float32))
+        graph.nodes.append(gs.Node("Mul", namer(f"{out.name}_scaled"), inputs=[gelu_out, scale], outputs=[out]))
+    gelu = gs.Node(target.op, namer(f"{out.name}_gelu"), attrs=dict(target.attrs), inputs=[match.x], outputs=[gelu_out])
     gelu.domain = target.domain or None
     graph.nodes.append(gelu)
 

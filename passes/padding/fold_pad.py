@@ -17,10 +17,20 @@ non-negative (Relu, Clip(min >= 0), Sigmoid, …), since a padded zero could oth
 a ``-inf`` Pad always folds into MaxPool. AveragePool takes it only with ``count_include_pad=1`` (set
 when the pool has no pads of its own), because padded zeros count in the divisor. Pools also need
 ``ceil_mode=0`` and pads below the kernel size (onnxruntime rejects larger ones). Consecutive constant
-Pads with the same value and non-negative pads merge into one. An all-zero Pad is removed.
+Pads with the same value and non-negative pads merge into one.
+
+A Pad read by several nodes folds into each of them when every one can absorb it (a Pad feeding two
+Convs, as after a shared ``ZeroPadding2D``)::
+
+    x ─ Pad ─┬─ Conv a          x ─┬─ Conv a(pads=…)
+             └─ Conv b             └─ Conv b(pads=…)
+
+An all-zero Pad is removed wherever it is, whatever its mode and however many nodes read it; when its
+output is a graph output, its producer writes that output instead.
 
 Never folded, each with its own reason: reflect/edge/wrap modes, non-zero values, negative pads (they
-crop), pads on the batch/channel axes, a Pad output with other consumers or that is a graph output, and
+crop), pads on the batch/channel axes, a shared Pad with one reader that cannot absorb it (it would have
+to stay, so folding the others saves nothing), a Pad output that is a graph output, and
 ConvTranspose: its ``pads`` crop the *output*, so input padding would need negative pads, which ONNX
 forbids. In the ``portable`` preset a fold that would leave asymmetric pads is skipped (split-asymmetric-pads
 would undo it).
@@ -35,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxmend.core.graph import attr_ints, output_ids, replace_uses
+from onnxmend.core.graph import attr_ints, bypass, consumers, output_ids, producer
 from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.conv_attrs import auto_pad, node_pads
 from onnxmend.passes.infra.naming import Namer
@@ -59,6 +69,14 @@ class PadFold:
 
 
 @dataclass(frozen=True)
+class SharedPadFold:
+    """A Pad read by several nodes that all absorb it: one :class:`PadFold` per reader."""
+
+    pad: gs.Node
+    folds: tuple[PadFold, ...]
+
+
+@dataclass(frozen=True)
 class PadMerge:
     """``Pad(Pad(x, p1), p2)`` becomes ``Pad(x, pads)`` in ``outer``."""
 
@@ -77,41 +95,65 @@ class ZeroPad:
 class FoldPad(MatchingPass):
     name = "fold-pad"
     fixes = "Moves constant zero Pad nodes into the following Conv/MaxPool/AveragePool, merges consecutive Pads."
-    preconditions = "Constant mode, zero value (or -inf for MaxPool), static non-negative spatial pads, single consumer."
+    preconditions = ("Constant mode, zero value (or -inf for MaxPool), static non-negative spatial pads; "
+                     "every reader of the Pad can absorb it.")
 
     def anchors(self, graph: gs.Graph) -> list[gs.Node]:
         return [n for n in graph.nodes if n.op == "Pad" and n.outputs]
 
-    def match(self, graph: gs.Graph, pad: gs.Node, ctx: PassContext) -> PadFold | PadMerge | ZeroPad | str:
+    def match(self, graph: gs.Graph, pad: gs.Node, ctx: PassContext) -> PadFold | SharedPadFold | PadMerge | ZeroPad | str:
         spec = read_pad(pad, ctx.opset)
         if isinstance(spec, str):
             return spec
-        reason = _common_blocker(pad, spec, output_ids(graph))
+        outputs = output_ids(graph)
+        if not any(spec.begins) and not any(spec.ends):
+            return _match_zero(pad, outputs)
+        reason = _common_blocker(pad, spec, outputs)
         if reason:
             return reason
-        if not any(spec.begins) and not any(spec.ends):
-            return ZeroPad(pad)
-        consumer = pad.outputs[0].outputs[0]
-        if consumer.op == "Pad":
-            return _match_merge(pad, spec, consumer, ctx.opset)
-        return _match(pad, spec, ctx, output_ids(graph))
+        readers = consumers(pad.outputs[0])
+        if len(readers) > 1:
+            return _match_shared(pad, spec, ctx, outputs, readers)
+        if readers[0].op == "Pad":
+            return _match_merge(pad, spec, readers[0], ctx.opset)
+        return _match(pad, spec, ctx, outputs, readers[0])
 
-    def rewrite(self, graph: gs.Graph, match: PadFold | PadMerge | ZeroPad, ctx: PassContext, names: Namer) -> None:
+    def rewrite(self, graph: gs.Graph, match: PadFold | SharedPadFold | PadMerge | ZeroPad, ctx: PassContext,
+                names: Namer) -> None:
         if isinstance(match, ZeroPad):
-            replace_uses(match.pad.outputs[0], match.pad.inputs[0])
-            match.pad.outputs.clear()
+            bypass(match.pad, output_ids(graph))
         elif isinstance(match, PadMerge):
             _merge(match)
         else:
-            _rewrite(match)
+            for fold in match.folds if isinstance(match, SharedPadFold) else (match,):
+                _rewrite(fold)
+            match.pad.outputs.clear()
+
+
+def _match_zero(pad: gs.Node, graph_outputs: set[int]) -> ZeroPad | str:
+    """An all-zero Pad is an identity in every mode; it goes unless nothing could write its output name."""
+    source, out = pad.inputs[0], pad.outputs[0]
+    if id(out) in graph_outputs and (producer(source) is None or len(source.outputs) != 1 or id(source) in graph_outputs):
+        return "the all-zero Pad links a graph input or constant to a graph output"
+    return ZeroPad(pad)
+
+
+def _match_shared(pad: gs.Node, spec: PadSpec, ctx: PassContext, graph_outputs: set[int],
+                  readers: list[gs.Node]) -> SharedPadFold | str:
+    """Fold a Pad into every node that reads it, or leave it whole (a Pad kept for one reader saves nothing)."""
+    folds = []
+    for reader in readers:
+        found = "it is a Pad" if reader.op == "Pad" else _match(pad, spec, ctx, graph_outputs, reader)
+        if isinstance(found, str):
+            return f"the Pad output has {len(readers)} consumers and {reader.op} {reader.name or reader.outputs[0].name} cannot absorb it: {found}"
+        folds.append(found)
+    return SharedPadFold(pad, tuple(folds))
 
 
 def _common_blocker(pad: gs.Node, spec: PadSpec, graph_outputs: set[int]) -> str:
     out = pad.outputs[0]
     if id(out) in graph_outputs:
         return "the Pad output is a graph output"
-    if len(out.outputs) != 1:
-        return f"the Pad output has {len(out.outputs)} consumers"
     if spec.mode != "constant":
         return f"Pad mode {spec.mode!r} is not constant padding"
     if any(p < 0 for p in spec.begins + spec.ends):
@@ -119,9 +161,9 @@ def _common_blocker(pad: gs.Node, spec: PadSpec, graph_outputs: set[int]) -> str
     return ""
 
 
-def _match(pad: gs.Node, spec: PadSpec, ctx: PassContext, graph_outputs: set[int]) -> PadFold | str:
+def _match(pad: gs.Node, spec: PadSpec, ctx: PassContext, graph_outputs: set[int], consumer: gs.Node) -> PadFold | str:
+    """Fold ``pad`` into ``consumer`` (a Conv or pool, maybe behind a layout Transpose), or why not."""
     begins, ends = list(spec.begins), list(spec.ends)
-    consumer = pad.outputs[0].outputs[0]
     transpose = None
     if consumer.op == "Transpose":
         transpose, consumer = consumer, None
@@ -190,7 +232,6 @@ def _rewrite(match: PadFold) -> None:
     target.attrs.pop("auto_pad", None)
     if target.op == "AveragePool":
         target.attrs["count_include_pad"] = 1
-    match.pad.outputs.clear()
     log.debug("folded %s into %s: pads %s", match.pad.name, target.name, target.attrs["pads"])
 
 

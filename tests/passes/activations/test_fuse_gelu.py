@@ -13,7 +13,8 @@ from onnx import TensorProto
 from onnxmend.passes.activations.fuse_gelu import FuseGelu
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.records import PipelineReport
-from tests.builders import apply, assert_same, const, make_model, node, ops, run_passes
+from onnxmend.passes.folding.fold_conv_input_affine import FoldConvInputAffine
+from tests.builders import apply, assert_same, const, make_model, node, ops, rand, run_passes
 
 F32 = TensorProto.FLOAT
 
@@ -140,11 +141,46 @@ def test_double_gets_no_contrib_op() -> None:
                         result.skipped[0].reason)
 
 
-def test_wrong_constant_is_not_gelu() -> None:
+@pytest.mark.parametrize("half", [0.25, 1.0, None])
+def test_scaled_gelu_becomes_gelu_then_mul(half) -> None:
+    """k·x·(1 + erf(x/√2)) = 2k·GELU(x), for a constant k other than 0.5 or none at all (k = 1)."""
+    model = erf_gelu("mul", "half_last")
+    if half is None:  # the 0.5 was moved elsewhere: y = x·(1 + erf(x/√2))
+        model.graph.node[-2].output[0] = "y"
+        del model.graph.node[-1]
+    else:
+        for init in model.graph.initializer:
+            if init.name == "half":
+                init.CopyFrom(onnx.numpy_helper.from_array(const(half), "half"))
+    out, result = apply(model, FuseGelu())
+    assert result.changed == 1 and ops(out) == ["Gelu", "Mul"]
+    scale = onnx.numpy_helper.to_array(out.graph.initializer[0])
+    assert float(scale) == pytest.approx(2 * (half or 1.0))
+    assert result.notes == ["emitted 1 Gelu with a Mul (a scaled GELU) (graph opset 20)"]
+    assert_same(model, out, atol=1e-5)
+    assert apply(out, FuseGelu())[1].changed == 0
+
+
+def test_scaled_gelu_before_a_conv_folds_its_scale_into_the_conv() -> None:
+    """What fold-conv-input-affine left of a GELU whose 0.5 it had moved into the next 1×1 Conv: the Gelu's
+    new Mul(2) goes into the same Conv, so the pair of passes ends with Gelu → Conv."""
+    inits = {"one": const(1.0), "r2": const(0.70710677), "w": rand((4, 8, 1, 1))}
+    nodes = [node("Mul", ["x", "r2"], "z"), node("Erf", ["z"], "e"), node("Add", ["e", "one"], "a"),
+             node("Mul", ["x", "a"], "xa"), node("Conv", ["xa", "w"], "y")]
+    model = make_model(nodes, {"x": ((1, 8, 4, 4), F32)}, ["y"], inits, opset=20)
+    ctx = PassContext(opset=20)
+    out, report = run_passes(model, [FuseGelu(), FoldConvInputAffine()], ctx)
+    assert not report.rejected and ops(out) == ["Conv", "Gelu"]
+    assert_same(model, out, atol=1e-5)
+
+
+def test_a_product_with_another_tensor_is_not_gelu() -> None:
+    """0.5·z·(1 + erf(x/√2)) for a z that is not x."""
     model = erf_gelu("div", "half_last")
-    for init in model.graph.initializer:
-        if init.name == "half":
-            init.CopyFrom(onnx.numpy_helper.from_array(const(0.25), "half"))
+    for n in model.graph.node:
+        if n.op_type == "Mul" and "a" in n.input:
+            n.input[list(n.input).index("x")] = "z_in"
+    model.graph.input.append(onnx.helper.make_tensor_value_info("z_in", F32, [2, 16]))
     out, result = apply(model, FuseGelu())
     assert result.changed == 0
-    assert re.search(r"times 0.25 and x, not times 0.5·x", result.skipped[0].reason)
+    assert re.fullmatch(r"Mul_xa does not multiply by x or 0.5", result.skipped[0].reason)

@@ -247,3 +247,62 @@ def test_fold_pad_into_maxpool_after_clip_depends_on_min(low, folds):
         assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
     else:
         assert_skipped(report, "fold-pad", r"MaxPool input may be negative")
+
+
+def _shared_pad_model(second: str, pads=(0, 0, 1, 1, 0, 0, 1, 1), mode="constant"):
+    """x ─ Pad ─┬─ Conv a ─┐
+                └─ second ─Add─ y"""
+    second_node = (helper.make_node("Conv", ["p", "w2"], ["b"], kernel_shape=[5, 5], strides=[2, 2], pads=[0, 0, 1, 1])
+                   if second == "Conv" else helper.make_node(second, ["p"], ["b"], kernel_shape=[3, 3], strides=[2, 2])
+                   if second in ("MaxPool", "AveragePool") else helper.make_node(second, ["p"], ["b"]))
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode=mode),
+        helper.make_node("Conv", ["p", "w"], ["a"], kernel_shape=[3, 3], strides=[2, 2]),
+        second_node,
+        helper.make_node("Add", ["a", "b"], ["y"]),
+    ]
+    inits = [ints("pads", list(pads)), weight("w", [3, 3, 3, 3]), weight("w2", [3, 3, 5, 5], seed=2)]
+    return x_model(nodes, [1, 3, 8, 8], inits)
+
+
+def test_fold_pad_folds_a_shared_pad_into_every_conv():
+    model = _shared_pad_model("Conv")
+    out, report = pipeline(model, FoldPad())
+    assert op_histogram(out) == {"Conv": 2, "Add": 1}
+    assert changed(report) == 1
+    assert sorted(list(attr(n, "pads")) for n in out.graph.node if n.op_type == "Conv") == [[1, 1, 1, 1], [1, 1, 2, 2]]  # the second Conv keeps its own
+    assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
+
+
+def test_fold_pad_leaves_a_shared_pad_whole_when_one_reader_cannot_absorb_it():
+    _, report = pipeline(_shared_pad_model("MaxPool"), FoldPad())  # x may be negative: no zero padding into MaxPool
+    assert changed(report) == 0
+    assert_skipped(report, "fold-pad", r"2 consumers and MaxPool \S+ cannot absorb it: the MaxPool input may be negative")
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_fold_pad_removes_a_shared_all_zero_pad_in_any_mode(mode):
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], mode=mode),
+        helper.make_node("Relu", ["p"], ["a"]),
+        helper.make_node("Sigmoid", ["p"], ["b"]),
+        helper.make_node("Add", ["a", "b"], ["y"]),
+    ]
+    model = x_model(nodes, [1, 3, 8, 8], [ints("pads", [0] * 8)])
+    out, report = pipeline(model, FoldPad())
+    assert op_histogram(out) == {"Relu": 1, "Sigmoid": 1, "Add": 1}
+    assert changed(report) == 1
+    assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
+
+
+def test_fold_pad_removes_an_all_zero_pad_that_is_the_graph_output():
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Pad", ["r", "pads"], ["y"])]
+    model = x_model(nodes, [1, 3, 8, 8], [ints("pads", [0] * 8)])
+    out, _ = pipeline(model, FoldPad())
+    assert op_histogram(out) == {"Relu": 1} and out.graph.output[0].name == "y"
+    assert_exact_and_idempotent(model, out, [1, 3, 8, 8], FoldPad())
+
+    passthrough = x_model([helper.make_node("Pad", ["x", "pads"], ["y"])], [1, 3, 8, 8], [ints("pads", [0] * 8)])
+    out, report = pipeline(passthrough, FoldPad())
+    assert op_histogram(out) == {"Pad": 1}
+    assert_skipped(report, "fold-pad", r"all-zero Pad links a graph input or constant to a graph output")
