@@ -68,10 +68,12 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
-    """Save atomically; models past 1 GiB go to external data (``NAME.onnx.data``) beside the file."""
+def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
+               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path:
+    """Save atomically; models of ``external_threshold`` bytes or more (1 GiB by default; 0 always) go to
+    external data (``NAME.onnx.data``) beside the file. ``model`` is not changed."""
     target = Path(target)
-    if model.ByteSize() < EXTERNAL_DATA_THRESHOLD:
+    if model.ByteSize() < external_threshold:
         with atomic_path(target) as tmp:
             onnx.save_model(model, str(tmp))
         return target
@@ -85,6 +87,9 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
             model, str(staging / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
             location=data_name, size_threshold=1024,
         )
+        # onnx moved the tensors' bytes out of ``model`` into the file; read them back, so the caller's model
+        # is left as it was (copying it first would double the memory of a multi-GB model).
+        onnx.load_external_data_for_model(model, str(staging))
         if (staging / data_name).exists():
             os.replace(staging / data_name, target.parent / data_name)
         os.replace(staging / target.name, target)
@@ -99,6 +104,12 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     External data is read only from files inside the model's own folder; a location that points elsewhere
     (an absolute path, ``..``, a link out of the folder) or a missing data file is named in the error.
     """
+    return load_model_and_layout(path)[0]
+
+
+def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, bool]:
+    """:func:`load_model`, and whether the file kept its tensors in external data (so that a rewrite of
+    it can be saved the same way)."""
     path = Path(path)
     if not path.exists():
         raise OnnxmendError(f"{path} does not exist.")
@@ -119,7 +130,7 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
             onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # a truncated data file, offsets past its end
             raise OnnxmendError(f"{path}'s external data cannot be read ({type(exc).__name__}: {str(exc)[:160]}).") from exc
-    return model
+    return model, bool(locations)
 
 
 def external_locations(model: onnx.ModelProto) -> list[str]:
