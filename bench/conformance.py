@@ -315,7 +315,7 @@ def _rows(value: np.ndarray, b: int) -> np.ndarray:
     """``b`` rows from ``value``'s ``n``: row ``i`` is row ``i mod n``, its values rolled by ``i // n`` so
     that repeated rows differ (a rewrite that keeps only row 0 shows) while staying in the input's domain."""
     n = value.shape[0]
-    rows = [np.roll(value[i % n].ravel(), i // n).reshape(value.shape[1:]) for i in range(b)]
+    rows = [np.roll(np.asarray(value[i % n]).ravel(), i // n).reshape(value.shape[1:]) for i in range(b)]
     return np.stack(rows).astype(value.dtype, copy=False)
 
 
