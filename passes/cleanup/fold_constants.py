@@ -11,7 +11,9 @@ After::
     W'(const) ───────────┐
     x ──────────────────Conv─ y
 
-onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
+Static reads of a shape (``Shape`` with its ``start``/``end``, and ``Gather``/``Slice`` of it) are folded
+first (:mod:`~onnxmend.passes.cleanup.shape_reads`; graphsurgeon's shape folding ignores ``start``/``end``),
+then onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
 cannot run is left alone with the reason. Its matcher is a dry run on a copy of the graph.
 """
 
@@ -21,6 +23,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
 from onnxmend.passes.infra.graph_ops import sweep
 
 
@@ -34,11 +37,11 @@ class FoldConstants(Pass):
         if not has_foldable(graph):
             return result  # graphsurgeon would copy the whole graph to find nothing
         before = len(graph.nodes)
+        fold_shape_reads(graph)  # graphsurgeon's own shape folding ignores Shape's start/end
         try:
-            graph.fold_constants(error_ok=False, fold_shapes=True, partitioning="basic")
-        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is
+            graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic")
+        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is; the shapes folded above stay folded
             result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")
-            return result
         sweep(graph)
         result.changed = max(0, before - len(graph.nodes))
         return result
