@@ -13,8 +13,10 @@ from typing import Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.large import model_bytes, write_external
 
-# Protobuf cannot serialise a single message past 2 GiB; above this we write external data.
+# Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we
+# write external data.
 EXTERNAL_DATA_THRESHOLD = 1 << 30
 
 
@@ -71,9 +73,9 @@ def _json_default(value: object) -> object:
 def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
                external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path:
     """Save atomically; models of ``external_threshold`` bytes or more (1 GiB by default; 0 always) go to
-    external data (``NAME.onnx.data``) beside the file. ``model`` is not changed."""
+    external data (``NAME.onnx.data``) beside the file. ``model`` is not changed (nor copied)."""
     target = Path(target)
-    if model.ByteSize() < external_threshold:
+    if model_bytes(model) < external_threshold:
         with atomic_path(target) as tmp:
             onnx.save_model(model, str(tmp))
         return target
@@ -81,15 +83,8 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        # onnx writes the data file next to the model under the name stored in the model, so both are
-        # staged in a private folder and moved into place data first, model last.
-        onnx.save_model(
-            model, str(staging / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
-            location=data_name, size_threshold=1024,
-        )
-        # onnx moved the tensors' bytes out of ``model`` into the file; read them back, so the caller's model
-        # is left as it was (copying it first would double the memory of a multi-GB model).
-        onnx.load_external_data_for_model(model, str(staging))
+        # Both files are written in a private folder and moved into place data first, model last.
+        write_external(model, staging / target.name, data_name)
         if (staging / data_name).exists():
             os.replace(staging / data_name, target.parent / data_name)
         os.replace(staging / target.name, target)

@@ -51,7 +51,10 @@ class NumericGate:
         except Exception as exc:  # ORT refuses to load it, or its loader crashed in the worker
             self.unavailable = f"onnxruntime cannot load the input graph ({first_line(exc)})"
             return
-        self.plan = plan_sizes(source_layout_specs(model), reference.run, seed, feeds)
+        try:
+            self.plan = plan_sizes(source_layout_specs(model), reference.run, seed, feeds)
+        finally:
+            reference.runner.close()  # the references are kept; the session (and its weights) need not be
         if not self.plan.runnable:
             self.unavailable = self.plan.unavailable("the input graph")
 
@@ -66,15 +69,18 @@ class NumericGate:
             candidate = self._runner(model, "the rewritten graph")
         except Exception as exc:
             return f"onnxruntime cannot load the rewritten graph: {first_line(exc)}"
-        for feed_set in self.plan.sets:
-            try:
-                outputs = candidate.run(feed_set.feeds)
-            except Exception as exc:  # any ORT failure (or a crash in the worker) on the rewrite rejects it
-                return f"onnxruntime cannot run the rewritten graph at {feed_set.label}: {first_line(exc)}"
-            reason = _difference(feed_set.outputs, outputs, feed_set.label)
-            if reason:
-                return reason
-        return ""
+        try:
+            for feed_set in self.plan.sets:
+                try:
+                    outputs = candidate.run(feed_set.feeds)
+                except Exception as exc:  # any ORT failure (or a crash in the worker) on the rewrite rejects it
+                    return f"onnxruntime cannot run the rewritten graph at {feed_set.label}: {first_line(exc)}"
+                reason = _difference(feed_set.outputs, outputs, feed_set.label)
+                if reason:
+                    return reason
+            return ""
+        finally:
+            candidate.runner.close()
 
     def close(self) -> None:
         """Stop a worker that was handed in (the shared one outlives the gate)."""
@@ -82,6 +88,7 @@ class NumericGate:
             self.worker.close()
 
     def _runner(self, model: onnx.ModelProto, what: str) -> SourceLayout:
+        """An isolated runner of ``model`` (``.runner.close()`` frees its session in the worker)."""
         return SourceLayout(IsolatedOnnxRunner(model, what, self.worker, timeout_s=self.timeout_s), model)
 
 

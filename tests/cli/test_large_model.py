@@ -10,6 +10,7 @@ import onnx
 
 from bench.large_model import build, round_trip, tensor_hashes
 from onnxmend.core import fileio
+from onnxmend.core.large import model_bytes
 
 SIZE, WIDTH = 3_000_000, 128
 
@@ -32,8 +33,8 @@ def test_fix_keeps_external_data_and_every_untouched_tensor(tmp_path) -> None:
 
 def test_the_external_data_threshold_is_a_parameter(tmp_path) -> None:
     model = build(SIZE, WIDTH)
-    small = fileio.save_model(model, tmp_path / "a" / "m.onnx", external_threshold=model.ByteSize() + 1)
-    large = fileio.save_model(model, tmp_path / "b" / "m.onnx", external_threshold=model.ByteSize())
+    small = fileio.save_model(model, tmp_path / "a" / "m.onnx", external_threshold=model_bytes(model) + 1)
+    large = fileio.save_model(model, tmp_path / "b" / "m.onnx", external_threshold=model_bytes(model))
     assert [p.name for p in small.parent.iterdir()] == ["m.onnx"]
     assert sorted(p.name for p in large.parent.iterdir()) == ["m.onnx", "m.onnx.data"]
     a, b = fileio.load_model(small), fileio.load_model(large)
