@@ -19,7 +19,10 @@ raised, a rewrite the checker or strict shape inference refused, or the pipeline
 dims: the rewritten graph's inputs and outputs must keep every dim_param. Batch: where the leading axis of
 the inputs can be made dynamic (the original still runs at batch 2, 3 or 5 and the outputs follow the batch),
 the pipeline also rewrites that variant, and its outputs must stay right at two other batch sizes against
-the original variant's.
+the original variant's. A node test feeds every operand as a graph input, which leaves most passes
+nothing to do, so each case with more than one input is also run with all inputs but the first made
+initializers holding the case's values (the *constant-parameters* variant, ``+const``: a Conv's weight, a
+norm's scale, a Pad's pads become constants, as exporters write them).
 
 Each case runs in a worker process (onnxruntime in a second one), so a hang or a native crash costs that
 case, named in the table, never the run. Reproducible: the corpus is generated with onnx's own seeds, the
@@ -51,6 +54,7 @@ DTYPE_TOL = {"float64": 1e-9, "float32": 1e-5, "float16": 2e-3, "bfloat16": 2e-2
 BATCH_CANDIDATES = (2, 3, 5)
 CASE_TIMEOUT_S = 600.0
 MODES = ("gated", "ungated")
+CONST = " +const"  # the key suffix of the constant-parameters variant
 OUTCOMES = ("bitwise", "tolerance", "mismatch")
 
 # ----------------------------------------------------------------------------------------------- the corpus
@@ -160,7 +164,8 @@ def _diff(ref: np.ndarray, got: np.ndarray) -> str:
 # ------------------------------------------------------------------------------ one case (in the worker)
 
 
-def evaluate_case(case: dict[str, Any], presets: Sequence[str], batch: bool = True) -> dict[str, Any]:
+def evaluate_case(case: dict[str, Any], presets: Sequence[str], batch: bool = True,
+                  constants: bool = True) -> dict[str, Any]:
     """Everything about one case: does onnxruntime run it, and what every preset and mode does to it."""
     from onnxmend.runtime.runners.isolated import shared_worker
 
@@ -179,7 +184,36 @@ def evaluate_case(case: dict[str, Any], presets: Sequence[str], batch: bool = Tr
     for preset in presets:
         for mode in MODES:
             result[f"{preset}/{mode}"] = run_config(model, case, reference, preset, mode == "gated", variant)
+    fixed_params = constant_variant(model, case["inputs"]) if constants else None
+    if fixed_params is not None:
+        with_constants = {**case, "inputs": {k: v for k, v in case["inputs"].items() if k in _input_names(fixed_params)}}
+        variant = batch_variant(fixed_params, with_constants["inputs"], reference) if batch else None
+        for preset in presets:
+            for mode in MODES:
+                result[f"{preset}/{mode}{CONST}"] = run_config(fixed_params, with_constants, reference, preset,
+                                                              mode == "gated", variant)
     return result
+
+
+def constant_variant(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> onnx.ModelProto | None:
+    """The case's model with every input but the first made an initializer holding the case's value (a
+    Conv's weight, a norm's scale, a Pad's pads, a Reshape's shape): what exporters write, and what most
+    passes need before they fire. None when the model has a single input (or an IR version below 4,
+    where initializers must also be inputs)."""
+    names = [vi.name for vi in model.graph.input]
+    if len(names) < 2 or model.ir_version < 4:
+        return None
+    variant = onnx.ModelProto()
+    variant.CopyFrom(model)
+    kept = [vi for vi in variant.graph.input if vi.name == names[0]]
+    del variant.graph.input[:]
+    variant.graph.input.extend(kept)
+    variant.graph.initializer.extend(numpy_helper.from_array(np.asarray(feeds[n]), n) for n in names[1:])
+    return variant
+
+
+def _input_names(model: onnx.ModelProto) -> set[str]:
+    return {vi.name for vi in model.graph.input}
 
 
 def run_config(model: onnx.ModelProto, case: Mapping[str, Any], reference: Mapping[str, np.ndarray], preset: str,
@@ -360,7 +394,7 @@ def _line(exc: BaseException, limit: int = 200) -> str:
 
 
 def run_corpus(cases: Sequence[dict[str, Any]], presets: Sequence[str], jobs: int = 1, batch: bool = True,
-               progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+               progress: Callable[[str], None] | None = None, constants: bool = True) -> list[dict[str, Any]]:
     """Every case in a worker process of its own (``jobs`` at a time); a case whose worker hangs or dies
     comes back with ``harness`` saying so."""
     import threading
@@ -377,7 +411,7 @@ def run_corpus(cases: Sequence[dict[str, Any]], presets: Sequence[str], jobs: in
         try:
             found = local.worker.call("bench.conformance:evaluate_case", actor="the conformance worker",
                                       doing=f"evaluating {case['name']}", timeout_s=CASE_TIMEOUT_S,
-                                      case=case, presets=list(presets), batch=batch)
+                                      case=case, presets=list(presets), batch=batch, constants=constants)
         except Exception as exc:  # a hang, a native crash or a bug in the harness: this case only
             found = {"name": case["name"], "ort": "ok", "harness": f"{type(exc).__name__}: {_line(exc)}"}
         if progress is not None:
@@ -397,24 +431,27 @@ def summarize(results: Sequence[dict[str, Any]], presets: Sequence[str], left_ou
     runnable = [r for r in results if r.get("ort") == "ok" and "harness" not in r]
     counts: dict[str, dict[str, int]] = {}
     failures: dict[str, list[str]] = {}
-    for preset in presets:
-        for mode in MODES:
-            key = f"{preset}/{mode}"
-            counts[key], failures[key] = _count(runnable, key)
+    for suffix in ("", CONST):
+        for preset in presets:
+            for mode in MODES:
+                key = f"{preset}/{mode}{suffix}"
+                counts[key], failures[key] = _count([r for r in runnable if key in r], key)
     return {
         "cases": len(results) + len(left_out), "tensor_cases": len(results), "ort_runnable": len(runnable),
         "harness_failures": {r["name"]: r["harness"] for r in results if "harness" in r},
         "batch_variants": sum(1 for r in runnable if r.get("batch") == "checked"),
+        "constant_variants": sum(1 for r in runnable if any(k.endswith(CONST) for k in r)),
         "per_config": counts, "failures": failures,
     }
 
 
 def _count(runnable: Sequence[dict[str, Any]], key: str) -> tuple[dict[str, int], list[str]]:
-    c = dict.fromkeys(("rewritten", *OUTCOMES, "pass_crashes", "gate_rejections", "unverified", "dims_checked",
+    c = dict.fromkeys(("cases", "rewritten", *OUTCOMES, "pass_crashes", "gate_rejections", "unverified", "dims_checked",
                        "dims_preserved", "batch_checked", "batch_rewritten", "batch_ok", "batch_mismatch"), 0)
     bad: list[str] = []
     for r in runnable:
         got = r[key]
+        c["cases"] += 1
         c["rewritten"] += bool(got.get("applied"))
         c[got["outcome"]] += 1
         c["pass_crashes"] += bool(got["crashes"])
@@ -445,7 +482,7 @@ def _count(runnable: Sequence[dict[str, Any]], key: str) -> tuple[dict[str, int]
 
 
 ROWS = (
-    ("rewritten", "rewritten"), ("bitwise", "bitwise equal"), ("tolerance", "within tolerance"),
+    ("cases", "cases"), ("rewritten", "rewritten"), ("bitwise", "bitwise equal"), ("tolerance", "within tolerance"),
     ("mismatch", "mismatches"), ("pass_crashes", "pass crashes"), ("gate_rejections", "gate rejections"),
     ("unverified", "gate unavailable"), ("dims_preserved", "dynamic dims preserved"),
     ("batch_ok", "batch-size checks right"), ("batch_mismatch", "batch-size mismatches"),
@@ -457,7 +494,8 @@ def table(summary: Mapping[str, Any]) -> str:
     keys = list(summary["per_config"])
     lines = [
         f"cases {summary['cases']} · tensor-only {summary['tensor_cases']} · onnxruntime runs and matches "
-        f"{summary['ort_runnable']} · with a dynamic-batch variant {summary['batch_variants']} · harness failures "
+        f"{summary['ort_runnable']} · with a dynamic-batch variant {summary['batch_variants']} · with a constant-"
+        f"parameters variant ({CONST.strip()}) {summary['constant_variants']} · harness failures "
         f"{len(summary['harness_failures'])}", "",
         "| | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys),
     ]
@@ -490,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presets", default="fix,portable", help="comma-separated presets (default fix,portable)")
     parser.add_argument("--jobs", type=int, default=1, help="cases evaluated at once (worker processes)")
     parser.add_argument("--no-batch", action="store_true", help="skip the dynamic-batch variants")
+    parser.add_argument("--no-constants", action="store_true", help="skip the constant-parameters variants")
     parser.add_argument("-o", "--output", default="conformance.json", help="the JSON written (default conformance.json)")
     args = parser.parse_args(argv)
     presets = [p for p in args.presets.split(",") if p]
@@ -502,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done[0] % 100 == 0:
             print(f"  {done[0]}/{len(cases)} cases ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
 
-    results = run_corpus(cases, presets, args.jobs, not args.no_batch, tick)
+    results = run_corpus(cases, presets, args.jobs, not args.no_batch, tick, not args.no_constants)
     summary = summarize(results, presets, left_out)
     seconds = time.perf_counter() - start
     print(table(summary))
