@@ -14,7 +14,8 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import EXTERNAL_DATA_THRESHOLD, load_model_and_layout, save_model
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata, source_layout_specs
-from onnxmend.core.outputs import claim_file
+from onnxmend.core.large import model_bytes
+from onnxmend.core.outputs import claim_data_file, claim_file
 from onnxmend.exporters.options import InputArg
 from onnxmend.flows.layout import IoLayout, LayoutChoice, layout_context
 from onnxmend.passes.infra.base import PassContext
@@ -57,6 +58,8 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
         raise OnnxmendError("The output path is the input file; onnxmend never overwrites its input. Choose another -o.")
     claim_file(output_path, force)
     model, external = load_model_and_layout(input_path)
+    if external or model_bytes(model) >= EXTERNAL_DATA_THRESHOLD:
+        claim_data_file(output_path, force)
     selected = resolve(preset, passes)
     io_layout: IoLayout = "nchw" if layout == "nchw" else "keep"
     framework = guess_framework(model)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 
 from bench.large_model import build, round_trip, tensor_hashes
 from onnxmend.core import fileio
@@ -42,3 +43,17 @@ def test_the_external_data_threshold_is_a_parameter(tmp_path) -> None:
     assert fileio.load_model_and_layout(large)[1] and not fileio.load_model_and_layout(small)[1]
     np.testing.assert_array_equal(onnx.numpy_helper.to_array(b.graph.initializer[0]),
                                   onnx.numpy_helper.to_array(model.graph.initializer[0]))
+
+
+def test_fix_never_writes_over_a_data_file_it_did_not_write(tmp_path) -> None:
+    from onnxmend.core.errors import OnnxmendError
+    from onnxmend.flows.fix import fix
+
+    source = fileio.save_model(build(SIZE, WIDTH), tmp_path / "in" / "m.onnx", external_threshold=0)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "m.onnx.data").write_text("the user's notes")
+    with pytest.raises(OnnxmendError, match=r"m\.onnx\.data exists and was not written by onnxmend"):
+        fix(source, tmp_path / "out" / "m.onnx", verify=False)
+    assert (tmp_path / "out" / "m.onnx.data").read_text() == "the user's notes"
+    fix(source, tmp_path / "out" / "m.onnx", verify=False, force=True)
+    fix(source, tmp_path / "out" / "m.onnx", verify=False)  # its own output: replaced without --force
