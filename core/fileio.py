@@ -13,8 +13,10 @@ from typing import Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.large import model_bytes, write_external
 
-# Protobuf cannot serialise a single message past 2 GiB; above this we write external data.
+# Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we
+# write external data.
 EXTERNAL_DATA_THRESHOLD = 1 << 30
 
 
@@ -68,10 +70,12 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
-    """Save atomically; models past 1 GiB go to external data (``NAME.onnx.data``) beside the file."""
+def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
+               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path:
+    """Save atomically; models of ``external_threshold`` bytes or more (1 GiB by default; 0 always) go to
+    external data (``NAME.onnx.data``) beside the file. ``model`` is not changed (nor copied)."""
     target = Path(target)
-    if model.ByteSize() < EXTERNAL_DATA_THRESHOLD:
+    if model_bytes(model) < external_threshold:
         with atomic_path(target) as tmp:
             onnx.save_model(model, str(tmp))
         return target
@@ -79,12 +83,8 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        # onnx writes the data file next to the model under the name stored in the model, so both are
-        # staged in a private folder and moved into place data first, model last.
-        onnx.save_model(
-            model, str(staging / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
-            location=data_name, size_threshold=1024,
-        )
+        # Both files are written in a private folder and moved into place data first, model last.
+        write_external(model, staging / target.name, data_name)
         if (staging / data_name).exists():
             os.replace(staging / data_name, target.parent / data_name)
         os.replace(staging / target.name, target)
@@ -99,6 +99,12 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     External data is read only from files inside the model's own folder; a location that points elsewhere
     (an absolute path, ``..``, a link out of the folder) or a missing data file is named in the error.
     """
+    return load_model_and_layout(path)[0]
+
+
+def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, bool]:
+    """:func:`load_model`, and whether the file kept its tensors in external data (so that a rewrite of
+    it can be saved the same way)."""
     path = Path(path)
     if not path.exists():
         raise OnnxmendError(f"{path} does not exist.")
@@ -119,7 +125,7 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
             onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # a truncated data file, offsets past its end
             raise OnnxmendError(f"{path}'s external data cannot be read ({type(exc).__name__}: {str(exc)[:160]}).") from exc
-    return model
+    return model, bool(locations)
 
 
 def external_locations(model: onnx.ModelProto) -> list[str]:

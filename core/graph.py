@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.large import infer_shapes_in_place, is_large
+
 # ---------------------------------------------------------------------------------------- ModelProto
 
 
@@ -139,8 +141,13 @@ def bypass(node: gs.Node, graph_outputs: set[int]) -> bool:
 
 def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProto:
     """ONNX shape inference with data propagation. Lenient mode never raises: a model inference cannot
-    handle comes back as given. Strict mode raises, for gates that must reject an invalid rewrite."""
+    handle comes back as given. Strict mode raises, for gates that must reject an invalid rewrite.
+
+    A large model (:mod:`onnxmend.core.large`: past 1 GiB) is inferred on its skeleton and annotated in
+    place, so the model returned is the one given."""
     try:
+        if is_large(model):
+            return infer_shapes_in_place(model, strict)
         return onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=True)
     except Exception:  # inference raises InferenceError, ValidationError, RuntimeError, ...
         if strict:

@@ -46,6 +46,14 @@ def claim_file(path: Path, force: bool = False) -> None:
         raise OnnxmendError(f"{path} exists and was not written by onnxmend; {FORCE_HINT}.")
 
 
+def claim_data_file(model_path: Path, force: bool = False) -> None:
+    """Refuse to replace ``MODEL.onnx.data`` (the external data of ``model_path``) unless onnxmend wrote the
+    model beside it (or ``force``)."""
+    data = model_path.with_name(model_path.name + ".data")
+    if data.exists() and not force and not (model_path.is_file() and written_by_onnxmend(model_path)):
+        raise OnnxmendError(f"{data} exists and was not written by onnxmend; {FORCE_HINT}.")
+
+
 def written_by_onnxmend(path: Path) -> bool:
     """True for a model whose metadata carries ``onnxmend.version`` (read without its weights)."""
     try:

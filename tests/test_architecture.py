@@ -90,7 +90,11 @@ def test_the_package_list_names_every_package_folder() -> None:
 def test_bench_scripts_import(script: str) -> None:
     spec = importlib.util.spec_from_file_location(f"bench_{script[:-3]}", ROOT / "bench" / script)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # defines everything; main() runs only under __main__
+    sys.modules[spec.name] = module  # as an import would (dataclasses look their module up there)
+    try:
+        spec.loader.exec_module(module)  # defines everything; main() runs only under __main__
+    finally:
+        del sys.modules[spec.name]
     assert callable(getattr(module, "main", None))
 
 

@@ -11,10 +11,11 @@ import onnx
 
 from onnxmend import __version__
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.fileio import load_model, save_model
+from onnxmend.core.fileio import EXTERNAL_DATA_THRESHOLD, load_model_and_layout, save_model
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata, source_layout_specs
-from onnxmend.core.outputs import claim_file
+from onnxmend.core.large import model_bytes
+from onnxmend.core.outputs import claim_data_file, claim_file
 from onnxmend.exporters.options import InputArg
 from onnxmend.flows.layout import IoLayout, LayoutChoice, layout_context
 from onnxmend.passes.infra.base import PassContext
@@ -49,13 +50,16 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
     (see :func:`~onnxmend.flows.layout.layout_context`). With ``verify`` every pass is gated numerically
     against the input graph on inputs seeded with ``seed``, at the sizes ``inputs`` give (``--input``) and
-    the others the gate finds the graph runs at.
+    the others the gate finds the graph runs at. A file with external data is written with external data
+    (``OUT.onnx.data`` beside ``output_path``), as is any model past 1 GiB.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise OnnxmendError("The output path is the input file; onnxmend never overwrites its input. Choose another -o.")
     claim_file(output_path, force)
-    model = load_model(input_path)
+    model, external = load_model_and_layout(input_path)
+    if external or model_bytes(model) >= EXTERNAL_DATA_THRESHOLD:
+        claim_data_file(output_path, force)
     selected = resolve(preset, passes)
     io_layout: IoLayout = "nchw" if layout == "nchw" else "keep"
     framework = guess_framework(model)
@@ -68,7 +72,8 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
         if gate is not None:
             gate.close()
     set_metadata(fixed, "onnxmend.version", __version__)
-    save_model(fixed, output_path)
+    # A file that kept its weights in external data is written the same way, whatever its size.
+    save_model(fixed, output_path, external_threshold=0 if external else EXTERNAL_DATA_THRESHOLD)
     return FixResult(output_path, report, inspect_model(model, input_path, framework),
                      inspect_model(fixed, output_path, framework))
 

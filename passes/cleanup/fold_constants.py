@@ -15,7 +15,9 @@ After::
 
     If(cond) ─ then: Add(x, 2k) ─ else: …        (an If on a constant condition is replaced by its branch)
 
-onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
+Static reads of a shape (``Shape`` with its ``start``/``end``, and ``Gather``/``Slice`` of it) are folded
+first (:mod:`~onnxmend.passes.cleanup.shape_reads`; graphsurgeon's shape folding ignores ``start``/``end``),
+then onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
 cannot run is left alone with the reason. Its matcher is a dry run on a copy of the graph.
 
 The partitions graphsurgeon evaluates are stamped with IR version ``min(model's, 10)`` while folding:
@@ -32,6 +34,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
 from onnxmend.passes.infra.graph_ops import sweep
 
 # The IR version of the partitions evaluated while folding: one every onnxruntime since 1.17 loads.
@@ -49,14 +52,15 @@ class FoldConstants(Pass):
         if not any(has_foldable(g) for g in all_graphs(graph)):
             return result  # graphsurgeon would copy the whole graph to find nothing
         before = count_nodes(graph)
+        for g in list(all_graphs(graph)):
+            fold_shape_reads(g)  # graphsurgeon's own shape folding ignores Shape's start/end
         stamped = {id(g): g.ir_version for g in all_graphs(graph)}
         for g in all_graphs(graph):
             g.ir_version = min(graph.ir_version or FOLD_IR_VERSION, FOLD_IR_VERSION)
         try:
-            graph.fold_constants(error_ok=False, fold_shapes=True, partitioning="basic")
-        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is
+            graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic")
+        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is; the shapes folded above stay folded
             result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")
-            return result
         finally:
             for g in all_graphs(graph):
                 g.ir_version = stamped.get(id(g))

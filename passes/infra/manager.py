@@ -27,6 +27,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import infer_shapes, model_opset, op_histogram
+from onnxmend.core.large import check_model
 from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
 from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, refresh_shapes
@@ -125,7 +126,7 @@ class _Pipeline:
         """Export the round's graph and check it once: checker, strict shape inference, the gate."""
         try:
             model = export_like(graph, like, [change for a in applied for change in a.result.interface])
-            onnx.checker.check_model(model, full_check=False)
+            check_model(model)  # on a skeleton past 1 GiB: protobuf cannot serialise past 2
             model = infer_shapes(model, strict=True)
         except Exception as exc:  # export, checker and inference raise several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"

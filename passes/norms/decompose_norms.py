@@ -17,7 +17,7 @@ float32, as the operator's own function body does. For old-opset targets and con
 fused operators; the ``portable`` preset runs it after the fusions, so every norm is decomposed alike.
 
 Not handled (skipped with a reason): unknown input rank, LayerNormalization Mean/InvStdDev outputs in
-use, non-constant InstanceNormalization/GroupNormalization scale or bias.
+use (read by a node or graph outputs), non-constant InstanceNormalization/GroupNormalization scale or bias.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from onnxmend.core.graph import const_value, rank_of
+from onnxmend.core.graph import const_value, is_graph_output, rank_of
 from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.match import is_low_precision, tensor_dtype
 from onnxmend.passes.infra.naming import Namer
@@ -44,7 +44,7 @@ class DecomposeNorms(MatchingPass):
         return [n for n in graph.nodes if n.op in NORM_OPS and n.domain in ("", "ai.onnx", None)]
 
     def match(self, graph: gs.Graph, node: gs.Node, ctx: PassContext) -> gs.Node | str:
-        return _blocker(node) or node
+        return _blocker(graph, node) or node
 
     def rewrite(self, graph: gs.Graph, node: gs.Node, ctx: PassContext, names: Namer) -> None:
         emit = Emitter(graph, names, node.name or node.op, int(graph.opset or ctx.opset))
@@ -54,10 +54,10 @@ class DecomposeNorms(MatchingPass):
         node.outputs.clear()
 
 
-def _blocker(node: gs.Node) -> str:
+def _blocker(graph: gs.Graph, node: gs.Node) -> str:
     if rank_of(node.inputs[0]) is None:
         return f"the rank of {node.inputs[0].name} is unknown"
-    if node.op == "LayerNormalization" and any(t.outputs for t in node.outputs[1:]):
+    if node.op == "LayerNormalization" and any(t.outputs or is_graph_output(graph, t) for t in node.outputs[1:]):
         return "its Mean/InvStdDev outputs are in use"
     if node.op != "LayerNormalization" and any(const_value(t) is None for t in node.inputs[1:3]):
         return "its scale or bias is not a constant"

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import tempfile
+import uuid
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.fileio import save_model
+from onnxmend.core.large import is_large
 from onnxmend.core.specs import TensorSpec, specs_from_model
 from onnxmend.core.worker import Worker
 from onnxmend.runtime.runners.base import Arrays, check_feeds
@@ -70,18 +75,43 @@ class IsolatedOnnxRunner:
 
     def _run(self, model: onnx.ModelProto, key: str, feeds: Arrays) -> dict[str, np.ndarray]:
         if not self.worker.alive() or self._loaded.get(key) != self.worker.generation:  # a new child, no session
-            self._load(model)
+            self._load(model, key)
         return self.worker.call(f"{CHILD}:run", actor="onnxruntime", doing=f"running {self.what}",
                                 timeout_s=self.timeout_s, key=key, feeds=dict(feeds))
 
     def timed_call(self, feeds: Arrays) -> Callable[[], object]:
         raise OnnxmendError("An isolated onnxruntime session cannot be timed; benchmark it in process.")
 
-    def _load(self, model: onnx.ModelProto) -> str:
-        data = model.SerializeToString()
-        key = hashlib.sha1(data).hexdigest() + repr(sorted(self.options.items()))
-        self.provider, self.fallback_reason = self.worker.call(
-            f"{CHILD}:load", actor="onnxruntime", doing=f"loading {self.what}", timeout_s=self.timeout_s,
-            key=key, model=data, options=self.options)
+    def close(self) -> None:
+        """Drop this runner's sessions from the worker (a big model's session holds its weights)."""
+        if self.worker.alive():
+            for key, generation in self._loaded.items():
+                if generation == self.worker.generation:
+                    try:
+                        self.worker.call(f"{CHILD}:unload", actor="onnxruntime", doing=f"closing {self.what}",
+                                         timeout_s=self.timeout_s, key=key)
+                    except Exception:  # best effort: a worker that fails now is replaced on its next call
+                        break
+        self._loaded.clear()
+
+    def _load(self, model: onnx.ModelProto, key: str | None = None) -> str:
+        """Load ``model`` in the worker under ``key`` (by default a hash of the model). A model past
+        protobuf's limit cannot travel as bytes: it is saved with external data to a temporary folder that
+        the worker loads it from (under a fresh key: hashing gigabytes would cost more than loading them)."""
+        options = repr(sorted(self.options.items()))
+        if is_large(model):
+            key = key or f"large-{uuid.uuid4().hex}{options}"
+            with tempfile.TemporaryDirectory(prefix="onnxmend-ort-") as folder:
+                path = save_model(model, Path(folder) / "model.onnx", external_threshold=0)
+                self._call_load(key, None, str(path))
+        else:
+            data = model.SerializeToString()
+            key = key or hashlib.sha1(data).hexdigest() + options
+            self._call_load(key, data, None)
         self._loaded[key] = self.worker.generation
         return key
+
+    def _call_load(self, key: str, data: bytes | None, path: str | None) -> None:
+        self.provider, self.fallback_reason = self.worker.call(
+            f"{CHILD}:load", actor="onnxruntime", doing=f"loading {self.what}", timeout_s=self.timeout_s,
+            key=key, model=data, path=path, options=self.options)

@@ -14,15 +14,20 @@ _SESSIONS: dict[str, OnnxRunner] = {}
 _KEEP = 4
 
 
-def load(key: str, model: bytes, options: dict[str, Any]) -> tuple[str, str | None]:
-    """Create (or keep) the session for ``key``; returns the provider it runs on and why, if it fell back."""
+def load(key: str, model: bytes | None, options: dict[str, Any], path: str | None = None) -> tuple[str, str | None]:
+    """Create (or keep) the session for ``key`` from the model's bytes, or from ``path`` (a model with
+    external data); returns the provider it runs on and why, if it fell back."""
     if key not in _SESSIONS:
         while len(_SESSIONS) >= _KEEP:
             _SESSIONS.pop(next(iter(_SESSIONS)))
-        _SESSIONS[key] = OnnxRunner(onnx.load_from_string(model), **options)
+        _SESSIONS[key] = OnnxRunner(path if model is None else onnx.load_from_string(model), **options)
     session = _SESSIONS[key].session
     return session.provider, session.fallback_reason
 
 
 def run(key: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return _SESSIONS[key].run(feeds)
+
+
+def unload(key: str) -> None:
+    _SESSIONS.pop(key, None)

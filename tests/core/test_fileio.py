@@ -28,15 +28,18 @@ def test_atomic_write_replaces_existing_file_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-def test_large_models_are_saved_with_external_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(fileio, "EXTERNAL_DATA_THRESHOLD", 10)
+def test_large_models_are_saved_with_external_data(tmp_path):
     model = conv_relu_model()
     model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(np.ones((64, 3, 3, 3), np.float32), "W"))
-    path = fileio.save_model(model, tmp_path / "m.onnx")
+    before = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    path = fileio.save_model(model, tmp_path / "m.onnx", external_threshold=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
     loaded = onnx.load(str(path), load_external_data=False)
     assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in loaded.graph.initializer)
     onnx.checker.check_model(str(path))
+    # the caller's model keeps its tensors in memory
+    assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    assert all(np.array_equal(onnx.numpy_helper.to_array(t), before[t.name]) for t in model.graph.initializer)
 
 
 @pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"\x08\x07garbage\xff\xff", "not a")])

@@ -11,7 +11,7 @@ from onnx import helper
 from onnxmend.core.graph import op_histogram
 from onnxmend.passes.cleanup.eliminate_dead_nodes import EliminateDeadNodes
 from onnxmend.passes.cleanup.fold_constants import FoldConstants
-from tests.builders import apply, assert_same, make_model, ops, run_passes, value
+from tests.builders import apply, assert_same, make_model, ops, run, run_passes, value
 from tests.builders.peers import if_and_loop
 
 
@@ -54,3 +54,51 @@ def test_fold_constants_replaces_an_if_on_a_constant_condition_by_its_branch():
     out, _ = apply(model, FoldConstants())
     assert ops(out) == ["Add", "Loop"]
     assert_same(model, out)
+
+
+def _shape_model(nodes, x_shape, out: str, opset: int = 18):
+    return make_model(nodes, [value("x", x_shape)], [helper.make_tensor_value_info(out, onnx.TensorProto.INT64, None)],
+                      opset=opset)
+
+
+def _folded(model):
+    fixed, report = run_passes(model, [FoldConstants()], verify=False)
+    values = {t.name: onnx.numpy_helper.to_array(t) for t in fixed.graph.initializer}
+    return fixed, report, values
+
+
+@pytest.mark.parametrize("attrs, dims", [({"start": 1}, [3, 4]), ({"end": -1}, [2, 3]), ({"start": -1}, [4]),
+                                         ({"start": 1, "end": 2}, [3]), ({"start": 2, "end": 1}, [])])
+def test_shape_start_and_end_fold_to_the_dims_they_read(attrs, dims):
+    # ONNX's backend tests shape_start_1, shape_end_1, ...: graphsurgeon folded them to the whole shape.
+    model = _shape_model([helper.make_node("Shape", ["x"], ["y"], **attrs)], [2, 3, 4], "y")
+    fixed, report, values = _folded(model)
+    assert op_histogram(fixed) == {} and report.records[0].changed == 1
+    assert values["y"].tolist() == dims and values["y"].dtype == np.int64
+    x = np.zeros((2, 3, 4), np.float32)
+    assert run(model, {"x": x})[0].tolist() == dims
+
+
+@pytest.mark.parametrize("reader, picked", [
+    (lambda: [helper.make_node("Gather", ["s", "i"], ["y"], axis=0)], 3),  # Shape(x, start=1)[0]
+    (lambda: [helper.make_node("Gather", ["s", "i_last"], ["y"], axis=0)], 5),  # Shape(x, start=1)[-1]
+    (lambda: [helper.make_node("Slice", ["s", "one", "big"], ["y"])], [8, 5]),  # Shape(x, start=1)[1:]
+    (lambda: [helper.make_node("Slice", ["s", "minus_one", "zero", "zero", "minus_one"], ["y"])], [5, 8]),  # reversed, stops before 0
+])
+def test_reads_of_a_partial_shape_fold_where_their_dims_are_static(reader, picked):
+    # The expanded attention and rotary-embedding bodies read dims as Shape(x, start=k) -> Gather/Slice;
+    # graphsurgeon indexed x's whole shape, so a dynamic batch N read as 3 (and the graph broke).
+    consts = {"i": 0, "i_last": -1, "one": [1], "big": [2**62], "minus_one": [-1], "zero": [0]}
+    nodes = [helper.make_node("Constant", [], [k], value=onnx.numpy_helper.from_array(np.asarray(v, np.int64), k))
+             for k, v in consts.items()]
+    model = _shape_model([*nodes, helper.make_node("Shape", ["x"], ["s"], start=1), *reader()], ["N", 3, 8, 5], "y")
+    fixed, _, values = _folded(model)
+    assert "Shape" not in op_histogram(fixed) and values["y"].tolist() == picked
+    assert run(model, {"x": np.zeros((2, 3, 8, 5), np.float32)})[0].tolist() == picked
+
+
+def test_a_read_of_a_dynamic_dim_stays():
+    nodes = [helper.make_node("Constant", [], ["i"], value=onnx.numpy_helper.from_array(np.asarray(0, np.int64), "i")),
+             helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i"], ["y"], axis=0)]
+    fixed, _, values = _folded(_shape_model(nodes, ["N", 3], "y"))
+    assert op_histogram(fixed) == {"Shape": 1, "Gather": 1} and "y" not in values

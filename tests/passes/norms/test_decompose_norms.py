@@ -29,6 +29,17 @@ def test_layer_norm(opset: int) -> None:
     assert apply(out, DecomposeNorms())[1].changed == 0
 
 
+def test_layer_norm_whose_mean_is_a_graph_output_is_left_alone() -> None:
+    # ONNX's backend test layer_normalization_2d_axis0 returns Mean and InvStdDev as graph outputs;
+    # decomposing dropped them (the checker refused the rewrite).
+    inits = {"g": rand((3, 4), 1), "b": rand((3, 4), 2)}
+    model = make_model([node("LayerNormalization", ["x", "g", "b"], ["y", "mean", "inv_std"], axis=0)],
+                       {"x": ((3, 4), F32)}, ["y", "mean", "inv_std"], inits)
+    out, result = apply(model, DecomposeNorms())
+    assert result.changed == 0 and ops(out) == ["LayerNormalization"]
+    assert [s.reason for s in result.skipped] == ["its Mean/InvStdDev outputs are in use"]
+
+
 def test_fp16_layer_norm_keeps_float32_statistics() -> None:
     inits = {"g": rand((8,), 1, np.float16)}
     model = make_model([node("LayerNormalization", ["x", "g"], "y", epsilon=1e-5)], {"x": ((2, 8), F16)}, ["y"], inits)

@@ -1,0 +1,149 @@
+"""Models too big to serialise: checked, shape-inferred and saved without copying their weights.
+
+protobuf cannot serialise a message past 2 GiB, and onnx's checker, shape inference and external-data
+saver all serialise or rewrite the model they are given: a 2.2 GB model fails the first two outright, and
+``onnx.save_model(..., save_as_external_data=True)`` moves the bytes out of the caller's model (with
+protobuf's arena allocator, putting them back costs a second copy). Even ``ModelProto.ByteSize()``
+serialises the whole model to count it. So here:
+
+- a model's size is *estimated* from its tensors' dims and dtypes (:func:`model_bytes`), never counted;
+- past :data:`LARGE_MODEL_BYTES` the checker and shape inference run on a *skeleton*: the same model whose
+  initializers of 1 MiB or more keep their name, dtype and dims but point at an empty external file
+  (neither needs a big tensor's values; data propagation reads small integer tensors only), and what
+  inference found is written back onto the model (:func:`infer_shapes_in_place`);
+- :func:`write_external` writes a model with external data by streaming each tensor's bytes to the data
+  file and saving a skeleton that points into it; the model itself is not touched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+LARGE_MODEL_BYTES = 1 << 30
+STRIPPED_BYTES = 1 << 20
+ALIGNMENT = 4096  # tensors start on page boundaries in the data file, so onnxruntime can map them
+_PLACEHOLDER = "onnxmend-stripped.bin"
+
+Replace = Callable[[onnx.TensorProto], "onnx.TensorProto | None"]
+
+
+def tensor_bytes(tensor: onnx.TensorProto) -> int:
+    """The size of a tensor's values from its dims and dtype (strings: as stored)."""
+    if tensor.data_type == onnx.TensorProto.STRING:
+        return sum(len(s) for s in tensor.string_data)
+    try:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):  # an undefined or unknown dtype: count what is stored
+        return tensor.ByteSize()
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+
+
+def model_bytes(model: onnx.ModelProto) -> int:
+    """An estimate of ``model``'s size: its initializers and its Constant nodes' values."""
+    size = sum(tensor_bytes(t) for t in model.graph.initializer)
+    for node in model.graph.node:
+        size += sum(tensor_bytes(a.t) for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
+    return size
+
+
+def is_large(model: onnx.ModelProto) -> bool:
+    return model_bytes(model) >= LARGE_MODEL_BYTES
+
+
+def with_initializers(model: onnx.ModelProto, replace: Replace) -> onnx.ModelProto:
+    """A copy of ``model`` in which each initializer is ``replace(tensor)``, or a copy of it when None."""
+    copy = onnx.ModelProto()
+    _copy_fields(model, copy, skip="graph")
+    _copy_fields(model.graph, copy.graph, skip="initializer")
+    for tensor in model.graph.initializer:
+        new = replace(tensor)
+        copy.graph.initializer.add().CopyFrom(new if new is not None else tensor)
+    return copy
+
+
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its initializers of 1 MiB or more pointing at an empty external file."""
+    def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor_bytes(tensor) < STRIPPED_BYTES:
+            return None
+        return _external_stub(tensor, _PLACEHOLDER)
+    return with_initializers(model, stub)
+
+
+def check_model(model: onnx.ModelProto, full_check: bool = False) -> None:
+    """The ONNX checker, on the model itself or (when it is large) on its skeleton, saved with a
+    placeholder data file (the checker wants the external file to exist; it does not read it)."""
+    if not is_large(model):
+        onnx.checker.check_model(model, full_check=full_check)
+        return
+    with tempfile.TemporaryDirectory(prefix="onnxmend-check-") as folder:
+        Path(folder, _PLACEHOLDER).touch()
+        path = os.path.join(folder, "skeleton.onnx")
+        onnx.save_model(skeleton(model), path)
+        onnx.checker.check_model(path, full_check=full_check)
+
+
+def infer_shapes_in_place(model: onnx.ModelProto, strict: bool) -> onnx.ModelProto:
+    """Shape inference (with data propagation) on ``model``'s skeleton, its findings written onto ``model``."""
+    inferred = onnx.shape_inference.infer_shapes(skeleton(model), check_type=strict, strict_mode=strict,
+                                                 data_prop=True)
+    graph, found = model.graph, inferred.graph
+    del graph.value_info[:]
+    graph.value_info.extend(found.value_info)
+    for mine, theirs in zip(graph.output, found.output):
+        mine.CopyFrom(theirs)
+    for mine, theirs in zip(graph.node, found.node):
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in mine.attribute):
+            mine.CopyFrom(theirs)  # subgraph bodies carry their own value_info
+    return model
+
+
+def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold: int = 1024) -> None:
+    """Save ``model`` at ``path`` with every initializer of ``threshold`` bytes or more in ``data_name``
+    beside it (one tensor at a time, page-aligned); ``model`` is left as it was."""
+    with open(path.parent / data_name, "wb") as data:
+        def spill(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
+                    or tensor_bytes(tensor) < threshold):
+                return None
+            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
+                numpy_helper.to_array(tensor))
+            offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
+            data.seek(offset)
+            data.write(raw)
+            return _external_stub(tensor, data_name, offset, len(raw))
+        bones = with_initializers(model, spill)
+    onnx.save_model(bones, str(path))
+
+
+def _external_stub(tensor: onnx.TensorProto, location: str, offset: int | None = None,
+                   length: int | None = None) -> onnx.TensorProto:
+    stub = onnx.TensorProto()
+    stub.name, stub.data_type, stub.doc_string = tensor.name, tensor.data_type, tensor.doc_string
+    stub.dims.extend(tensor.dims)
+    stub.data_location = onnx.TensorProto.EXTERNAL
+    entries = [("location", location)] + ([("offset", str(offset)), ("length", str(length))] if length is not None else [])
+    for key, value in entries:
+        entry = stub.external_data.add()
+        entry.key, entry.value = key, value
+    return stub
+
+
+def _copy_fields(source, target, skip: str) -> None:
+    """Every set field of ``source`` onto ``target`` but ``skip``."""
+    for field, value in source.ListFields():
+        if field.name == skip:
+            continue
+        if getattr(field, "is_repeated", None) or getattr(field, "label", None) == field.LABEL_REPEATED:
+            getattr(target, field.name).extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)

@@ -1,0 +1,76 @@
+"""Large models: sizes estimated without serialising, the checker and shape inference on a skeleton, external
+data written without touching the model — and the whole fix pipeline on that path (here with the size
+limit lowered so that a few MB count as large)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from bench.large_model import build, tensor_hashes
+from onnxmend.core import large
+from onnxmend.core.fileio import load_model, save_model
+from onnxmend.core.graph import infer_shapes
+
+WIDTH = 1024  # 4 MiB weights: past the 1 MiB a skeleton strips
+
+
+@pytest.fixture(scope="module")
+def model() -> onnx.ModelProto:
+    return build(20_000_000, WIDTH)
+
+
+def test_size_is_estimated_from_dims_and_dtypes(model) -> None:
+    assert large.model_bytes(model) == sum(len(t.raw_data) for t in model.graph.initializer) + 2 * 4
+
+
+def test_a_skeleton_keeps_names_dims_and_dtypes_but_not_the_weights(model) -> None:
+    bones = large.skeleton(model)
+    assert bones.ByteSize() < 100_000 < model.ByteSize() // 100
+    assert [(t.name, list(t.dims), t.data_type) for t in bones.graph.initializer] == [
+        (t.name, list(t.dims), t.data_type) for t in model.graph.initializer]
+    stripped = [t.name for t in bones.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert stripped == [t.name for t in model.graph.initializer if t.name.startswith("w")]
+    assert list(bones.graph.node) == list(model.graph.node)
+
+
+def test_large_models_are_checked_and_inferred_on_their_skeleton(model, monkeypatch) -> None:
+    monkeypatch.setattr(large, "LARGE_MODEL_BYTES", 1_000_000)
+    large.check_model(model, full_check=True)
+    broken = onnx.ModelProto()
+    broken.CopyFrom(model)
+    broken.graph.node[0].input[1] = "missing"
+    with pytest.raises(onnx.checker.ValidationError, match="missing"):
+        large.check_model(broken)
+    inferred = infer_shapes(model, strict=True)
+    assert inferred is model  # annotated in place, not copied
+    shapes = {vi.name: [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.value_info}
+    assert shapes["mm0"] == ["batch", WIDTH]
+
+
+def test_external_data_is_written_without_touching_the_model(model, tmp_path) -> None:
+    before = model.SerializeToString()
+    path = save_model(model, tmp_path / "m.onnx", external_threshold=0)
+    assert model.SerializeToString() == before
+    offsets = [int(e.value) for t in onnx.load(str(path), load_external_data=False).graph.initializer
+               for e in t.external_data if e.key == "offset"]
+    assert offsets and all(o % large.ALIGNMENT == 0 for o in offsets)
+    assert tensor_hashes(load_model(path)) == tensor_hashes(model)
+
+
+def test_the_fix_pipeline_runs_a_large_model_verified(model, tmp_path, monkeypatch) -> None:
+    # Past the limit the manager checks skeletons and the gate ships the model to onnxruntime as a file
+    # with external data; the passes still run and are verified.
+    from onnxmend.flows.fix import fix
+
+    monkeypatch.setattr(large, "LARGE_MODEL_BYTES", 1_000_000)
+    source = save_model(model, tmp_path / "in" / "m.onnx", external_threshold=0)
+    result = fix(source, tmp_path / "out" / "m.onnx")
+    assert result.exit_code == 0 and result.pipeline.verified
+    assert {r.name for r in result.pipeline.records if r.status == "applied"} == {"remove-identity", "fold-constants"}
+    fixed = load_model(tmp_path / "out" / "m.onnx")
+    after = tensor_hashes(fixed)
+    assert all(after[name] == digest for name, digest in tensor_hashes(model).items())
+    assert np.array_equal(onnx.numpy_helper.to_array(fixed.graph.initializer[0]),
+                          onnx.numpy_helper.to_array(model.graph.initializer[0]))
