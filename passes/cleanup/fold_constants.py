@@ -11,17 +11,31 @@ After::
     W'(const) ───────────┐
     x ──────────────────Conv─ y
 
-onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
-cannot run is left alone with the reason. Its matcher is a dry run on a copy of the graph.
+onnx-graphsurgeon's ``fold_constants`` does the evaluation, with onnxruntime on the CPU — on whatever
+constants the file holds, so it runs in the graph worker (:mod:`onnxmend.core.isolated`): a Loop that
+never ends, a ConstantOfShape of 8 GiB or a kernel that crashes on a zero-size constant cost this pass
+(skipped, with the reason), never the process. A folded tensor may not be larger than the largest tensor
+the model already stores (64 MiB at least), so folding never bloats a model by orders of magnitude. A
+graph with nothing foldable is answered without the worker (graphsurgeon would copy the whole graph to
+find nothing). Its matcher is a dry run on a copy of the graph.
+
+Non-goals: folding through nodes graphsurgeon excludes (Q/DQ pairs).
 """
 
 from __future__ import annotations
 
+import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
+from onnxmend.core.graph import import_graph
+from onnxmend.core.isolated import DEFAULT_TIMEOUT_S, graph_worker
+from onnxmend.core.worker import RemoteFailure, WorkerFailure
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 from onnxmend.passes.infra.graph_ops import sweep
+
+MIN_SIZE_THRESHOLD = 64 << 20
+SECONDS_PER_NODE = 0.002  # the worker's time limit grows with the graph: importing and exporting take time
 
 
 class FoldConstants(Pass):
@@ -35,12 +49,13 @@ class FoldConstants(Pass):
             return result  # graphsurgeon would copy the whole graph to find nothing
         before = len(graph.nodes)
         try:
-            graph.fold_constants(error_ok=False, fold_shapes=True, partitioning="basic")
-        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is
+            folded = _fold_in_worker(graph)
+        except (WorkerFailure, RemoteFailure, ValueError) as exc:  # a hang, a crash, an ORT error, a model past 2 GiB
             result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")
             return result
-        sweep(graph)
-        result.changed = max(0, before - len(graph.nodes))
+        if len(folded.nodes) < before:
+            graph.nodes, graph.inputs, graph.outputs = folded.nodes, folded.inputs, folded.outputs
+            result.changed = before - len(folded.nodes)
         return result
 
 
@@ -56,6 +71,25 @@ def has_foldable(graph: gs.Graph) -> bool:
         if present and all(isinstance(t, gs.Constant) for t in present):
             return True
     return False
+
+
+def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
+    data = gs.export_onnx(graph, do_type_check=False).SerializeToString()
+    folded = graph_worker(len(data)).call(
+        f"{__name__}:fold_serialised", actor="constant folding (onnxruntime)", doing="folding the graph's constants",
+        timeout_s=DEFAULT_TIMEOUT_S + SECONDS_PER_NODE * len(graph.nodes), data=data)
+    return import_graph(onnx.load_from_string(folded))
+
+
+def fold_serialised(data: bytes) -> bytes:
+    """The worker side: fold a serialised model's constants and send it back serialised."""
+    model = onnx.load_from_string(data)
+    largest = max((int(t.ByteSize()) for t in model.graph.initializer), default=0)
+    graph = gs.import_onnx(model)
+    graph.fold_constants(error_ok=False, fold_shapes=True, partitioning="basic",
+                         size_threshold=max(MIN_SIZE_THRESHOLD, largest))
+    sweep(graph)
+    return gs.export_onnx(graph, do_type_check=False).SerializeToString()
 
 
 PASS = FoldConstants
