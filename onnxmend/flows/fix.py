@@ -68,9 +68,11 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
         if gate is not None:
             gate.close()
     set_metadata(fixed, "onnxmend.version", __version__)
+    # Everything that can fail happens before the output is written: no run that ends in an error leaves it.
+    before, after = inspect_model(model, input_path, framework), inspect_model(fixed, output_path, framework)
     save_model(fixed, output_path)
-    return FixResult(output_path, report, inspect_model(model, input_path, framework),
-                     inspect_model(fixed, output_path, framework))
+    after.size_bytes = output_path.stat().st_size
+    return FixResult(output_path, report, before, after)
 
 
 
