@@ -50,7 +50,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-crafted", action="store_true", help="leave out the hand-built seed graphs")
     parser.add_argument("--classes", default="all", help=f"comma list of mutation classes (all: {', '.join(CLASSES)})")
     parser.add_argument("--timeout", type=float, default=600.0, help="outer timeout per command, seconds")
-    parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit per command (0: none)")
+    parser.add_argument("--memory-gb", type=float, default=6.0, help="address-space limit per command (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz", help="output folder")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "fuzz-seeds",
                         help="where exported zoo seeds are kept")

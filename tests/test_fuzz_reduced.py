@@ -60,6 +60,7 @@ def _classified(command: str, code: int | None, stdout: str, stderr: str, work: 
 @pytest.mark.parametrize("command, code, stdout, stderr, output, outcome", [
     ("inspect", 0, "{}", "", None, "clean-result"),
     ("inspect", 0, "not json {", "", None, "bad-json"),
+    ("inspect", 0, '{"epsilon": NaN}', "", None, "bad-json"),
     ("inspect", 2, "", "error: x.onnx is not a readable ONNX model (DecodeError).\n", None, "clean-error"),
     ("inspect", 2, "", "WARNING something\nerror: the sentence\n", None, "noisy-error"),
     ("inspect", 4, "", "internal error: KeyError: 'x' (details in /nowhere.log)\n", None, "traceback"),

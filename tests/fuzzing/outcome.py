@@ -51,10 +51,12 @@ class CommandRun:
     outcome: str = ""
     signature: str = ""
     message: str = ""  # the error sentence, or what is wrong
+    watchdog: str = ""  # what onnxmend's own limits stopped ("timeout", "memory", "crash"), when they did
 
     def to_json(self) -> dict[str, object]:
         return {"command": self.command, "returncode": self.returncode, "seconds": round(self.seconds, 2),
-                "outcome": self.outcome, "signature": self.signature, "message": self.message}
+                "outcome": self.outcome, "signature": self.signature, "message": self.message,
+                "watchdog": self.watchdog}
 
 
 def arguments(command: str, model: Path, work: Path) -> list[str]:
@@ -97,9 +99,16 @@ def _kill_session(process: subprocess.Popen) -> None:
         pass
 
 
+# How a worker failure reads (onnxmend.core.worker): the run was ended by onnxmend's own watchdog.
+WATCHDOG = {"timeout": "did not finish", "memory": "ran out of memory", "killed": "was killed (most likely for memory)",
+            "crash": "crashed ("}
+
+
 def classify(run: CommandRun, stdout: str, stderr: str, model: Path, work: Path) -> None:
     lines = [line for line in stderr.splitlines() if line.strip()]
     run.message = lines[-1][:300] if lines else ""
+    said = " ".join((stdout + " " + stderr).split())  # rich wraps long lines
+    run.watchdog = next((kind for kind, phrase in WATCHDOG.items() if phrase in said), "")
     if run.returncode is None:
         run.outcome, run.signature = "hang", f"{run.command}: hang (outer timeout)"
     elif run.returncode < 0:
@@ -191,11 +200,16 @@ def _checks(model: Path | onnx.ModelProto) -> bool:
 
 
 def _is_json(text: str) -> bool:
+    """Strict JSON: Python's ``NaN``/``Infinity`` extensions are not JSON (jq and browsers refuse them)."""
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_refuse_constant)
         return True
     except ValueError:
         return False
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def normalise(message: str, limit: int = 90) -> str:
@@ -203,5 +217,6 @@ def normalise(message: str, limit: int = 90) -> str:
     text = re.sub(r"^error:\s*", "", message.strip())
     text = re.sub(r"(/[^\s:;,()']+)+", "PATH", text)
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
-    text = re.sub(r"0x[0-9a-f]+|-?\d+(\.\d+)?(e[-+]?\d+)?", "N", text)
+    text = re.sub(r"\b\d+(x\d+)+\b", "NxN", text)
+    text = re.sub(r"(?<![\w-])(0x[0-9a-f]+|-?\d+(\.\d+)?(e[-+]?\d+)?)", "N", text)
     return text[:limit]
