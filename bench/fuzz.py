@@ -16,7 +16,8 @@ counts per command, per class, clean errors by kind, every failure signature wit
 under ``OUT/repro/``), ``OUT/cases.jsonl`` (every run), and prints the tables.
 
     .venv/bin/python bench/fuzz.py --count 2000 --seed 0 --jobs 2
-    .venv/bin/python bench/fuzz.py --count 100 --zoo onnx --jobs 2     # what CI runs (tests/test_fuzz_reduced.py)
+    .venv/bin/python bench/fuzz.py --count 100 --seed 12 --zoo onnx --jobs 2 --gate-timeout 10 --memory-gb 4
+                                                   # what CI runs (tests/bench/test_fuzz.py)
 
 Exit code 0 when no run failed (no traceback, native crash, hang, partial output, noisy error, bad JSON,
 unexpected exit code or modified input), 1 otherwise.
@@ -49,7 +50,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="zoo seeds: 'default', 'onnx' (no framework needed), 'none', or a comma list of names")
     parser.add_argument("--no-crafted", action="store_true", help="leave out the hand-built seed graphs")
     parser.add_argument("--classes", default="all", help=f"comma list of mutation classes (all: {', '.join(CLASSES)})")
-    parser.add_argument("--timeout", type=float, default=600.0, help="outer timeout per command, seconds")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="outer timeout per command, seconds (larger than onnxmend's own limits)")
+    parser.add_argument("--gate-timeout", type=float, default=None,
+                        help="pass --timeout to fix: onnxmend's limit per onnxruntime run (default: onnxmend's, 120 s)")
     parser.add_argument("--memory-gb", type=float, default=6.0, help="address-space limit per command (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz", help="output folder")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "fuzz-seeds",
@@ -73,7 +77,7 @@ def settings_for(args: argparse.Namespace) -> harness.Settings:
     if unknown:
         raise SystemExit(f"unknown mutation classes {unknown}; known: {', '.join(CLASSES)}")
     return harness.Settings(args.count, args.seed, args.jobs, tuple(args.commands.split(",")), args.timeout,
-                            int(args.memory_gb * 2**30), classes, args.start)
+                            int(args.memory_gb * 2**30), classes, args.start, args.gate_timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

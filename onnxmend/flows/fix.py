@@ -21,7 +21,7 @@ from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import ProgressHook, run_passes
 from onnxmend.passes.infra.records import PipelineReport
-from onnxmend.runtime.gate import NumericGate
+from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S, NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
 
@@ -43,13 +43,13 @@ class FixResult:
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
         verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0, inputs: Sequence[InputArg] = (),
-        progress: ProgressHook | None = None, force: bool = False) -> FixResult:
+        progress: ProgressHook | None = None, force: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S) -> FixResult:
     """Rewrite ``input_path`` with a preset (or exactly ``passes``) and write ``output_path``.
 
     ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
     (see :func:`~onnxmend.flows.layout.layout_context`). With ``verify`` every pass is gated numerically
     against the input graph on inputs seeded with ``seed``, at the sizes ``inputs`` give (``--input``) and
-    the others the gate finds the graph runs at.
+    the others the gate finds the graph runs at; each onnxruntime run of the gate may take ``timeout_s``.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
@@ -61,7 +61,7 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     framework = guess_framework(model)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=framework, **layout_context(layout, io_layout))  # type: ignore[arg-type]
-    gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed) if verify else None
+    gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed, timeout_s=timeout_s) if verify else None
     try:
         fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
     finally:

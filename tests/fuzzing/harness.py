@@ -30,6 +30,7 @@ class Settings:
     memory_bytes: int = 6 << 30
     classes: tuple[str, ...] = CLASSES
     start: int = 0  # first input index (a slice of a larger run)
+    gate_timeout_s: float | None = None  # fix --timeout (onnxmend's own limit per onnxruntime run); None: its default
 
 
 @dataclass
@@ -113,7 +114,8 @@ class Summary:
         s = self.settings
         return {
             "settings": {"count": s.count, "seed": s.seed, "jobs": s.jobs, "commands": list(s.commands),
-                         "timeout_s": s.timeout_s, "memory_bytes": s.memory_bytes, "start": s.start},
+                         "timeout_s": s.timeout_s, "memory_bytes": s.memory_bytes, "start": s.start,
+                         "gate_timeout_s": s.gate_timeout_s},
             "seeds": [{"name": x.name, "bytes": len(x.data), "sha256": x.sha256} for x in self.seeds],
             "tried": self.tried, "seconds": round(self.seconds, 1), "counts": self.counts(),
             "failures": self.failures(), "watchdog_ended": self.watchdog(), "clean_errors": self.clean_errors(),
@@ -129,7 +131,8 @@ def run_case(m: Mutant, root: Path, settings: Settings) -> CaseResult:
     path = work / f"input{m.suffix}"
     path.write_bytes(m.data)
     before = hashlib.sha256(m.data).hexdigest()
-    runs = [run_command(c, path, work, settings.timeout_s, settings.memory_bytes) for c in settings.commands]
+    runs = [run_command(c, path, work, settings.timeout_s, settings.memory_bytes, settings.gate_timeout_s)
+            for c in settings.commands]
     modified = not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != before
     result = CaseResult(m, runs, modified)
     if modified or any(r.signature for r in runs):

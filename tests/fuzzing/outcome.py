@@ -59,22 +59,25 @@ class CommandRun:
                 "watchdog": self.watchdog}
 
 
-def arguments(command: str, model: Path, work: Path) -> list[str]:
+def arguments(command: str, model: Path, work: Path, gate_timeout_s: float | None = None) -> list[str]:
     if command == "inspect":
         return ["inspect", str(model), "--json"]
     if command == "fix":
-        return ["fix", str(model), "-o", str(work / "fixed.onnx")]
+        timeout = ["--timeout", f"{gate_timeout_s:g}"] if gate_timeout_s else []
+        return ["fix", str(model), "-o", str(work / "fixed.onnx"), *timeout]
     if command == "convert":
         return ["convert", str(model), "-o", str(work / "converted")]
     raise ValueError(command)
 
 
-def run_command(command: str, model: Path, work: Path, timeout_s: float, memory_bytes: int) -> CommandRun:
-    """Run ``onnxmend COMMAND`` on ``model`` (outputs in ``work``) and classify what happened."""
+def run_command(command: str, model: Path, work: Path, timeout_s: float, memory_bytes: int,
+                gate_timeout_s: float | None = None) -> CommandRun:
+    """Run ``onnxmend COMMAND`` on ``model`` (outputs in ``work``) and classify what happened; ``fix`` gets
+    ``--timeout gate_timeout_s`` when it is given."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ONNXMEND_LOG_DIR": str(logs), "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "")}
-    argv = [sys.executable, "-c", _LAUNCH, str(memory_bytes), *arguments(command, model, work)]
+    argv = [sys.executable, "-c", _LAUNCH, str(memory_bytes), *arguments(command, model, work, gate_timeout_s)]
     start = time.monotonic()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work, env=env,
                                start_new_session=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
-from onnx import helper
+import onnx
+from onnx import TensorProto, helper
 
 from onnxmend.core.fileio import save_model
 from onnxmend.core.specs import specs_from_model
@@ -163,3 +164,26 @@ def test_fix_that_cannot_be_verified_says_so_in_the_table_and_exits_three(tmp_pa
 
 def test_no_verify_is_the_users_choice_and_exits_zero(tmp_path: Path) -> None:
     assert _fix(tmp_path, "--no-verify").returncode == 0
+
+
+def _endless_loop() -> onnx.ModelProto:
+    """y = x + 2^62 by a Loop that adds 1 per iteration: onnxruntime never finishes it."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), value("v_in", [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), value("v_out", [1, 4])],
+        [init("one", np.ones((), np.float32))])
+    nodes = [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body), helper.make_node("Relu", ["y"], ["z"])]
+    inits = [init("trip", np.asarray(2**62, np.int64)), init("cond", np.asarray(True))]
+    return make_model(nodes, [value("x", [1, 4])], [value("z", [1, 4])], inits)
+
+
+def test_a_reference_run_that_never_ends_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    source = save_model(_endless_loop(), tmp_path / "loop.onnx")
+    result = subprocess.run([sys.executable, "-m", "onnxmend", "fix", str(source), "-o", str(tmp_path / "out.onnx"),
+                             "--timeout", "2", "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    reason = json.loads(result.stdout)["unverified_reason"]
+    assert reason == ("the input graph cannot run at any input size tried (the declared sizes: onnxruntime did not "
+                      "finish running the input graph within 2 s; it was stopped)")
