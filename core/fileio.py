@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.large import model_bytes, write_external
+from onnxmend.core.wellformed import check_structure, check_tensor_data, tensors
 
 # Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we
 # write external data.
@@ -57,7 +59,26 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json(target: str | os.PathLike[str], data: object) -> Path:
-    return write_text(target, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(target, json_text(data) + "\n")
+
+
+def json_text(data: object, indent: int | None = 2, default: Callable[[object], object] | None = None) -> str:
+    """``data`` as strict JSON: numpy values become numbers and lists, and the non-finite floats JSON has no
+    word for (a NaN epsilon read from a file) the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
+    ``default`` turns any other object into something JSON can hold (else it is an error)."""
+    return json.dumps(_finite(data), indent=indent, sort_keys=False, default=default or _json_default, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays and scalars
+        return _finite(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _json_default(value: object) -> object:
@@ -71,10 +92,13 @@ def _json_default(value: object) -> object:
 
 
 def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
-               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path:
-    """Save atomically; models of ``external_threshold`` bytes or more (1 GiB by default; 0 always) go to
-    external data (``NAME.onnx.data``) beside the file. ``model`` is not changed (nor copied)."""
+               external_threshold: int | None = None) -> Path:
+    """Save atomically; models of ``external_threshold`` bytes or more (``EXTERNAL_DATA_THRESHOLD``, 1 GiB, by
+    default; 0 always) go to external data (``NAME.onnx.data``) beside the file. ``model`` is not changed
+    (nor copied)."""
     target = Path(target)
+    if external_threshold is None:
+        external_threshold = EXTERNAL_DATA_THRESHOLD
     if model_bytes(model) < external_threshold:
         with atomic_path(target) as tmp:
             onnx.save_model(model, str(tmp))
@@ -118,6 +142,7 @@ def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto
         raise OnnxmendError(f"{path} is not a readable ONNX model ({type(exc).__name__}).") from exc
     if not model.graph.node and not model.graph.output:
         raise OnnxmendError(f"{path} is not an ONNX model (it parsed as an empty graph).")
+    check_structure(model, path)
     locations = external_locations(model)
     if locations:
         _check_external(path, locations)
@@ -125,13 +150,14 @@ def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto
             onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # a truncated data file, offsets past its end
             raise OnnxmendError(f"{path}'s external data cannot be read ({type(exc).__name__}: {str(exc)[:160]}).") from exc
+    check_tensor_data(model, path)
     return model, bool(locations)
 
 
 def external_locations(model: onnx.ModelProto) -> list[str]:
-    """The external-data file names a model's initializers refer to."""
-    return sorted({entry.value for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
-                   for entry in t.external_data if entry.key == "location"})
+    """The external-data file names a model's tensors refer to (initializers, attributes, subgraphs)."""
+    return sorted({entry.value for stored in tensors(model) if stored.tensor.data_location == onnx.TensorProto.EXTERNAL
+                   for entry in stored.tensor.external_data if entry.key == "location" and entry.value})
 
 
 def _check_external(path: Path, locations: list[str]) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.large import infer_shapes_in_place, is_large
 
 # ---------------------------------------------------------------------------------------- ModelProto
@@ -25,6 +26,16 @@ def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
 def model_opset(model: onnx.ModelProto) -> int:
     """The default-domain opset the model imports (0 when it imports none)."""
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def import_graph(model: onnx.ModelProto) -> gs.Graph:
+    """graphsurgeon's view of ``model``; a model it cannot import (a dtype it does not know, a tensor it
+    cannot read) is one sentence, not a traceback from deep inside the importer."""
+    try:
+        return gs.import_onnx(model)
+    except Exception as exc:  # the importer raises its own exception type, KeyError, ValueError, ...
+        raise OnnxmendError(f"The graph cannot be read by onnx-graphsurgeon ({type(exc).__name__}: "
+                            f"{first_line(exc, 200)}).") from exc
 
 
 # --------------------------------------------------------------------------------- graphsurgeon reading

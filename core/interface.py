@@ -27,7 +27,7 @@ def read_interface(model: onnx.ModelProto) -> dict[str, dict[str, object]]:
         if prop.key == INTERFACE_KEY:
             try:
                 data = json.loads(prop.value)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):  # not JSON, not text, nested past Python's stack
                 return {}
             if not isinstance(data, dict):
                 return {}

@@ -94,6 +94,11 @@ def infer_shapes_in_place(model: onnx.ModelProto, strict: bool) -> onnx.ModelPro
     """Shape inference (with data propagation) on ``model``'s skeleton, its findings written onto ``model``."""
     inferred = onnx.shape_inference.infer_shapes(skeleton(model), check_type=strict, strict_mode=strict,
                                                  data_prop=True)
+    return adopt_inferred(model, inferred)
+
+
+def adopt_inferred(model: onnx.ModelProto, inferred: onnx.ModelProto) -> onnx.ModelProto:
+    """Write what inference found on ``model``'s skeleton (``inferred``) onto ``model``; returns ``model``."""
     graph, found = model.graph, inferred.graph
     del graph.value_info[:]
     graph.value_info.extend(found.value_info)

@@ -64,7 +64,7 @@ class Worker:
 
     def __init__(self, memory_bytes: int | None = None, env: dict[str, str | None] | None = None) -> None:
         """``env`` is added to this process's environment for the child; a None value removes that variable."""
-        self.memory_bytes = memory_bytes if memory_bytes is not None else memory_limit_bytes()
+        self.memory_bytes = _within_hard_limit(memory_bytes if memory_bytes is not None else memory_limit_bytes())
         self.env = env
         self.process: subprocess.Popen | None = None
         self._stderr: Any = None
@@ -164,6 +164,17 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
+
+
+def _within_hard_limit(limit: int | None) -> int | None:
+    """``limit``, lowered to the address-space hard limit this process already has (``ulimit -v``, a batch
+    scheduler): a child cannot raise it, and asking to would fail the child's start."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if limit is None or hard == resource.RLIM_INFINITY:
+        return limit
+    return min(limit, hard)
 
 
 def _limit_memory(limit: int) -> None:

@@ -13,17 +13,20 @@ from __future__ import annotations
 import collections
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
-from onnxmend.core.graph import infer_shapes, model_opset
+from onnxmend.core.graph import import_graph, model_opset
+from onnxmend.core.isolated import infer_shapes_isolated
 from onnxmend.passes.infra.base import Candidates, PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.layout.findings import transpose_findings
 from onnxmend.passes.norms.epsilons import norm_epsilons
 
+T = TypeVar("T")
 UNSUPPORTED_OPS = ("StatefulPartitionedCall", "PartitionedCall", "Erfc")
 
 
@@ -75,18 +78,29 @@ def inspect_model(model: onnx.ModelProto, path: str | Path = "", framework: str 
     dynamic = sorted({d for io in inputs + outputs for d in io["shape"] if isinstance(d, str)})
     size = Path(path).stat().st_size if path and Path(path).is_file() else model.ByteSize()
     result = Inspection(str(path), size, model_opset(model), len(graph.node), ops, inputs, outputs, dynamic)
-    result.epsilons = norm_epsilons(model, framework)
-    result.findings = [f for f in _facts(model, ops, result.epsilons, framework) if f.count]
+    imported = import_graph(infer_shapes_isolated(model))
+    result.epsilons = _guarded(result, "norm epsilons", lambda: norm_epsilons(model, framework, imported), [])
+    layout = _guarded(result, "layout findings", lambda: transpose_findings(model, imported), {})
+    result.findings = [f for f in _facts(model, ops, result.epsilons, framework, layout) if f.count] + result.findings
     if preset:
         ctx = ctx or PassContext(opset=model_opset(model), preset=preset if preset != "none" else "fix",  # type: ignore[arg-type]
                                  framework=framework)
-        result.candidates, result.preset = pass_candidates(model, preset, ctx), preset
+        result.candidates, result.preset = pass_candidates(imported, preset, ctx), preset
     return result
 
 
-def pass_candidates(model: onnx.ModelProto, preset: str, ctx: PassContext) -> list[Candidates]:
-    """Each pass of ``preset`` asked, on the graph as it is, what it would change."""
-    graph = gs.import_onnx(infer_shapes(model))
+def _guarded(result: Inspection, what: str, compute: Callable[[], T], empty: T) -> T:
+    """``compute()``; a reader that raises costs its finding, with a line saying so, never the inspection."""
+    try:
+        return compute()
+    except Exception as exc:  # a matcher bug on an unusual graph
+        result.findings.append(Finding("not_computed", 1, f"{what} not computed: its reader raised "
+                                                          f"{type(exc).__name__}: {first_line(exc, 160)}"))
+        return empty
+
+
+def pass_candidates(graph: gs.Graph, preset: str, ctx: PassContext) -> list[Candidates]:
+    """Each pass of ``preset`` asked, on the graph as it is (shapes inferred), what it would change."""
     found = []
     for p in resolve(preset):
         try:
@@ -122,11 +136,10 @@ def _asymmetric_pads(model: onnx.ModelProto) -> int:
 
 
 def _facts(model: onnx.ModelProto, ops: dict[str, int], epsilons: list[dict[str, object]],
-           framework: str) -> list[Finding]:
-    layout = transpose_findings(model)
+           framework: str, layout: dict[str, object]) -> list[Finding]:
     return [
-        Finding("transposes", int(layout["transposes"]), "Transpose nodes in the graph"),
-        Finding("transposes_between_layout_ops", int(layout["between_layout_sensitive"]),
+        Finding("transposes", int(layout.get("transposes", 0)), "Transpose nodes in the graph"),  # type: ignore[call-overload]
+        Finding("transposes_between_layout_ops", int(layout.get("between_layout_sensitive", 0)),  # type: ignore[call-overload]
                 "Transposes between two layout-sensitive ops (Conv/Pool/norm): a layout round trip push-transposes targets"),
         Finding("pads", ops.get("Pad", 0), "stand-alone Pad nodes"),
         Finding("asymmetric_pads", _asymmetric_pads(model), "Conv/Pool nodes with asymmetric pads (TF 'same' style)"),

@@ -11,9 +11,11 @@ batch element 0 is exact at one size and wrong at every other. So for each model
    it accepts;
 3. batch 3 beside batch 1 when the batch axis is dynamic.
 
-Each run that succeeds is kept as a reference (:class:`FeedSet`); what failed is recorded, so when nothing
-runs the reason lists the sizes tried. Axes that share a symbolic name (``seq`` in ``input_ids`` and
-``attention_mask``) get the same size.
+A size whose inputs would take more than :data:`PROBE_BUDGET_BYTES` is passed over, and a run that hangs
+or runs out of memory in the worker ends the search: every larger size would cost the full time limit
+again. Each run that succeeds is kept as a reference (:class:`FeedSet`); what failed is recorded, so when
+nothing runs the reason lists the sizes tried. Axes that share a symbolic name (``seq`` in ``input_ids``
+and ``attention_mask``) get the same size.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import numpy as np
 
 from onnxmend.core.errors import first_line
 from onnxmend.core.specs import TensorSpec
+from onnxmend.core.worker import WorkerFailure
 from onnxmend.runtime.inputs import synthesize
 
 LADDER = (8, 16, 32, 64, 128, 224, 256, 512, 1024, 16000)
 BATCHES = (1, 3)
 MAX_PROBES = 14
+# Inputs at a size the planner picks stay below this (declared and --input sizes are the user's to choose).
+PROBE_BUDGET_BYTES = 256 << 20
 
 Run = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -47,6 +52,8 @@ class FeedSet:
 class SizePlan:
     sets: list[FeedSet] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "batch 1, dynamic dims 8: <why>"
+    # Set when a run hung or ran out of memory: no further size is tried (each would cost the full limit).
+    halted: str = ""
 
     @property
     def runnable(self) -> bool:
@@ -117,18 +124,29 @@ def _second(specs, symbols, batch, others, primary: dict[str, int], run, seed, p
 
 
 def _try(specs, symbols, sizes, run, seed, plan, label, keep_failure: bool = True) -> FeedSet | None:
-    feeds = synthesize(_concrete(specs, symbols, sizes), seed=seed)
-    outputs = _run_feeds(feeds, run, plan if keep_failure else None, label)
+    if plan.halted:
+        return None
+    concrete = _concrete(specs, symbols, sizes)
+    size = sum(int(np.prod(s.shape, dtype=np.float64)) * np.dtype(s.dtype).itemsize for s in concrete)
+    if sizes and size > PROBE_BUDGET_BYTES:  # a size we chose, not one the model or the user fixed
+        if keep_failure:
+            plan.failures.append(f"{label}: the inputs would take {size / 1e6:.0f} MB")
+        return None
+    feeds = synthesize(concrete, seed=seed)
+    outputs = _run_feeds(feeds, run, plan, label, keep_failure)
     if outputs is None:
         return None
     return FeedSet(label, feeds, outputs)
 
 
-def _run_feeds(feeds, run, plan: SizePlan | None, label: str) -> dict[str, np.ndarray] | None:
+def _run_feeds(feeds, run, plan: SizePlan, label: str, keep_failure: bool = True) -> dict[str, np.ndarray] | None:
     try:
         return run(feeds)
     except Exception as exc:  # any failure at this size (ORT error, worker timeout or crash) means "not here"
-        if plan is not None:
+        if isinstance(exc, WorkerFailure) and exc.kind in ("timeout", "memory"):
+            plan.halted = f"{label}: {first_line(exc, 160)}"  # larger sizes would only take longer
+            plan.failures.append(plan.halted)
+        elif keep_failure:
             plan.failures.append(f"{label}: {first_line(exc, 160)}")
         return None
 

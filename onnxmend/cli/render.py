@@ -13,7 +13,6 @@ timestamped line for each step that takes a while otherwise.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from onnxmend.core.fileio import json_text
 from onnxmend.core.table import Table
 from onnxmend.flows.quantize import QuantizeResult
 from onnxmend.flows.tables import bench_caption, bench_table, parity_table
@@ -75,7 +75,7 @@ def show(table: Table | RichTable) -> None:
 
 
 def print_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json_text(data, default=str))
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import ProgressHook, run_passes
 from onnxmend.passes.infra.records import PipelineReport
-from onnxmend.runtime.gate import NumericGate
+from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S, NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import Inspection, guess_framework, inspect_model
 
@@ -44,14 +44,15 @@ class FixResult:
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
         verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0, inputs: Sequence[InputArg] = (),
-        progress: ProgressHook | None = None, force: bool = False) -> FixResult:
+        progress: ProgressHook | None = None, force: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S) -> FixResult:
     """Rewrite ``input_path`` with a preset (or exactly ``passes``) and write ``output_path``.
 
     ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
     (see :func:`~onnxmend.flows.layout.layout_context`). With ``verify`` every pass is gated numerically
     against the input graph on inputs seeded with ``seed``, at the sizes ``inputs`` give (``--input``) and
-    the others the gate finds the graph runs at. A file with external data is written with external data
-    (``OUT.onnx.data`` beside ``output_path``), as is any model past 1 GiB.
+    the others the gate finds the graph runs at; each onnxruntime run of the gate may take ``timeout_s``. A
+    file with external data is written with external data (``OUT.onnx.data`` beside ``output_path``), as is
+    any model past 1 GiB.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
@@ -65,17 +66,19 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     framework = guess_framework(model)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=framework, **layout_context(layout, io_layout))  # type: ignore[arg-type]
-    gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed) if verify else None
+    gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed, timeout_s=timeout_s) if verify else None
     try:
         fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
     finally:
         if gate is not None:
             gate.close()
     set_metadata(fixed, "onnxmend.version", __version__)
+    # Everything that can fail happens before the output is written: no run that ends in an error leaves it.
+    before, after = inspect_model(model, input_path, framework), inspect_model(fixed, output_path, framework)
     # A file that kept its weights in external data is written the same way, whatever its size.
     save_model(fixed, output_path, external_threshold=0 if external else EXTERNAL_DATA_THRESHOLD)
-    return FixResult(output_path, report, inspect_model(model, input_path, framework),
-                     inspect_model(fixed, output_path, framework))
+    after.size_bytes = output_path.stat().st_size
+    return FixResult(output_path, report, before, after)
 
 
 

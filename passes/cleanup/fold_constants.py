@@ -17,28 +17,41 @@ After::
 
 Static reads of a shape (``Shape`` with its ``start``/``end``, and ``Gather``/``Slice`` of it) are folded
 first (:mod:`~onnxmend.passes.cleanup.shape_reads`; graphsurgeon's shape folding ignores ``start``/``end``),
-then onnx-graphsurgeon's ``fold_constants`` does the evaluation (with onnxruntime on the CPU); a subgraph it
-cannot run is left alone with the reason. Its matcher is a dry run on a copy of the graph.
+then onnx-graphsurgeon's ``fold_constants`` does the evaluation, with onnxruntime on the CPU — on whatever
+constants the file holds, so it runs in the graph worker (:mod:`onnxmend.core.isolated`): a Loop that
+never ends, a ConstantOfShape of 8 GiB or a kernel that crashes on a zero-size constant cost this pass
+(skipped, with the reason), never the process. A folded tensor may not be larger than the largest tensor
+the model already stores (64 MiB at least), so folding never bloats a model by orders of magnitude. A
+graph with nothing foldable is answered without the worker (graphsurgeon would copy the whole graph to
+find nothing). Its matcher is a dry run on a copy of the graph.
 
 The partitions graphsurgeon evaluates are stamped with IR version ``min(model's, 10)`` while folding:
 graphsurgeon gives a subgraph no IR version of its own, so onnx's newest (14 with onnx 1.23) would be
 written, which onnxruntime 1.31 refuses ("Unsupported model IR version") — the reason onnxsim skips
 constant folding on such graphs. The model keeps its own IR version.
+
+Non-goals: folding through nodes graphsurgeon excludes (Q/DQ pairs).
 """
 
 from __future__ import annotations
 
 from typing import Iterator
 
+import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
-from onnxmend.passes.infra.base import Pass, PassContext, PassResult
+from onnxmend.core.graph import import_graph
+from onnxmend.core.isolated import DEFAULT_TIMEOUT_S, graph_worker
+from onnxmend.core.worker import RemoteFailure, WorkerFailure
 from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
+from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 from onnxmend.passes.infra.graph_ops import sweep
 
 # The IR version of the partitions evaluated while folding: one every onnxruntime since 1.17 loads.
 FOLD_IR_VERSION = 10
+MIN_SIZE_THRESHOLD = 64 << 20
+SECONDS_PER_NODE = 0.002  # the worker's time limit grows with the graph: importing and exporting take time
 
 
 class FoldConstants(Pass):
@@ -54,16 +67,13 @@ class FoldConstants(Pass):
         before = count_nodes(graph)
         for g in list(all_graphs(graph)):
             fold_shape_reads(g)  # graphsurgeon's own shape folding ignores Shape's start/end
-        stamped = {id(g): g.ir_version for g in all_graphs(graph)}
-        for g in all_graphs(graph):
-            g.ir_version = min(graph.ir_version or FOLD_IR_VERSION, FOLD_IR_VERSION)
         try:
-            graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic")
-        except Exception as exc:  # graphsurgeon surfaces ORT errors as-is; the shapes folded above stay folded
-            result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")
-        finally:
-            for g in all_graphs(graph):
-                g.ir_version = stamped.get(id(g))
+            folded = _fold_in_worker(graph)
+        except (WorkerFailure, RemoteFailure, ValueError) as exc:  # a hang, a crash, an ORT error, a model past 2 GiB
+            result.skip("graph", f"constant folding failed: {first_line(exc, 200)}")  # the shape reads stay folded
+        else:
+            if count_nodes(folded) < count_nodes(graph):
+                graph.nodes, graph.inputs, graph.outputs = folded.nodes, folded.inputs, folded.outputs
         for g in list(all_graphs(graph)):
             sweep(g)
         result.changed = max(0, before - count_nodes(graph))
@@ -96,6 +106,32 @@ def all_graphs(graph: gs.Graph) -> Iterator[gs.Graph]:
 def count_nodes(graph: gs.Graph) -> int:
     """Nodes of ``graph`` and of all its subgraphs."""
     return sum(len(g.nodes) for g in all_graphs(graph))
+
+
+def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
+    data = gs.export_onnx(graph, do_type_check=False).SerializeToString()
+    folded = graph_worker(len(data)).call(
+        f"{__name__}:fold_serialised", actor="constant folding (onnxruntime)", doing="folding the graph's constants",
+        timeout_s=DEFAULT_TIMEOUT_S + SECONDS_PER_NODE * len(graph.nodes), data=data)
+    return import_graph(onnx.load_from_string(folded))
+
+
+def fold_serialised(data: bytes) -> bytes:
+    """The worker side: fold a serialised model's constants (subgraph partitions stamped with an IR version
+    onnxruntime loads) and send it back serialised."""
+    model = onnx.load_from_string(data)
+    largest = max((int(t.ByteSize()) for t in model.graph.initializer), default=0)
+    graph = gs.import_onnx(model)
+    for g in all_graphs(graph):
+        g.ir_version = min(graph.ir_version or FOLD_IR_VERSION, FOLD_IR_VERSION)
+    graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic",
+                         size_threshold=max(MIN_SIZE_THRESHOLD, largest))
+    for g in list(all_graphs(graph)):
+        sweep(g)
+    for g in all_graphs(graph):
+        g.ir_version = None
+    graph.ir_version = model.ir_version
+    return gs.export_onnx(graph, do_type_check=False).SerializeToString()
 
 
 PASS = FoldConstants

@@ -26,7 +26,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
-from onnxmend.core.graph import infer_shapes, model_opset, op_histogram
+from onnxmend.core.graph import import_graph, model_opset, op_histogram
+from onnxmend.core.isolated import infer_shapes_isolated
 from onnxmend.core.large import check_model
 from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
@@ -65,7 +66,7 @@ def run_passes(
         gate = None
     report.verified = gate is not None
     pipeline = _Pipeline(list(passes), ctx, gate, report, progress)
-    model = pipeline.run(infer_shapes(model), max_rounds)
+    model = pipeline.run(infer_shapes_isolated(model), max_rounds)  # untrusted: inference runs in a worker
     report.ops_after = op_histogram(model)
     return model, report
 
@@ -81,7 +82,7 @@ class _Pipeline:
     checked: set[str] = field(default_factory=set)
 
     def run(self, model: onnx.ModelProto, max_rounds: int) -> onnx.ModelProto:
-        graph = gs.import_onnx(model)
+        graph = import_graph(model)
         for round_no in range(1, max_rounds + 1):
             self.report.rounds = round_no
             model, graph, changed = self._round(model, graph, round_no)
@@ -103,7 +104,7 @@ class _Pipeline:
                 return new_model, graph, True
             culprit, why = self._bisect(model, applied, reason)
             self._reject(culprit.record, why)
-            graph = gs.import_onnx(model)
+            graph = import_graph(model)
 
     def _apply_all(self, model: onnx.ModelProto, graph: gs.Graph, round_no: int) -> tuple[gs.Graph, list[Applied]]:
         applied: list[Applied] = []
@@ -127,7 +128,7 @@ class _Pipeline:
         try:
             model = export_like(graph, like, [change for a in applied for change in a.result.interface])
             check_model(model)  # on a skeleton past 1 GiB: protobuf cannot serialise past 2
-            model = infer_shapes(model, strict=True)
+            model = infer_shapes_isolated(model, "the rewritten graph", strict=True)
         except Exception as exc:  # export, checker and inference raise several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"
         if self.gate is not None:
@@ -151,7 +152,7 @@ class _Pipeline:
 
     def _replay(self, model: onnx.ModelProto, applied: list[Applied]) -> gs.Graph:
         """``model`` imported afresh with ``applied`` passes run again on it, in order (they are deterministic)."""
-        graph = gs.import_onnx(model)
+        graph = import_graph(model)
         for done in applied:
             apply_once(graph, done.pass_, self.ctx, done.record.round)
         return graph

@@ -10,18 +10,19 @@ from __future__ import annotations
 import onnx
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.graph import import_graph
 from onnxmend.passes.layout.perm import perm_of
 from onnxmend.passes.layout.transpose_handlers import HANDLERS, LAYOUT_SENSITIVE
 
 
-def transpose_findings(model: onnx.ModelProto) -> dict[str, object]:
+def transpose_findings(model: onnx.ModelProto, graph: gs.Graph | None = None) -> dict[str, object]:
     """Transposes in a model: how many, and how many sit between two layout-sensitive ops.
 
     A Transpose "between" layout-sensitive ops is one whose nearest producer and nearest consumer through
     layout-agnostic ops are both Conv/pools/norms: the tf2onnx pattern ``Conv ─T─ Relu ─T─ Conv`` that
     ``push-transposes`` should remove.
     """
-    graph = gs.import_onnx(model)
+    graph = graph if graph is not None else import_graph(model)
     transposes = [n for n in graph.nodes if n.op == "Transpose"]
     between = sum(1 for t in transposes if _reaches_sensitive(t, upward=True) and _reaches_sensitive(t, upward=False))
     inputs = {id(t) for t in graph.inputs}
@@ -29,8 +30,8 @@ def transpose_findings(model: onnx.ModelProto) -> dict[str, object]:
     return {
         "transposes": len(transposes),
         "between_layout_sensitive": between,
-        "at_inputs": sum(1 for t in transposes if id(t.inputs[0]) in inputs),
-        "at_outputs": sum(1 for t in transposes if id(t.outputs[0]) in outputs),
+        "at_inputs": sum(1 for t in transposes if t.inputs and id(t.inputs[0]) in inputs),
+        "at_outputs": sum(1 for t in transposes if t.outputs and id(t.outputs[0]) in outputs),
         "perms": sorted({str(list(perm_of(t))) for t in transposes}),
     }
 

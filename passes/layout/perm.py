@@ -128,8 +128,8 @@ def is_reshape_like(perm: Sequence[int], shape: Sequence[int | None]) -> bool:
 def perm_of(node: gs.Node) -> Perm:
     perm = node.attrs.get("perm")
     if perm is None:
-        rank = len(node.inputs[0].shape) if node.inputs[0].shape is not None else 0
-        return tuple(reversed(range(rank)))
+        shape = node.inputs[0].shape if node.inputs else None
+        return tuple(reversed(range(len(shape) if shape is not None else 0)))
     return tuple(int(p) for p in perm)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import onnx
 import onnx_graphsurgeon as gs
 
-from onnxmend.core.graph import infer_shapes
+from onnxmend.core.graph import import_graph, infer_shapes
 from onnxmend.passes.infra.match import NoMatch
 from onnxmend.passes.norms.moments import MEAN_OPS, match_moments
 
@@ -32,11 +32,12 @@ TRANSFORMER_EPSILONS = (1e-6, 1e-12)
 DECOMPOSED = "decomposed LayerNorm"
 
 
-def norm_epsilons(model: onnx.ModelProto, framework: str) -> list[dict[str, Any]]:
-    """Every norm epsilon (fused ops and decomposed LayerNorm candidates), flagged against ``framework``."""
+def norm_epsilons(model: onnx.ModelProto, framework: str, graph: gs.Graph | None = None) -> list[dict[str, Any]]:
+    """Every norm epsilon (fused ops and decomposed LayerNorm candidates), flagged against ``framework``;
+    ``graph`` is ``model`` already imported with its shapes inferred, when the caller has it."""
     defaults = FRAMEWORK_DEFAULTS.get(FRAMEWORK_ALIASES.get(framework, framework), {})
     rows = []
-    for name, op, eps in _epsilons(model):
+    for name, op, eps in _epsilons(model, graph):
         family = "LayerNormalization" if op == DECOMPOSED else op
         default = defaults.get(family)
         differs = default is not None and not _same(eps, default)
@@ -48,7 +49,7 @@ def norm_epsilons(model: onnx.ModelProto, framework: str) -> list[dict[str, Any]
 
 
 def _epsilons(model: onnx.ModelProto, graph: gs.Graph | None = None) -> list[tuple[str, str, float]]:
-    graph = graph or gs.import_onnx(infer_shapes(model))
+    graph = graph or import_graph(infer_shapes(model))
     found = []
     for node in graph.nodes:
         if node.op in NORM_OPS:

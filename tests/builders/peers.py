@@ -136,9 +136,9 @@ def _torch_export(module, example, legacy: bool, dynamic: dict[int, str]) -> onn
 def squeeze_excite_torch(legacy: bool = True) -> onnx.ModelProto:
     """A CNN with squeeze-excite blocks in torch's three spellings (``view(b, c)``/``view(b, c, 1, 1)``,
     ``[..., None, None]``, ``keepdim``), exported with a dynamic batch."""
-    from tests.builders.torch_nets import SqueezeExciteNet
-
     import torch
+
+    from tests.builders.torch_nets import SqueezeExciteNet
 
     torch.manual_seed(0)
     return _torch_export(SqueezeExciteNet(), torch.randn(2, 3, 32, 32), legacy, {0: "batch"})
@@ -147,9 +147,9 @@ def squeeze_excite_torch(legacy: bool = True) -> onnx.ModelProto:
 def transformer_torch(legacy: bool = False) -> onnx.ModelProto:
     """A two-block pre-norm transformer (fused qkv, SDPA, cls token), dynamic batch and sequence with the
     dynamo exporter, dynamic batch with the legacy one."""
-    from tests.builders.torch_nets import Transformer
-
     import torch
+
+    from tests.builders.torch_nets import Transformer
 
     torch.manual_seed(0)
     return _torch_export(Transformer(), torch.randn(2, 16, 16), legacy, {0: "batch"} if legacy else {0: "batch", 1: "seq"})

@@ -61,7 +61,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["fix", "model.onnx", "-o", "f.onnx", "--passes", "fold-pad", "--layout", "nchw"],
      r"--layout nchw is carried out by the io-layout pass, which --passes leaves out"),
     (["fix", "model.onnx", "-o", "f.onnx", "--no-verify", "--seed", "3"],
-     r"--input and --seed set up the gate's inputs, and --no-verify turns the gate off"),
+     r"--input, --seed and --timeout set up the gate, and --no-verify turns the gate off"),
+    (["fix", "model.onnx", "-o", "f.onnx", "--no-verify", "--timeout", "30"],
+     r"--input, --seed and --timeout set up the gate, and --no-verify turns the gate off"),
     (["fix", "model.onnx", "-o", "f.onnx", "-q", "-v"], r"--quiet and --verbose cannot be used together"),
 ])
 def test_contradicting_options_are_a_usage_error(work: Path, args: list[str], said: str) -> None:

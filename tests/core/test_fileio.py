@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -65,3 +67,13 @@ def test_outputs_get_ordinary_file_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_json_is_strict_json_even_with_non_finite_numbers(tmp_path):
+    # A NaN epsilon read from a mutated file was printed as the bare word NaN, which is not JSON.
+    data = {"epsilon": float("nan"), "values": np.array([1.0, np.inf, -np.inf], np.float32), "n": np.int64(3)}
+    text = fileio.json_text(data)
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON")) == {
+        "epsilon": "NaN", "values": [1.0, "Infinity", "-Infinity"], "n": 3}
+    fileio.write_json(tmp_path / "r.json", data)
+    assert json.loads((tmp_path / "r.json").read_text())["epsilon"] == "NaN"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -93,3 +94,22 @@ def test_exceptions_come_back_typed_and_user_errors_as_user_errors(worker: Worke
         worker.call(f"{TARGET}:raises", actor="python", doing="raising")
     with pytest.raises(OnnxmendError, match=r"^The input is bad; give another\.$"):
         worker.call(f"{TARGET}:user_error", actor="python", doing="raising")
+
+
+LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
+sys.path[:0] = sys.argv[1:]
+from onnxmend.core.worker import Worker
+with Worker(memory_bytes=64 * 2**30, env={"PYTHONPATH": ":".join(sys.path)}) as w:
+    print(w.call("tests.core.test_worker:add", actor="python", doing="adding", a=2, b=2), w.memory_bytes)
+"""
+
+
+def test_a_worker_starts_under_a_lower_hard_memory_limit_than_its_own() -> None:
+    # Under `ulimit -v` a child cannot be given more address space than its parent has; asking made every
+    # worker fail to start, and the gate reported every graph as not verifiable.
+    tests_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    done = subprocess.run([sys.executable, "-c", LIMITED, tests_root], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["4", str(6 * 2**30)]

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError
-from onnxmend.exporters import source_kind
-from onnxmend.exporters import remote
+from onnxmend.exporters import remote, source_kind
 
 
 @pytest.mark.parametrize("text, kind", [

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnx_graphsurgeon as gs
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper
 
 from onnxmend.core.fileio import save_model
 from onnxmend.core.specs import specs_from_model
@@ -184,3 +185,71 @@ def test_a_zero_constant_or_non_finite_reference_still_has_to_come_out_the_same(
     gate = NumericGate(_affine(*reference))
     assert re.search(f"output y changed at .*{why}", gate.check(_affine(*rewrite)))
     assert gate.check(_affine(*reference)) == ""
+
+
+def _endless_loop() -> onnx.ModelProto:
+    """y = x + 2^62 by a Loop that adds 1 per iteration: onnxruntime never finishes it."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), value("v_in", [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), value("v_out", [1, 4])],
+        [init("one", np.ones((), np.float32))])
+    nodes = [helper.make_node("Loop", ["trip", "cond", "x"], ["y"], body=body), helper.make_node("Relu", ["y"], ["z"])]
+    inits = [init("trip", np.asarray(2**62, np.int64)), init("cond", np.asarray(True))]
+    return make_model(nodes, [value("x", [1, 4])], [value("z", [1, 4])], inits)
+
+
+def test_a_reference_run_that_never_ends_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    source = save_model(_endless_loop(), tmp_path / "loop.onnx")
+    result = subprocess.run([sys.executable, "-m", "onnxmend", "fix", str(source), "-o", str(tmp_path / "out.onnx"),
+                             "--timeout", "2", "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    reason = json.loads(result.stdout)["unverified_reason"]
+    assert reason == ("the input graph cannot run at any input size tried (the declared sizes: onnxruntime did not "
+                      "finish running the input graph within 2 s; it was stopped)")
+
+
+def _conv_bn_chain(depth: int = 12, channels: int = 8, seed: int = 0) -> onnx.ModelProto:
+    """Conv → BatchNormalization → Relu, ``depth`` times: onnxruntime's own optimiser folds every BN."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, h = [], [], "x"
+    for i in range(depth):
+        w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * np.float32(0.3)
+        inits += [init(f"w{i}", w), init(f"g{i}", rng.uniform(0.5, 1.5, channels).astype(np.float32)),
+                  init(f"b{i}", rng.standard_normal(channels).astype(np.float32) * np.float32(0.1)),
+                  init(f"m{i}", rng.standard_normal(channels).astype(np.float32) * np.float32(0.1)),
+                  init(f"v{i}", rng.uniform(0.5, 2.0, channels).astype(np.float32))]
+        nodes += [helper.make_node("Conv", [h, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("BatchNormalization", [f"c{i}", f"g{i}", f"b{i}", f"m{i}", f"v{i}"], [f"n{i}"]),
+                  helper.make_node("Relu", [f"n{i}"], [f"h{i}"])]
+        h = f"h{i}"
+    nodes.append(helper.make_node("Identity", [h], ["y"]))
+    return make_model(nodes, [value("x", [1, channels, 8, 8])], [value("y", [1, channels, 8, 8])], inits)
+
+
+def test_the_noise_floor_is_what_onnxruntimes_own_fusions_move_an_output() -> None:
+    gate = NumericGate(_conv_bn_chain())
+    assert 0.0 < gate.noise["y"] < 1e-5  # the fused BNs round differently, by a few ulps of the scale
+    small = NumericGate(conv_relu_model())
+    assert small.noise["y"] < 1e-6 and small.tolerance("y", np.zeros(1, np.float32)).atol == 1e-5
+
+
+def test_a_floor_widens_that_outputs_tolerance_up_to_the_cap_and_never_integers() -> None:
+    gate = NumericGate(conv_relu_model())
+    gate.noise = {"y": 5e-6}
+    assert gate.tolerance("y", np.zeros(1, np.float32)).atol == pytest.approx(2e-5)
+    gate.noise = {"y": 1.0}  # a graph the optimiser changes a lot cannot open the gate wide
+    assert gate.tolerance("y", np.zeros(1, np.float32)).atol == 1e-4
+    assert gate.tolerance("y", np.zeros(1, np.int64)).atol == 0.0
+    assert gate.tolerance("other", np.zeros(1, np.float32)).atol == 1e-5
+    # the 5e-5 nudge of a weight is still rejected on a graph whose floor is tiny
+    assert "allowed 1e-05" in NumericGate(conv_relu_model()).check(_scaled(conv_relu_model(), 1.00005))
+
+
+def _scaled(model: onnx.ModelProto, factor: float) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    w = onnx.numpy_helper.to_array(out.graph.initializer[0]) * np.float32(factor)
+    out.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w.astype(np.float32), out.graph.initializer[0].name))
+    return out

@@ -18,6 +18,7 @@ from onnxmend.cli.render import print_json, progress, show, stdout_for_json, ver
 from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.fix import fix
 from onnxmend.flows.tables import ops_table, passes_table
+from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S
 
 
 @click.command("fix")
@@ -29,21 +30,24 @@ from onnxmend.flows.tables import ops_table, passes_table
               help="A size for the gate to check the rewrites at (repeatable; ? keeps a dim dynamic); it also tries "
                    "other sizes the graph runs at.")
 @seed_option("Seed for the gate's synthesised inputs.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds each onnxruntime run of the gate may take (in a worker process); a run past it is "
+                   "stopped and its input size counted as one the graph cannot run.")
 @force_option
 @report_options("Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
-            inputs: tuple[str, ...], seed: int, force: bool, as_json: bool, verbose: bool) -> int:
+            inputs: tuple[str, ...], seed: int, timeout_s: float, force: bool, as_json: bool, verbose: bool) -> int:
     """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified.
 
     Exit code 0 when every rewrite was gated, 1 when the written graph disagrees with MODEL, 2 on bad
     input, 3 when the rewrites could not be checked numerically, 4 on an internal error.
     """
-    if not verify and (given("inputs") or given("seed")):
-        raise click.UsageError("--input and --seed set up the gate's inputs, and --no-verify turns the gate off; "
+    if not verify and (given("inputs") or given("seed") or given("timeout_s")):
+        raise click.UsageError("--input, --seed and --timeout set up the gate, and --no-verify turns the gate off; "
                                "drop one of them.")
     with stdout_for_json(as_json), progress(not as_json) as step:
         result = fix(model, output, preset, pass_names, verify, layout, seed,  # type: ignore[arg-type]
-                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force)
+                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force, timeout_s=timeout_s)
     if as_json:
         print_json({"output": str(result.output), **result.pipeline.to_json()})
     else:

@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto
 
 from onnxmend.passes.activations.fuse_gelu import FuseGelu
+from onnxmend.passes.folding.fold_conv_input_affine import FoldConvInputAffine
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.records import PipelineReport
-from onnxmend.passes.folding.fold_conv_input_affine import FoldConvInputAffine
 from tests.builders import apply, assert_same, const, make_model, node, ops, rand, run_passes
 
 F32 = TensorProto.FLOAT
