@@ -47,6 +47,11 @@ class Export:
     source: str  # the SOURCE string as the user gave it
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # The source's own interface, before the exporter's decisions (a Keras ``None`` batch stays ``None``,
+    # Keras' own input names): what ``convert``'s interface table compares the written model with.
+    # Empty: the same as ``inputs`` / the raw model's outputs.
+    declared_inputs: list[TensorSpec] = field(default_factory=list)
+    declared_outputs: list[TensorSpec] = field(default_factory=list)
 
     @property
     def is_nhwc(self) -> bool:

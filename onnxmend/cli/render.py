@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import click
 from rich.console import Console
@@ -18,7 +18,10 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from onnxmend.core.table import Table
-from onnxmend.flows.tables import parity_table
+from onnxmend.core.interface_diff import TensorChange
+from onnxmend.flows.interface import interface_table
+from onnxmend.flows.tables import parity_table, weights_line
+from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.validate import Validation
 
 console = Console()
@@ -66,6 +69,15 @@ def render(table: Table) -> RichTable:
 
 def _styled(text: str, style: str) -> str:
     return f"[{style}]{escape(text)}[/]" if style and text else escape(text)
+
+
+def print_interface(changes: Sequence[TensorChange], pipeline: PipelineReport,
+                    title: str = "source → written model") -> None:
+    """The interface table (every changed input/output, or "unchanged") and the weights' growth."""
+    t = interface_table(changes)
+    t.title = f"interface ({title})"
+    console.print(render(t))
+    console.print(escape(weights_line(pipeline)), highlight=False)
 
 
 def print_validation(validation: Validation, title: str) -> None:

@@ -10,6 +10,8 @@ from onnxmend import __version__
 from onnxmend.exporters import Export, ExportOptions
 from onnxmend.flows.layout import LayoutChoice
 from onnxmend.flows.quantize import QuantizeResult
+from onnxmend.core.interface_diff import TensorChange
+from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
@@ -32,6 +34,10 @@ class ConvertOptions:
     quantize: bool = False  # also write the int8 artifact beside model.onnx
     bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
     force: bool = False  # write into a folder holding files onnxmend did not write
+    # The written model keeps the source's interface exactly: names, layout, dynamic dims (flows.interface).
+    keep_interface: bool = False
+    # A rewrite that grows the weights past this many times the raw export's is refused (inf: no limit).
+    max_growth: float = DEFAULT_MAX_GROWTH
 
 
 @dataclass
@@ -49,6 +55,8 @@ class ConvertResult:
     layout_choice: LayoutChoice = "auto"
     quantized: QuantizeResult | None = None
     benchmark: BenchResult | None = None
+    interface: list[TensorChange] = field(default_factory=list)
+    keep_interface: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -62,7 +70,8 @@ class ConvertResult:
         data: dict[str, object] = {
             "onnxmend": __version__, "source": self.source, "framework": self.export.framework,
             "exporter": self.export.exporter, "layout": self.layout,
-            "layout_choice": self.layout_choice,
+            "layout_choice": self.layout_choice, "keep_interface": self.keep_interface,
+            "interface": [c.to_json() for c in self.interface],
             "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
             "verdict": self.validation.verdict, "validation": self.validation.to_json(),
             "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),

@@ -74,6 +74,9 @@ class PassContext:
     fusions_may_transpose: bool = True
     # Source-framework name ("torch", "keras", "onnx"): norm passes use it to judge epsilons.
     framework: str = "onnx"
+    # --keep-interface: no pass may change a graph input or output (name, dtype, layout, static/dynamic
+    # dims); the manager rejects a rewrite that does, and passes that need static dims say so.
+    keep_interface: bool = False
 
 
 @dataclass(frozen=True)

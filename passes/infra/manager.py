@@ -34,7 +34,7 @@ from onnxmend.core.graph import infer_shapes, model_opset, op_histogram, weight_
 from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH, GrowthLimit
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
-from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, refresh_shapes
+from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, interface_moved, refresh_shapes
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class _Pipeline:
             model = infer_shapes(model, strict=True)
         except Exception as exc:  # export, checker and inference raise several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"
-        too_big = self.growth.check(model)
+        too_big = self.growth.check(model) or (interface_moved(like, model) if self.ctx.keep_interface else "")
         if too_big:
             return like, too_big
         if self.gate is not None:

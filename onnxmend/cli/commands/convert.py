@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from onnxmend.cli.options import export_options, force_option, pass_options, tolerance_options
-from onnxmend.cli.render import console, print_json, print_validation, progress, render, stdout_for_json
+from onnxmend.cli.options import export_options, force_option, interface_options, pass_options, tolerance_options
+from onnxmend.cli.render import console, print_interface, print_json, print_validation, progress, render, stdout_for_json
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.flows.convert import ConvertOptions, convert
 from onnxmend.flows.tables import ops_table, passes_table
@@ -30,6 +30,7 @@ def default_out_dir(source: str) -> Path:
               help="auto = NCHW I/O for NHWC sources, Transposes allowed around fused norms (fastest on "
                    "onnxruntime); nchw = NCHW I/O and no Transpose inside; keep = the source's I/O, at most one "
                    "Transpose per NHWC input/output.")
+@interface_options
 @tolerance_options
 @click.option("--quantize", is_flag=True, help="Also write the dynamic int8 artifact (see `onnxmend quantize`).")
 @click.option("--bench", "run_bench", is_flag=True, help="Also benchmark raw, fixed (and int8) graphs and the source.")
@@ -37,8 +38,9 @@ def default_out_dir(source: str) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every skipped candidate and why.")
 def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset: str, pass_names: str | None,
-            verify: bool, layout: str, atol: float, rtol: float, seed: int, provider: str, threads: int,
-            quantize: bool, run_bench: bool, force: bool, as_json: bool, verbose: bool) -> int:
+            verify: bool, layout: str, keep_interface: bool, max_growth: float, atol: float, rtol: float, seed: int,
+            provider: str, threads: int, quantize: bool, run_bench: bool, force: bool, as_json: bool,
+            verbose: bool) -> int:
     """Export SOURCE to ONNX, fix it, and validate it against the source framework.
 
     SOURCE is model.onnx, model.keras, model.h5, a SavedModel folder, keras:NAME, torch:pkg.mod:factory,
@@ -47,7 +49,8 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     """
     out = Path(out_dir) if out_dir else default_out_dir(source)
     options = ConvertOptions(export_opts, preset, pass_names, verify, layout, atol, rtol, seed, provider, threads,  # type: ignore[arg-type]
-                             quantize=quantize, bench=run_bench, force=force)
+                             quantize=quantize, bench=run_bench, force=force, keep_interface=keep_interface,
+                             max_growth=max_growth)
     with stdout_for_json(as_json), progress(not as_json) as say:
         result = convert(source, out, options, progress=say)
     if as_json:
@@ -59,6 +62,7 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     console.print(render(passes_table(result.pipeline, verbose)))
     console.print(render(ops_table(result.before.ops, result.after.ops)))
+    print_interface(result.interface, result.pipeline)
     if result.pipeline.unverified_reason:
         console.print(f"[bold yellow]passes not gated:[/] {escape(result.pipeline.unverified_reason)}", highlight=False)
     title = f"parity vs {result.export.framework} (fixed graph, {result.validation.provider})"
