@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -36,6 +37,7 @@ from onnxmend.core.errors import OnnxmendError, first_line
 log = logging.getLogger(__name__)
 
 _KERAS_TF_NN = "keras.src.backend.tensorflow.nn"
+_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"  # tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS
 
 
 @dataclass
@@ -134,9 +136,7 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str)
     try:
         with traceable_keras_ops() as rewrites:
             captured = captured_constants(function.get_concrete_function(*signature))
-            model, _ = tf2onnx.convert.from_function(
-                function, input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers(),
-            )
+            model = _from_function(tf2onnx, function, signature, opset)
     except Exception as exc:  # tf2onnx raises anything from ValueError to TF internals
         raise OnnxmendError(
             f"tf2onnx could not convert {what} ({type(exc).__name__}: {first_line(exc, 200)})."
@@ -151,6 +151,59 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str)
             f"tf2onnx left TensorFlow ops that ONNX opset {opset} does not have in {what}: {listed}{hint}."
         )
     return model, rewrites
+
+
+def _from_function(tf2onnx: Any, function: Any, signature: list[Any], opset: int) -> onnx.ModelProto:
+    """tf2onnx's conversion with its optimizers unguarded (see :func:`optimizer_without_copies`); when that
+    raises, once more the way tf2onnx runs by default, so a failing optimizer is skipped as it always was."""
+    kwargs = dict(input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers())
+    try:
+        with optimizer_without_copies(), fresh_node_protos():
+            return tf2onnx.convert.from_function(function, **kwargs)[0]
+    except Exception as exc:  # an optimizer that raises, or any conversion error (raised again below)
+        log.warning("tf2onnx failed with its optimizers unguarded (%s); converting again with them guarded",
+                    first_line(exc))
+        return tf2onnx.convert.from_function(function, **kwargs)[0]
+
+
+@contextmanager
+def optimizer_without_copies() -> Iterator[None]:
+    """tf2onnx deep-copies its whole graph, constants included, before each of its ~20 optimizers, every
+    round to a fixed point, so that it can drop one that raises: keras:ResNet50 (100 MB of weights) peaked
+    at 8.3 GB in tf2onnx's optimizer, VGG16 (0.5 GB) past 12 GB. Its own switch ``TF2ONNX_CATCH_ERRORS``
+    turns the copies off; it is set only while one conversion runs."""
+    old = os.environ.get(_CATCH_ERRORS)
+    os.environ[_CATCH_ERRORS] = "FALSE"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_CATCH_ERRORS, None)
+        else:
+            os.environ[_CATCH_ERRORS] = old
+
+
+@contextmanager
+def fresh_node_protos() -> Iterator[None]:
+    """tf2onnx's optimizers end with ``Node.update_proto``, which clears a node's NodeProto and extends it
+    with the node's attributes again. With protobuf's upb backend the extended copies live in the proto's
+    arena and clearing frees nothing, so every optimizer left one more copy of every constant: ResNet50's
+    export grew by its 100 MB of weights per optimizer run (24 runs, 2.5 GB). Each update here starts from
+    a new NodeProto, so the old one (and its copies) is freed."""
+    from tf2onnx import graph as tf2onnx_graph
+
+    original = tf2onnx_graph.Node.update_proto
+
+    def update_proto(self: Any, external_tensor_storage: Any = None) -> Any:
+        old = self._op
+        self._op = onnx.NodeProto(name=old.name, op_type=old.op_type, domain=old.domain, doc_string=old.doc_string)
+        return original(self, external_tensor_storage)
+
+    tf2onnx_graph.Node.update_proto = update_proto
+    try:
+        yield
+    finally:
+        tf2onnx_graph.Node.update_proto = original
 
 
 def captured_constants(concrete_function: Any) -> dict[str, np.ndarray]:
