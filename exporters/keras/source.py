@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from onnxmend.core.deps import require
 from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
@@ -101,7 +103,8 @@ def export_keras_model(
         return call_model(model, args, out_names)
 
     start = time.perf_counter()
-    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}")
+    weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}", weights)
     seconds = time.perf_counter() - start
     notes = []
     if rewrites.grouped_convs or rewrites.depthwise_convs:
