@@ -45,7 +45,10 @@ def convert_interface(exported: Export, written: onnx.ModelProto, options: Expor
 def fix_interface(before: onnx.ModelProto, after: onnx.ModelProto, layout_choice: str) -> list[TensorChange]:
     """``fix``'s input file → its output file, each change with its reason."""
     perms = relative_perms(_perms(before), _perms(after))
-    changes = _diff(specs_from_model(before), output_specs_from_model(before), after, perms)
+    was = {name: str(c.get("was", "other")) for name, c in read_interface(after).items() if name in perms}
+    labelled = [[replace(s, layout=was[s.name]) if s.name in was else s for s in specs]  # type: ignore[arg-type]
+                for specs in (specs_from_model(before), output_specs_from_model(before))]
+    changes = _diff(labelled[0], labelled[1], after, perms)
     return [replace(c, why="; ".join(_pass_why(a, c, layout_choice) for a in c.aspects)) for c in changes]
 
 
