@@ -23,6 +23,32 @@ def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
     return dict(collections.Counter(n.op_type for n in model.graph.node))
 
 
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the model's constant tensors (initializers and Constant nodes, external data included),
+    from their dims and dtypes: cheap, nothing is serialised or copied."""
+    tensors = list(model.graph.initializer)
+    tensors += [a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    return sum(_tensor_bytes(t) for t in tensors)
+
+
+def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    count = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):  # undefined or string tensors: count what is stored
+        return tensor.ByteSize()
+    return count * itemsize
+
+
+def human_bytes(count: float) -> str:
+    """``36.5 KB``, ``3.2 MB``: decimal units, as file sizes are shown."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
 def model_opset(model: onnx.ModelProto) -> int:
     """The default-domain opset the model imports (0 when it imports none)."""
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)

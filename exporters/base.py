@@ -59,6 +59,11 @@ class Export:
     # Integer outputs of a quantized model: the size of one quantization step in the output's own units
     # (1.0 for an int8 output). Validation allows them a difference in steps, not a float tolerance.
     output_steps: dict[str, float] = field(default_factory=dict)
+    # The source's own interface, before the exporter's decisions (a Keras ``None`` batch stays ``None``,
+    # Keras' own input names): what ``convert``'s interface table compares the written model with.
+    # Empty: the same as ``inputs`` / the raw model's outputs.
+    declared_inputs: list[TensorSpec] = field(default_factory=list)
+    declared_outputs: list[TensorSpec] = field(default_factory=list)
 
     @property
     def is_nhwc(self) -> bool:

@@ -32,4 +32,5 @@ def export_onnx_model(model: onnx.ModelProto, source: str, options: ExportOption
     ]
     outputs = output_specs_from_model(model)
     original = SourceModel("onnx-bytes", "onnx", model.SerializeToString(), tuple(specs), tuple(o.name for o in outputs))
-    return Export(model, specs, outputs, original, "onnx", "none (ONNX file)", source, time.perf_counter() - start)
+    return Export(model, specs, outputs, original, "onnx", "none (ONNX file)", source, time.perf_counter() - start,
+                  declared_inputs=specs_from_model(model), declared_outputs=outputs)

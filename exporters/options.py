@@ -32,6 +32,8 @@ class ExportOptions:
     seed: int = 0
     # Load source files whose loading runs code from the file (pickled modules, Keras Lambda layers).
     trust_source: bool = False
+    # --keep-interface: the source's own input names and dynamic dims (no stable renaming, no batch 1).
+    keep_interface: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     framework: str | None = None  # what a file.py:factory builds (torch, paddle, mindspore); None: its imports say
 

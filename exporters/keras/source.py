@@ -24,14 +24,18 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from onnxmend.core.deps import require
 from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
+from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import Export, SourceModel
 from onnxmend.exporters.keras.calls import call_model, tf_name, tf_shape
 from onnxmend.exporters.keras.init import realistic_random_init
 from onnxmend.exporters.keras.specs import (
     declared_from_overrides,
     declared_inputs,
+    declared_specs,
     graph_output_specs,
     input_specs,
     output_names,
@@ -61,7 +65,7 @@ def export_keras_source(source: str, options: ExportOptions) -> Export:
         keras.utils.set_random_seed(options.seed)
         model = build_application(name, options.inputs)
         value_range = application_value_range(name)
-        ranges = {n: value_range for n, _, _ in declared_inputs(model)} if value_range else {}
+        ranges = {n: value_range for n, _, _ in declared_inputs(model, not options.keep_interface)} if value_range else {}
         if options.weights:
             load_weights(model, options.weights)
             notes = [f"weights loaded from {options.weights}"]
@@ -88,8 +92,9 @@ def export_keras_model(
     tf = require("tensorflow")
     tf2onnx = require("tf2onnx")
     value_ranges = dict(value_ranges or {})
-    declared = declared_inputs(model) or declared_from_overrides(model, options.inputs)
-    inputs = input_specs(declared, options.inputs, options.dynamic_batch, value_ranges)
+    declared = declared_inputs(model, not options.keep_interface) or declared_from_overrides(model, options.inputs)
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, value_ranges, options.keep_interface)
+    own_inputs, own_outputs = declared_specs(model, declared_inputs(model, stable=False) or declared)
     out_names = output_names(model)
     signature = [tf.TensorSpec(tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
 
@@ -98,7 +103,8 @@ def export_keras_model(
         return call_model(model, args, out_names)
 
     start = time.perf_counter()
-    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}")
+    weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}", weights)
     seconds = time.perf_counter() - start
     notes = []
     if rewrites.grouped_convs or rewrites.depthwise_convs:
@@ -110,6 +116,7 @@ def export_keras_model(
         onnx_model, inputs, graph_output_specs(onnx_model),
         SourceModel("keras-model", "keras", model, tuple(inputs), tuple(_graph_output_names(onnx_model, out_names))),
         "keras", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
+        declared_inputs=own_inputs, declared_outputs=own_outputs,
     )
 
 
@@ -144,9 +151,10 @@ def export_saved_model(path: Path, source: str, options: ExportOptions) -> Expor
         raise BadSourceError(f"The SavedModel in {path} has no serving_default signature.")
     arg_specs = serving.structured_input_signature[1]
     arg_names = sorted(arg_specs)
-    names = stable_input_names([tf_name(n) for n in arg_names])
+    own = [tf_name(n) for n in arg_names]
+    names = own if options.keep_interface else stable_input_names(own)
     declared = [(m, tuple(arg_specs[n].shape.as_list()), arg_specs[n].dtype.name) for m, n in zip(names, arg_names)]
-    inputs = input_specs(declared, options.inputs, options.dynamic_batch, {})
+    inputs = input_specs(declared, options.inputs, options.dynamic_batch, {}, options.keep_interface)
     out_names = sorted(serving.structured_outputs)
     signature = [tf.TensorSpec(tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
 
@@ -164,6 +172,8 @@ def export_saved_model(path: Path, source: str, options: ExportOptions) -> Expor
         onnx_model, inputs, graph_output_specs(onnx_model),
         SourceModel("tf-function", "tensorflow", call, tuple(inputs), tuple(out_names)),
         "tensorflow", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds,
+        declared_inputs=[TensorSpec(m, d[1], d[2], "NHWC" if len(d[1]) == 4 else "other")
+                         for m, d in zip(own, declared)],
     )
 
 

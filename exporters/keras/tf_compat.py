@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -36,6 +37,8 @@ from onnxmend.core.errors import OnnxmendError, first_line
 log = logging.getLogger(__name__)
 
 _KERAS_TF_NN = "keras.src.backend.tensorflow.nn"
+_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"  # tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS
+LARGE_MODEL_BYTES = 256_000_000
 
 
 @dataclass
@@ -125,8 +128,11 @@ def unknown_ops(model: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def convert_function(function: Any, signature: list[Any], opset: int, what: str) -> tuple[onnx.ModelProto, TraceRewrites]:
+def convert_function(function: Any, signature: list[Any], opset: int, what: str,
+                     weights: int = 0) -> tuple[onnx.ModelProto, TraceRewrites]:
     """Trace ``function`` (a ``tf.function``) with the Keras workarounds on and convert it with tf2onnx.
+
+    ``weights`` (bytes) past :data:`LARGE_MODEL_BYTES` take tf2onnx's large-model path (:func:`_from_function`).
 
     Raises OnnxmendError when tf2onnx fails or leaves TensorFlow ops that ONNX does not have.
     """
@@ -134,9 +140,7 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str)
     try:
         with traceable_keras_ops() as rewrites:
             captured = captured_constants(function.get_concrete_function(*signature))
-            model, _ = tf2onnx.convert.from_function(
-                function, input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers(),
-            )
+            model = _from_function(tf2onnx, function, signature, opset, weights > LARGE_MODEL_BYTES)
     except Exception as exc:  # tf2onnx raises anything from ValueError to TF internals
         raise OnnxmendError(
             f"tf2onnx could not convert {what} ({type(exc).__name__}: {first_line(exc, 200)})."
@@ -151,6 +155,93 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str)
             f"tf2onnx left TensorFlow ops that ONNX opset {opset} does not have in {what}: {listed}{hint}."
         )
     return model, rewrites
+
+
+def _from_function(tf2onnx: Any, function: Any, signature: list[Any], opset: int, large: bool) -> onnx.ModelProto:
+    """tf2onnx's conversion with its optimizers unguarded (see :func:`optimizer_without_copies`); when that
+    raises, once more the way tf2onnx runs by default, so a failing optimizer is skipped as it always was.
+
+    ``large``: tf2onnx's large-model path, which freezes the variables without copying them into the
+    GraphDef that TensorFlow imports and optimises (grappler is skipped; the passes clean the graph
+    instead). keras:VGG16's export stayed under 4× its 0.5 GB of weights only this way; its tensors come
+    back as external data, put back into the model here.
+    """
+    kwargs = dict(input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers())
+    if large:
+        with fresh_node_protos(), _numpy_product():
+            model, storage = tf2onnx.convert.from_function(function, large_model=True, **kwargs)
+        return _internalise(model, storage.name_to_tensor_data)
+    try:
+        with optimizer_without_copies(), fresh_node_protos():
+            return tf2onnx.convert.from_function(function, **kwargs)[0]
+    except Exception as exc:  # an optimizer that raises, or any conversion error (raised again below)
+        log.warning("tf2onnx failed with its optimizers unguarded (%s); converting again with them guarded",
+                    first_line(exc))
+        return tf2onnx.convert.from_function(function, **kwargs)[0]
+
+
+def _internalise(model: onnx.ModelProto, data: dict[str, bytes]) -> onnx.ModelProto:
+    """Move the external tensors of tf2onnx's large-model output into the model, emptying ``data``."""
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            tensor.raw_data = data.pop(location)
+            del tensor.external_data[:]
+            tensor.data_location = onnx.TensorProto.DEFAULT
+    return model
+
+
+@contextmanager
+def _numpy_product() -> Iterator[None]:
+    """tf2onnx 1.17's large-model path calls ``np.product``, which numpy 2 removed."""
+    missing = not hasattr(np, "product")
+    if missing:
+        np.product = np.prod  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if missing:
+            del np.product  # type: ignore[attr-defined]
+
+
+@contextmanager
+def optimizer_without_copies() -> Iterator[None]:
+    """tf2onnx deep-copies its whole graph, constants included, before each of its ~20 optimizers, every
+    round to a fixed point, so that it can drop one that raises: keras:ResNet50 (100 MB of weights) peaked
+    at 8.3 GB in tf2onnx's optimizer, VGG16 (0.5 GB) past 12 GB. Its own switch ``TF2ONNX_CATCH_ERRORS``
+    turns the copies off; it is set only while one conversion runs."""
+    old = os.environ.get(_CATCH_ERRORS)
+    os.environ[_CATCH_ERRORS] = "FALSE"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_CATCH_ERRORS, None)
+        else:
+            os.environ[_CATCH_ERRORS] = old
+
+
+@contextmanager
+def fresh_node_protos() -> Iterator[None]:
+    """tf2onnx's optimizers end with ``Node.update_proto``, which clears a node's NodeProto and extends it
+    with the node's attributes again. With protobuf's upb backend the extended copies live in the proto's
+    arena and clearing frees nothing, so every optimizer left one more copy of every constant: ResNet50's
+    export grew by its 100 MB of weights per optimizer run (24 runs, 2.5 GB). Each update here starts from
+    a new NodeProto, so the old one (and its copies) is freed."""
+    from tf2onnx import graph as tf2onnx_graph
+
+    original = tf2onnx_graph.Node.update_proto
+
+    def update_proto(self: Any, external_tensor_storage: Any = None) -> Any:
+        old = self._op
+        self._op = onnx.NodeProto(name=old.name, op_type=old.op_type, domain=old.domain, doc_string=old.doc_string)
+        return original(self, external_tensor_storage)
+
+    tf2onnx_graph.Node.update_proto = update_proto
+    try:
+        yield
+    finally:
+        tf2onnx_graph.Node.update_proto = original
 
 
 def captured_constants(concrete_function: Any) -> dict[str, np.ndarray]:

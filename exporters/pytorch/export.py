@@ -52,7 +52,7 @@ def export_module(
     value_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> Export:
     """Export an ``nn.Module``; inputs come from ``--input`` or the module's ``example_inputs``."""
-    prepared, examples = prepare_module(module, options, input_names, output_names, value_ranges)
+    prepared, examples, declared_outputs = prepare_module(module, options, input_names, output_names, value_ranges)
     start = time.perf_counter()
     notes = []
     if options.torch_exporter == "dynamo" and options.opset < DYNAMO_MIN_OPSET:
@@ -68,14 +68,16 @@ def export_module(
         for o in model.graph.output
     ]
     source_model = replace(prepared, output_names=tuple(o.name for o in model.graph.output))
-    return Export(model, list(prepared.inputs), outputs, source_model, "torch", exporter_name, source, seconds, notes)
+    return Export(model, list(prepared.inputs), outputs, source_model, "torch", exporter_name, source, seconds, notes,
+                  declared_inputs=list(prepared.inputs), declared_outputs=declared_outputs)
 
 
 def prepare_module(
     module: Any, options: ExportOptions, input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None, value_ranges: dict[str, tuple[float, float]] | None = None,
-) -> tuple[SourceModel, list[Any]]:
-    """The module in eval mode as a :class:`SourceModel` (input specs, output names) and its example tensors."""
+) -> tuple[SourceModel, list[Any], list[TensorSpec]]:
+    """The module in eval mode as a :class:`SourceModel` (input specs, output names), its example tensors,
+    and its outputs as it computes them on those (a dynamic batch where ``--dynamic-batch`` asks for one)."""
     torch = require("torch")
     module.eval()
     examples, names = _example_inputs(module, options.inputs, input_names)
@@ -87,13 +89,16 @@ def prepare_module(
         shapes = ", ".join(f"{n} {list(t.shape)}" for n, t in zip(names, examples))
         raise OnnxmendError(f"The model does not run on inputs {shapes} ({type(exc).__name__}: {first_line(exc, 200)}); "
                             "check --input.") from exc
-    n_out = len(flatten_outputs(reference))
+    flat = flatten_outputs(reference)
+    n_out = len(flat)
     out_names = tuple(output_names or (["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]))
+    out_specs = [TensorSpec(n, _spec_shape(t, options.dynamic_batch), str(t.dtype).replace("torch.", ""))
+                 for n, t in zip(out_names, flat)]
     inputs = tuple(
         TensorSpec(n, _spec_shape(t, options.dynamic_batch), _np_dtype(t), _guess_layout(t), value_ranges.get(n))
         for n, t in zip(names, examples)
     )
-    return SourceModel("torch-module", "torch", module, inputs, out_names), examples
+    return SourceModel("torch-module", "torch", module, inputs, out_names), examples, out_specs
 
 
 def load_torch_source(source: str, options: ExportOptions) -> SourceModel:

@@ -169,3 +169,18 @@ def layout_option(auto_means: str) -> Decorator:
         help=f"auto = {auto_means}, Transposes allowed around fused norms (fastest on onnxruntime); nchw = "
              "channels-first I/O and no Transpose inside; keep = the source's I/O, at most one Transpose per "
              "NHWC input/output (recorded in the model's metadata).")
+def interface_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--keep-interface, --max-growth: what the rewrite may do to the model's interface and size."""
+
+    @click.option("--keep-interface", is_flag=True,
+                  help="The written model keeps the source's interface exactly: input/output names, dtypes, layout "
+                       "(no NHWC→NCHW) and dynamic dims (a None batch stays dynamic). Passes that would change it are "
+                       "refused; cannot go with --layout nchw.")
+    @click.option("--max-growth", type=click.FloatRange(min=1.0), default=1.5, show_default=True, metavar="FACTOR",
+                  help="Refuse a rewrite that makes the model's weights more than FACTOR times the input's "
+                       "(constant folding can store an activation-sized tensor); inf = no limit.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper

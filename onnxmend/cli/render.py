@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import click
 from rich.console import Console
@@ -25,9 +25,12 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from onnxmend.core.fileio import json_text
+from onnxmend.core.interface_diff import TensorChange
 from onnxmend.core.table import Table
+from onnxmend.flows.interface import interface_table
 from onnxmend.flows.quantize import QuantizeResult
-from onnxmend.flows.tables import bench_caption, bench_table, parity_table
+from onnxmend.flows.tables import bench_caption, bench_table, parity_table, weights_line
+from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.validate import Validation
 
@@ -114,6 +117,15 @@ def render(table: Table) -> RichTable:
 
 def _styled(text: str, style: str) -> str:
     return f"[{style}]{escape(text)}[/]" if style and text else escape(text)
+
+
+def print_interface(changes: Sequence[TensorChange], pipeline: PipelineReport,
+                    title: str = "source → written model") -> None:
+    """The interface table (every changed input/output, or "unchanged") and the weights' growth."""
+    t = interface_table(changes)
+    t.title = f"interface ({title})"
+    show(t)
+    say(escape(weights_line(pipeline)))
 
 
 def print_validation(validation: Validation, title: str) -> None:

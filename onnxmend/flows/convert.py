@@ -24,6 +24,7 @@ from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
 from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
+from onnxmend.flows.interface import convert_interface
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.flows.quantize import quantize
 from onnxmend.passes.infra.base import PassContext
@@ -62,21 +63,19 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     options = options or ConvertOptions()
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
-    _check_output(source, out_dir, options.force)
-    passes = resolve(options.preset, options.passes)  # bad --passes fails before the slow export
-    if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
-        raise OnnxmendError(f"CUDA was requested, but {reason}.")
+    passes = _preflight(source, out_dir, options)
     seconds: dict[str, float] = {}
 
     say(f"exporting {source}")
     start = time.perf_counter()
-    exported = export(source, replace(options.export, seed=options.seed))
+    exported = export(source, replace(options.export, seed=options.seed,
+                                      keep_interface=options.keep_interface or options.export.keep_interface))
     seconds["export"] = time.perf_counter() - start
     raw = exported.model
     _stamp(raw, exported)
 
     start = time.perf_counter()
-    layout = choose_layout(options.layout, exported.is_nhwc)
+    layout = choose_layout(options.layout, exported.is_nhwc, options.keep_interface)
     fixed, report = _fix(raw, exported, passes, layout, options, say)
     seconds["fix"] = time.perf_counter() - start
 
@@ -89,6 +88,8 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         source, out_dir, exported, report, raw_validation, validation,
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
+        interface=convert_interface(exported, fixed, options.export, options.layout),
+        keep_interface=options.keep_interface,
     )
     # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
     # no model without the report that says whether it was validated.
@@ -98,6 +99,17 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     save_model(fixed, out_dir / "model.onnx")
     _extras(result, options, say)
     return result
+
+
+def _preflight(source: str, out_dir: Path, options: ConvertOptions) -> list:
+    """What can be refused before the slow export: the output folder, --passes, a layout contradiction,
+    CUDA that is not there. Returns the passes to run."""
+    _check_output(source, out_dir, options.force)
+    passes = resolve(options.preset, options.passes)
+    choose_layout(options.layout, False, options.keep_interface)
+    if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
+        raise OnnxmendError(f"CUDA was requested, but {reason}.")
+    return passes
 
 
 def _validate(model: onnx.ModelProto, exported: Export, options: ConvertOptions):
@@ -111,10 +123,10 @@ def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, opti
     """The gated pass pipeline on the raw export, with the source's seeded inputs as the gate's feeds."""
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
-                      **layout_context(options.layout, layout))  # type: ignore[arg-type]
+                      **layout_context(options.layout, layout, options.keep_interface))  # type: ignore[arg-type]
     gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed), seed=options.seed) if options.verify else None
     try:
-        return run_passes(raw, passes, ctx, gate=gate, progress=say)
+        return run_passes(raw, passes, ctx, gate=gate, progress=say, max_growth=options.max_growth)
     finally:
         if gate is not None:
             gate.close()

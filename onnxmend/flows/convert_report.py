@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from onnxmend.core.table import to_markdown
 from onnxmend.flows.convert_result import ConvertResult
+from onnxmend.flows.interface import interface_table
 from onnxmend.flows.layout import LAYOUT_MEANING
-from onnxmend.flows.tables import ops_table, parity_table, passes_table, skipped_summary
+from onnxmend.flows.tables import ops_table, parity_table, passes_table, skipped_summary, weights_line
 
 
 def convert_markdown(result: ConvertResult) -> str:
@@ -19,6 +20,9 @@ def convert_markdown(result: ConvertResult) -> str:
         f"onnxruntime on {v.provider}. {provider_note}".rstrip(),
         f"Exporter: {result.export.exporter}. I/O layout: {result.layout} "
         f"(--layout {result.layout_choice}: {LAYOUT_MEANING[result.layout_choice]}).",
+        "## Interface, source → model.onnx" + (" (--keep-interface)" if result.keep_interface else ""),
+        to_markdown(interface_table(result.interface)),
+        weights_line(result.pipeline),
         "## Parity of the fixed graph (model.onnx)", to_markdown(parity_table(v.comparison, "")),
         "## Parity of the raw export (raw.onnx), for reference", to_markdown(parity_table(result.raw_validation.comparison, "")),
         "## Ops, raw → fixed", to_markdown(ops_table(result.before.ops, result.after.ops)),

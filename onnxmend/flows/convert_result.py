@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Literal
 
 from onnxmend import __version__
+from onnxmend.core.interface_diff import TensorChange
 from onnxmend.exporters import Export, ExportOptions
 from onnxmend.flows.layout import LayoutChoice
 from onnxmend.flows.quantize import QuantizeResult
+from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
@@ -33,6 +35,10 @@ class ConvertOptions:
     bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
     allow_no_gain: bool = False  # accept an int8 artifact that is not smaller or not faster than fp32
     force: bool = False  # write into a folder holding files onnxmend did not write
+    # The written model keeps the source's interface exactly: names, layout, dynamic dims (flows.interface).
+    keep_interface: bool = False
+    # A rewrite that grows the weights past this many times the raw export's is refused (inf: no limit).
+    max_growth: float = DEFAULT_MAX_GROWTH
 
 
 @dataclass
@@ -52,6 +58,8 @@ class ConvertResult:
     benchmark: BenchResult | None = None
     int8_skipped: str = ""  # why convert --quantize wrote no int8 artifact (nothing to quantize)
     allow_no_gain: bool = False
+    interface: list[TensorChange] = field(default_factory=list)
+    keep_interface: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -66,7 +74,8 @@ class ConvertResult:
         data: dict[str, object] = {
             "onnxmend": __version__, "source": self.source, "framework": self.export.framework,
             "exporter": self.export.exporter, "layout": self.layout,
-            "layout_choice": self.layout_choice,
+            "layout_choice": self.layout_choice, "keep_interface": self.keep_interface,
+            "interface": [c.to_json() for c in self.interface],
             "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
             "verdict": self.validation.verdict, "validation": self.validation.to_json(),
             "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -14,12 +14,15 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import EXTERNAL_DATA_THRESHOLD, load_model_and_layout, save_model
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata, source_layout_specs
+from onnxmend.core.interface_diff import TensorChange
 from onnxmend.core.large import model_bytes
 from onnxmend.core.outputs import claim_data_file, claim_file
 from onnxmend.exporters.options import InputArg
-from onnxmend.flows.layout import IoLayout, LayoutChoice, layout_context
+from onnxmend.flows.interface import fix_interface
+from onnxmend.flows.layout import IoLayout, LayoutChoice, choose_layout, layout_context
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
+from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH
 from onnxmend.passes.infra.manager import ProgressHook, run_passes
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S, NumericGate
@@ -33,6 +36,8 @@ class FixResult:
     pipeline: PipelineReport
     before: Inspection
     after: Inspection
+    interface: list[TensorChange] = field(default_factory=list)  # input file → output file
+    keep_interface: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -44,17 +49,20 @@ class FixResult:
 
 def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", passes: str | None = None,
         verify: bool = True, layout: LayoutChoice = "auto", seed: int = 0, inputs: Sequence[InputArg] = (),
-        progress: ProgressHook | None = None, force: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S) -> FixResult:
+        progress: ProgressHook | None = None, force: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S,
+        keep_interface: bool = False, max_growth: float = DEFAULT_MAX_GROWTH) -> FixResult:
     """Rewrite ``input_path`` with a preset (or exactly ``passes``) and write ``output_path``.
 
     ``layout`` ``auto`` keeps the file's interface and lets fusions add Transposes; ``nchw``/``keep`` pin it
     (see :func:`~onnxmend.flows.layout.layout_context`). With ``verify`` every pass is gated numerically
     against the input graph on inputs seeded with ``seed``, at the sizes ``inputs`` give (``--input``) and
-    the others the gate finds the graph runs at; each onnxruntime run of the gate may take ``timeout_s``. A
-    file with external data is written with external data (``OUT.onnx.data`` beside ``output_path``), as is
-    any model past 1 GiB.
+    the others the gate finds the graph runs at; each onnxruntime run of the gate may take ``timeout_s``.
+    ``keep_interface`` rejects any rewrite that changes an input or output; ``max_growth`` any that grows the
+    weights more than that many times. A file with external data is written with external data
+    (``OUT.onnx.data`` beside ``output_path``), as is any model past 1 GiB.
     """
     input_path, output_path = Path(input_path), Path(output_path)
+    io_layout: IoLayout = choose_layout("keep" if layout == "auto" else layout, False, keep_interface)
     if output_path.resolve() == input_path.resolve():
         raise OnnxmendError("The output path is the input file; onnxmend never overwrites its input. Choose another -o.")
     claim_file(output_path, force)
@@ -62,23 +70,23 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     if external or model_bytes(model) >= EXTERNAL_DATA_THRESHOLD:
         claim_data_file(output_path, force)
     selected = resolve(preset, passes)
-    io_layout: IoLayout = "nchw" if layout == "nchw" else "keep"
     framework = guess_framework(model)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
-                      framework=framework, **layout_context(layout, io_layout))  # type: ignore[arg-type]
+                      framework=framework, **layout_context(layout, io_layout, keep_interface))  # type: ignore[arg-type]
     gate = NumericGate(model, given_feeds(model, inputs, seed), seed=seed, timeout_s=timeout_s) if verify else None
     try:
-        fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress)
+        fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress, max_growth=max_growth)
     finally:
         if gate is not None:
             gate.close()
     set_metadata(fixed, "onnxmend.version", __version__)
     # Everything that can fail happens before the output is written: no run that ends in an error leaves it.
     before, after = inspect_model(model, input_path, framework), inspect_model(fixed, output_path, framework)
+    interface = fix_interface(model, fixed, layout)
     # A file that kept its weights in external data is written the same way, whatever its size.
     save_model(fixed, output_path, external_threshold=0 if external else EXTERNAL_DATA_THRESHOLD)
     after.size_bytes = output_path.stat().st_size
-    return FixResult(output_path, report, before, after)
+    return FixResult(output_path, report, before, after, interface, keep_interface)
 
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from onnxmend.core.errors import OnnxmendError
+
 LayoutChoice = Literal["auto", "nchw", "keep"]
 IoLayout = Literal["nchw", "keep"]
 
@@ -14,14 +16,24 @@ LAYOUT_MEANING = {
 }
 
 
-def choose_layout(choice: LayoutChoice, source_is_nhwc: bool) -> IoLayout:
-    """``auto`` means NCHW I/O for NHWC sources (the graph then has no boundary Transposes), else keep."""
+def choose_layout(choice: LayoutChoice, source_is_nhwc: bool, keep_interface: bool = False) -> IoLayout:
+    """``auto`` means NCHW I/O for NHWC sources (the graph then has no boundary Transposes), else keep.
+
+    ``--keep-interface`` keeps the source's I/O layout (``auto`` still lets fusions add Transposes inside);
+    with ``--layout nchw`` it is a contradiction, refused in one sentence.
+    """
+    if keep_interface:
+        if choice == "nchw":
+            raise OnnxmendError(
+                "--keep-interface keeps the source's layout, so it cannot go with --layout nchw; drop one of them."
+            )
+        return "keep"
     if choice == "auto":
         return "nchw" if source_is_nhwc else "keep"
     return choice
 
 
-def layout_context(choice: LayoutChoice, io_layout: IoLayout) -> dict[str, object]:
+def layout_context(choice: LayoutChoice, io_layout: IoLayout, keep_interface: bool = False) -> dict[str, object]:
     """PassContext fields for a layout choice.
 
     ``auto`` lets a fusion add Transposes where the fused op is worth them (a channel LayerNorm of an NCHW
@@ -29,4 +41,4 @@ def layout_context(choice: LayoutChoice, io_layout: IoLayout) -> dict[str, objec
     reorders). A pinned ``nchw`` or ``keep`` promises the Transpose count: none inside the graph, at most
     one at each NHWC input/output; such norms then stay decomposed.
     """
-    return {"layout": io_layout, "fusions_may_transpose": choice == "auto"}
+    return {"layout": io_layout, "fusions_may_transpose": choice == "auto", "keep_interface": keep_interface}

@@ -4,6 +4,7 @@ for ``report.md`` and the CLI's rich renderer for the terminal.
 
 from __future__ import annotations
 
+from onnxmend.core.graph import human_bytes
 from onnxmend.core.table import Cell, Table, table
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import ArtifactResult, BenchResult
@@ -52,6 +53,16 @@ def ops_table(before: dict[str, int], after: dict[str, int], headline: tuple[str
         t.add(op, before.get(op, 0), after.get(op, 0))
     t.add(Cell("nodes", "bold"), sum(before.values()), sum(after.values()))
     return t
+
+
+def weights_line(report: PipelineReport) -> str:
+    """``weights 40.5 KB → 50.1 KB (1.24×; a rewrite may grow them 1.5× at most)``."""
+    limit = "no limit (--max-growth inf)" if report.max_growth == float("inf") else \
+        f"a rewrite may grow them {report.max_growth:g}× at most (--max-growth)"
+    refused = [r.name for r in report.rejected if "--max-growth" in r.reason]
+    tail = f"; refused for growth: {', '.join(refused)}" if refused else ""
+    return (f"weights {human_bytes(report.weights_before)} → {human_bytes(report.weights_after)} "
+            f"({report.growth:.2f}×; {limit}{tail})")
 
 
 def skipped_summary(report: PipelineReport, limit: int = 20) -> list[str]:

@@ -77,6 +77,9 @@ class PassContext:
     # True while a graph is prepared for int8 (PREPARE_FOR_INT8): a Transpose may then not turn a MatMul
     # into a 1x1 Conv, since dynamic quantization makes a Conv a slow ConvInteger.
     keep_matmuls: bool = False
+    # --keep-interface: no pass may change a graph input or output (name, dtype, layout, static/dynamic
+    # dims); the manager rejects a rewrite that does, and passes that need static dims say so.
+    keep_interface: bool = False
 
 
 @dataclass(frozen=True)

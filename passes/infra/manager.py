@@ -9,6 +9,10 @@ exporting and checking a prefix) to find the first pass that breaks it; that pas
 reason, never runs again, and the round is redone without it. A pass that raises or gives up halfway is
 rejected (or dropped) the same way, its partial edits discarded by replaying the round up to it.
 
+The round's check also holds the weights to a growth limit (:mod:`onnxmend.passes.infra.growth`,
+``max_growth`` times the input's, 1.5 by default): a pass whose rewrite makes them larger is rejected with
+the growth stated, found by the same bisection.
+
 Before a pass first runs, its precondition (:meth:`Pass.requires`) is checked once; a pass whose
 precondition fails is recorded under ``not_run`` with the reason and never runs.
 
@@ -26,12 +30,13 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
-from onnxmend.core.graph import import_graph, model_opset, op_histogram
+from onnxmend.core.graph import import_graph, model_opset, op_histogram, weight_bytes
 from onnxmend.core.isolated import infer_shapes_isolated
 from onnxmend.core.large import check_model
 from onnxmend.passes.infra.base import Pass, PassContext
+from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH, GrowthLimit
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
-from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, refresh_shapes
+from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, interface_moved, refresh_shapes
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +61,25 @@ def run_passes(
     gate: Gate | None = None,
     max_rounds: int = 6,
     progress: ProgressHook | None = None,
+    max_growth: float = DEFAULT_MAX_GROWTH,
 ) -> tuple[onnx.ModelProto, PipelineReport]:
-    """Apply ``passes`` in order, repeatedly, until a round changes nothing or ``max_rounds`` is hit."""
+    """Apply ``passes`` in order, repeatedly, until a round changes nothing or ``max_rounds`` is hit.
+
+    A rewrite that grows the weights past ``max_growth`` times the input's is rejected (``inf``: no limit).
+    """
     ctx = ctx or PassContext(opset=model_opset(model))
-    report = PipelineReport([p.name for p in passes], ops_before=op_histogram(model))
+    report = PipelineReport([p.name for p in passes], ops_before=op_histogram(model),
+                            weights_before=weight_bytes(model), max_growth=max_growth)
     if gate is not None and gate.unavailable:
         report.unverified_reason = gate.unavailable
         report.notes["gate"] = [gate.unavailable]
         gate = None
     report.verified = gate is not None
-    pipeline = _Pipeline(list(passes), ctx, gate, report, progress)
+    growth = GrowthLimit(report.weights_before, max_growth)
+    pipeline = _Pipeline(list(passes), ctx, gate, growth, report, progress)
     model = pipeline.run(infer_shapes_isolated(model), max_rounds)  # untrusted: inference runs in a worker
     report.ops_after = op_histogram(model)
+    report.weights_after = weight_bytes(model)
     return model, report
 
 
@@ -76,6 +88,7 @@ class _Pipeline:
     passes: list[Pass]
     ctx: PassContext
     gate: Gate | None
+    growth: GrowthLimit
     report: PipelineReport
     progress: ProgressHook | None
     disabled: set[str] = field(default_factory=set)
@@ -131,6 +144,9 @@ class _Pipeline:
             model = infer_shapes_isolated(model, "the rewritten graph", strict=True)
         except Exception as exc:  # export, checker and inference raise several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"
+        too_big = self.growth.check(model) or (interface_moved(like, model) if self.ctx.keep_interface else "")
+        if too_big:
+            return like, too_big
         if self.gate is not None:
             reason = self.gate.check(model)
             if reason:

@@ -42,6 +42,14 @@ class PipelineReport:
     verified: bool = False
     # Why the rewrites were not compared numerically (empty when they were, or when that was not asked).
     unverified_reason: str = ""
+    # Bytes of constant tensors before and after, and the growth a rewrite may cause (passes/infra/growth).
+    weights_before: int = 0
+    weights_after: int = 0
+    max_growth: float = 1.5
+
+    @property
+    def growth(self) -> float:
+        return self.weights_after / self.weights_before if self.weights_before else 1.0
 
     @property
     def rejected(self) -> list[PassRecord]:
@@ -56,4 +64,6 @@ class PipelineReport:
             "not_run": self.not_run,
             "skipped": {p: [{"node": s.node, "reason": s.reason} for s in skips] for p, skips in self.skipped.items()},
             "notes": self.notes, "ops_before": self.ops_before, "ops_after": self.ops_after,
+            "weights": {"before_bytes": self.weights_before, "after_bytes": self.weights_after,
+                        "growth": round(self.growth, 4), "max_growth": str(self.max_growth)},
         }

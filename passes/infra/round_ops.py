@@ -62,6 +62,31 @@ def export_like(graph: gs.Graph, like: onnx.ModelProto, interface: list[Interfac
     return model
 
 
+def interface_of(model: onnx.ModelProto) -> list[tuple[str, str, int, tuple[object, ...]]]:
+    """(kind, name, dtype, dims) of every graph input and output; dynamic dims compare equal whatever their
+    names (shape inference may rename ``unk__3`` to ``batch``), a number stays a number."""
+    inits = {t.name for t in model.graph.initializer}
+    rows = []
+    for kind, infos in (("input", [vi for vi in model.graph.input if vi.name not in inits]), ("output", model.graph.output)):
+        for vi in infos:
+            tt = vi.type.tensor_type
+            dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else "?" for d in tt.shape.dim)
+            rows.append((kind, vi.name, tt.elem_type, dims if tt.HasField("shape") else ("unknown rank",)))
+    return rows
+
+
+def interface_moved(before: onnx.ModelProto, after: onnx.ModelProto) -> str:
+    """Why ``after``'s interface is not ``before``'s (empty when it is the same), for --keep-interface."""
+    old, new = interface_of(before), interface_of(after)
+    for a, b in zip(old, new):
+        if a != b:
+            return (f"it changes the graph's {a[0]} {a[1]} (dtype {a[2]}, dims {list(a[3])}) into {b[1]} "
+                    f"(dtype {b[2]}, dims {list(b[3])}), which --keep-interface forbids")
+    if len(old) != len(new):
+        return f"it changes the number of graph inputs/outputs from {len(old)} to {len(new)}, which --keep-interface forbids"
+    return ""
+
+
 def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> None:
     """Give the graph's tensors the shapes and dtypes shape inference found for ``model`` (same names)."""
     infos = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}

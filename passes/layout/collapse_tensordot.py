@@ -11,9 +11,15 @@ After::
 MatMul broadcasts over the leading axes, so the product is the same; without the Reshapes,
 ``push-transposes`` can move Transposes through the MatMul. It runs before ``push-transposes``.
 
-Preconditions: the input shape is static and the weight is a constant matrix. Not handled: Reshapes that
-do more than flatten and restore the leading axes, and flattened tensors used elsewhere (the reason is
-recorded per node).
+With a dynamic batch (``--dynamic-batch``) tf2onnx computes both Reshape targets from ``Shape(x)``
+(``Gather─ReduceProd─Concat─Cast``); :func:`~onnxmend.passes.infra.shape_expr.shape_expression` reads them
+as products of x's named dims, and the match holds when the first flattens the leading dims of x and the
+second restores exactly them (``[N·H·W, C]`` and ``[N, H, W, K]``). The Shape chains then die with the
+Reshapes. ConvNeXtTiny with ``--dynamic-batch``: its 36 Tensordots collapse as with a static batch.
+
+Preconditions: x's last dim is static, the others static or named, and the weight is a constant matrix.
+Not handled: Reshapes that do more than flatten and restore the leading axes, and flattened tensors used
+elsewhere (the reason is recorded per node).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.graph import const_value, output_ids, producer
 from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.naming import Namer
+from onnxmend.passes.infra.shape_expr import dims_of, product, shape_expression
 
 
 class CollapseTensordot(MatchingPass):
@@ -34,7 +41,7 @@ class CollapseTensordot(MatchingPass):
 
     name = "collapse-tensordot"
     fixes = "Turns Reshape-to-2-D, MatMul, Reshape-back (tf2onnx Tensordot) into one N-D MatMul so Transposes pass it."
-    preconditions = "The input shape is static and the weight is a constant matrix."
+    preconditions = "The input's last dim is static (the others static or named) and the weight is a constant matrix."
 
     def anchors(self, graph: gs.Graph) -> list[gs.Node]:
         return [n for n in graph.nodes if n.op == "MatMul"]
@@ -59,15 +66,18 @@ def _tensordot_blocker(matmul: gs.Node, outputs: set[int]) -> str | None:
     source, weight = flatten.inputs[0], const_value(matmul.inputs[1])
     if weight is None or weight.ndim != 2:
         return "the Tensordot weight is not a constant matrix"
-    shape = source.shape
-    if shape is None or len(shape) < 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-        return "the Tensordot input has no static shape"
+    dims = dims_of(source.shape)
+    if dims is None or len(dims) < 3 or dims[-1][1] or any(c <= 0 for c, _ in dims):
+        return "the Tensordot input's shape is unknown (a dim that is neither a number nor named) or its last dim is dynamic"
     inner = [matmul.inputs[0], matmul.outputs[0]]
     if any(len(t.outputs) != 1 or id(t) in outputs for t in inner):
         return "the flattened tensors of the Tensordot are used elsewhere"
-    wanted = list(shape[:-1]) + [int(weight.shape[1])]
-    target = const_value(after[0].inputs[1])
-    if shape[-1] != weight.shape[0] or target is None or target.reshape(-1).tolist() != wanted:
+    channels, k = dims[-1][0], int(weight.shape[1])
+    flat, restored = shape_expression(flatten.inputs[1]), shape_expression(after[0].inputs[1])
+    if flat is None or restored is None:
+        return "the Tensordot's Reshape targets are computed in a way this pass cannot read"
+    if channels != weight.shape[0] or flat not in ([product(dims[:-1]), (channels, ())], [(-1, ()), (channels, ())]) \
+            or restored != dims[:-1] + [(k, ())]:
         return "the Reshapes around the MatMul do more than flatten and restore the leading axes"
     return ""
 

@@ -42,6 +42,8 @@ class IoLayout(Pass):
     preconditions = "Runs only with layout=nchw; the tensors are 4-D; push-transposes runs after it to cancel pairs."
 
     def requires(self, graph: gs.Graph, ctx: PassContext) -> str | None:
+        if ctx.keep_interface:
+            return "--keep-interface keeps the inputs' and outputs' layout"
         return None if ctx.layout == "nchw" else "the interface is kept (it runs only with --layout nchw)"
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:

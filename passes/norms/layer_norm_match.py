@@ -263,6 +263,9 @@ def undoing_transpose_after(graph: gs.Graph, out: gs.Variable, perm: tuple[int, 
 
 
 def looks_like_norm(mean_node: gs.Node) -> bool:
-    """A mean that is subtracted from its own input: worth a skip reason (a plain average pool is not)."""
+    """A mean that is subtracted from its own input, directly or through a Reshape: worth a skip reason (a
+    plain average pool is not)."""
     x, mean = mean_node.inputs[0], mean_node.outputs[0]
-    return any(n.op == "Sub" and n.inputs[0] is x for n in consumers(mean))
+    readers = consumers(mean)
+    readers += [n for r in readers if r.op == "Reshape" for n in consumers(r.outputs[0])]
+    return any(n.op == "Sub" and n.inputs[0] is x for n in readers)

@@ -98,9 +98,21 @@ def _mean_reader(graph: gs.Graph, x: gs.Tensor, mean: gs.Variable) -> tuple[gs.N
 
 
 def _is_noop_reshape(node: gs.Node) -> bool:
+    """A Reshape to the shape its input already has. With a dynamic batch tf2onnx writes the cancelled
+    Transpose of a mean as ``Reshape(mean[N,1,H,W], [-1,1,H,W])``: every other dim equal (a static match, or
+    0 = copy), so the one -1 can only be N. A dynamic dim matched by anything but that -1 or 0 is unknown."""
     target = const_value(node.inputs[1])
     shape = node.inputs[0].shape
-    return target is not None and shape is not None and all(isinstance(d, int) for d in shape) and [int(t) for t in target] == list(shape)
+    if target is None or shape is None or target.ndim != 1 or len(target) != len(shape):
+        return False
+    copies = not int(node.attrs.get("allowzero", 0))
+    free = 0
+    for want, have in zip((int(t) for t in target), shape):
+        if want == -1:
+            free += 1
+        elif not ((want == 0 and copies) or (isinstance(have, int) and want == have)):
+            return False
+    return free <= 1
 
 
 def _variance(

@@ -125,6 +125,26 @@ def test_tracing_patch_is_undone_so_the_runner_runs_keras_untouched(exported):
     assert source_runner(exported).run(synthesize(exported.inputs, seed=3))["logits"].shape == (1, 10)
 
 
+def test_large_model_path_matches_keras_and_keeps_no_external_data(model, monkeypatch):
+    """Models past LARGE_MODEL_BYTES take tf2onnx's large-model path (no GraphDef copy of the weights)."""
+    monkeypatch.setattr(tf_compat, "LARGE_MODEL_BYTES", 0)
+    exported = export_keras_model(model, "small", ExportOptions(dynamic_batch=True))
+    onnx.checker.check_model(exported.model, full_check=True)
+    assert all(t.data_location == onnx.TensorProto.DEFAULT and not t.external_data for t in exported.model.graph.initializer)
+    assert not hasattr(np, "product") or np.__version__.startswith("1.")  # the numpy shim is undone
+    comparison, _ = parity(exported, batch=3)
+    assert comparison.verdict == "pass" and comparison.worst_max_abs_scaled <= 1e-4
+
+
+def test_tf2onnx_switches_are_restored_after_a_conversion(exported):
+    import os
+
+    from tf2onnx import graph as tf2onnx_graph
+
+    assert "TF2ONNX_CATCH_ERRORS" not in os.environ
+    assert tf2onnx_graph.Node.update_proto.__qualname__ == "Node.update_proto"
+
+
 def test_dynamic_batch_runs_any_batch(model):
     exported = export_keras_model(model, "small", ExportOptions(dynamic_batch=True, opset=15))
     dim = exported.model.graph.input[0].type.tensor_type.shape.dim[0]

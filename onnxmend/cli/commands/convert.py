@@ -12,6 +12,7 @@ from onnxmend.cli.options import (
     allow_no_gain_option,
     export_options,
     force_option,
+    interface_options,
     layout_option,
     out_option,
     pass_options,
@@ -21,6 +22,7 @@ from onnxmend.cli.options import (
 from onnxmend.cli.render import (
     int8_verdict,
     print_bench,
+    print_interface,
     print_json,
     print_validation,
     progress,
@@ -45,6 +47,7 @@ def default_out_dir(source: str) -> Path:
 @export_options
 @pass_options
 @layout_option("NCHW I/O for NHWC sources")
+@interface_options
 @tolerance_options
 @click.option("--quantize", is_flag=True, help="Also write the dynamic int8 artifact (see `onnxmend quantize`).")
 @allow_no_gain_option
@@ -52,8 +55,9 @@ def default_out_dir(source: str) -> Path:
 @force_option
 @report_options("Show every skipped candidate and why.")
 def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset: str, pass_names: str | None,
-            verify: bool, layout: str, atol: float, rtol: float, seed: int, provider: str, threads: int,
-            quantize: bool, allow_no_gain: bool, run_bench: bool, force: bool, as_json: bool, verbose: bool) -> int:
+            verify: bool, layout: str, keep_interface: bool, max_growth: float, atol: float, rtol: float, seed: int,
+            provider: str, threads: int, quantize: bool, allow_no_gain: bool, run_bench: bool, force: bool,
+            as_json: bool, verbose: bool) -> int:
     """Export SOURCE to ONNX, fix it, and validate it against the source framework.
 
     SOURCE is model.onnx, model.keras, model.h5, a SavedModel folder, keras:NAME, torch:pkg.mod:factory,
@@ -63,7 +67,8 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     """
     out = Path(out_dir) if out_dir else default_out_dir(source)
     options = ConvertOptions(export_opts, preset, pass_names, verify, layout, atol, rtol, seed, provider, threads,  # type: ignore[arg-type]
-                             quantize=quantize, bench=run_bench, force=force, allow_no_gain=allow_no_gain)
+                             quantize=quantize, bench=run_bench, force=force, allow_no_gain=allow_no_gain,
+                             keep_interface=keep_interface, max_growth=max_growth)
     with stdout_for_json(as_json), progress(not as_json) as step:
         result = convert(source, out, options, progress=step)
     if as_json:
@@ -75,6 +80,7 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
         say(f"[yellow]note:[/] {escape(note)}")
     show(passes_table(result.pipeline, verbose))
     show(ops_table(result.before.ops, result.after.ops))
+    print_interface(result.interface, result.pipeline)
     if result.pipeline.unverified_reason:
         verdict(f"[bold yellow]passes not gated:[/] {escape(result.pipeline.unverified_reason)}")
     title = f"parity vs {result.export.framework} (fixed graph, {result.validation.provider})"

@@ -8,13 +8,14 @@ from rich.markup import escape
 from onnxmend.cli.options import (
     force_option,
     given,
+    interface_options,
     layout_option,
     out_option,
     pass_options,
     report_options,
     seed_option,
 )
-from onnxmend.cli.render import print_json, progress, show, stdout_for_json, verdict
+from onnxmend.cli.render import print_interface, print_json, progress, show, stdout_for_json, verdict
 from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.fix import fix
 from onnxmend.flows.tables import ops_table, passes_table
@@ -29,6 +30,7 @@ from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S
 @click.option("--input", "inputs", multiple=True, metavar="NAME:1x3x224x224",
               help="A size for the gate to check the rewrites at (repeatable; ? keeps a dim dynamic); it also tries "
                    "other sizes the graph runs at.")
+@interface_options
 @seed_option("Seed for the gate's synthesised inputs.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds each onnxruntime run of the gate may take (in a worker process); a run past it is "
@@ -36,7 +38,8 @@ from onnxmend.runtime.gate import DEFAULT_TIMEOUT_S
 @force_option
 @report_options("Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
-            inputs: tuple[str, ...], seed: int, timeout_s: float, force: bool, as_json: bool, verbose: bool) -> int:
+            inputs: tuple[str, ...], keep_interface: bool, max_growth: float, seed: int, timeout_s: float, force: bool,
+            as_json: bool, verbose: bool) -> int:
     """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified.
 
     Exit code 0 when every rewrite was gated, 1 when the written graph disagrees with MODEL, 2 on bad
@@ -47,12 +50,15 @@ def command(model: str, output: str, preset: str, pass_names: str | None, verify
                                "drop one of them.")
     with stdout_for_json(as_json), progress(not as_json) as step:
         result = fix(model, output, preset, pass_names, verify, layout, seed,  # type: ignore[arg-type]
-                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force, timeout_s=timeout_s)
+                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force, timeout_s=timeout_s,
+                     keep_interface=keep_interface, max_growth=max_growth)
     if as_json:
-        print_json({"output": str(result.output), **result.pipeline.to_json()})
+        print_json({"output": str(result.output), **result.pipeline.to_json(),
+                    "interface": [c.to_json() for c in result.interface], "keep_interface": result.keep_interface})
     else:
         show(passes_table(result.pipeline, verbose))
         show(ops_table(result.before.ops, result.after.ops))
+        print_interface(result.interface, result.pipeline, "input file → written model")
         if result.pipeline.unverified_reason:
             verdict(f"[bold yellow]NOT VERIFIED[/] {escape(result.pipeline.unverified_reason)}")
         verdict(f"wrote {result.output}")
