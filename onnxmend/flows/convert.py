@@ -24,14 +24,18 @@ from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
 from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
+from onnxmend.flows.data import prepare
+from onnxmend.flows.fix import gate_inputs_used
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.flows.quantize import quantize
+from onnxmend.flows.validate import save_validation_outputs
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.options import BenchOptions
 from onnxmend.runtime.bench.results import write_report
+from onnxmend.runtime.data import GATE_CAP, InputsUsed, LoadedInputs
 from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
@@ -64,6 +68,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     out_dir = Path(out_dir)
     _check_output(source, out_dir, options.force)
     passes = resolve(options.preset, options.passes)  # bad --passes fails before the slow export
+    file = prepare(options.data, options.force, protect=[source, *(out_dir / name for name in OUTPUTS)])
     if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
         raise OnnxmendError(f"CUDA was requested, but {reason}.")
     seconds: dict[str, float] = {}
@@ -74,16 +79,17 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     seconds["export"] = time.perf_counter() - start
     raw = exported.model
     _stamp(raw, exported)
+    loaded = file.fit(exported.inputs) if file is not None else None  # arrays as the source takes them
 
     start = time.perf_counter()
     layout = choose_layout(options.layout, exported.is_nhwc)
-    fixed, report = _fix(raw, exported, passes, layout, options, say)
+    fixed, report, gate_used = _fix(raw, exported, passes, layout, options, say, loaded)
     seconds["fix"] = time.perf_counter() - start
 
     say("validating against the source framework")
     start = time.perf_counter()
     kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
-                  threads=options.threads)
+                  threads=options.threads, loaded=loaded)
     raw_validation = validate(raw, exported, **kwargs)  # type: ignore[arg-type]
     validation = validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
     seconds["validate"] = time.perf_counter() - start
@@ -92,32 +98,40 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         source, out_dir, exported, report, raw_validation, validation,
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
+        gate_inputs=gate_used,
     )
+    if options.data.save is not None and validation.runs:
+        result.saved_outputs = save_validation_outputs(options.data.save, validation, fixed, str(out_dir / "model.onnx"),
+                                                       exported.framework)
     # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
     # no model without the report that says whether it was validated.
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
     save_model(raw, out_dir / "raw.onnx")
     save_model(fixed, out_dir / "model.onnx")
-    _extras(result, options, say)
+    _extras(result, options, say, loaded)
     return result
 
 
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,
-         say: Progress) -> tuple[onnx.ModelProto, PipelineReport]:
-    """The gated pass pipeline on the raw export, with the source's seeded inputs as the gate's feeds."""
+         say: Progress, loaded: LoadedInputs | None) -> tuple[onnx.ModelProto, PipelineReport, InputsUsed | None]:
+    """The gated pass pipeline on the raw export, with the source's seeded (or the loaded) inputs as the gate's feeds."""
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
                       **layout_context(options.layout, layout))  # type: ignore[arg-type]
-    gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed), seed=options.seed) if options.verify else None
+    gate = None
+    if options.verify:
+        samples = loaded.take(GATE_CAP) if loaded is not None else None
+        gate = NumericGate(raw, None if samples else synthesize(exported.inputs, seed=options.seed), seed=options.seed,
+                           samples=samples)
     try:
-        return run_passes(raw, passes, ctx, gate=gate, progress=say)
+        return (*run_passes(raw, passes, ctx, gate=gate, progress=say), gate_inputs_used(gate, loaded, options.seed))
     finally:
         if gate is not None:
             gate.close()
 
 
-def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> None:
+def _extras(result: ConvertResult, options: ConvertOptions, say: Progress, loaded: LoadedInputs | None) -> None:
     """The int8 artifact and the benchmark, after the main report is written, with the user's settings."""
     out = result.out_dir
     if options.quantize:
@@ -127,6 +141,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
             result.quantized = quantize(
                 out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
                 threads=options.threads, report_name="quantize.md", allow_no_gain=options.allow_no_gain, progress=say,
+                loaded=loaded,
             )
         except NothingToQuantize as exc:
             result.int8_skipped = str(exc)
@@ -135,7 +150,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
         models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if result.quantized else [])
         providers = () if options.provider == "auto" else (options.provider,)
         bench_options = BenchOptions(providers=providers, threads=options.threads, seed=options.seed)
-        result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options)
+        result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options, loaded=loaded)
         write_report(result.benchmark, out)
     if options.quantize or options.bench:
         write_json(out / "report.json", result.to_json())

@@ -13,6 +13,7 @@ from onnxmend.flows.quantize import QuantizeResult
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
+from onnxmend.runtime.data import DataOptions, InputsUsed
 from onnxmend.runtime.inspect import Inspection
 from onnxmend.runtime.validate import Validation
 
@@ -33,6 +34,7 @@ class ConvertOptions:
     bench: bool = False  # also benchmark raw, fixed (and int8) graphs and the source
     allow_no_gain: bool = False  # accept an int8 artifact that is not smaller or not faster than fp32
     force: bool = False  # write into a folder holding files onnxmend did not write
+    data: DataOptions = field(default_factory=DataOptions)  # --load-inputs, --image-preprocess, --save-outputs
 
 
 @dataclass
@@ -52,6 +54,8 @@ class ConvertResult:
     benchmark: BenchResult | None = None
     int8_skipped: str = ""  # why convert --quantize wrote no int8 artifact (nothing to quantize)
     allow_no_gain: bool = False
+    gate_inputs: InputsUsed | None = None  # what the pass gate checked
+    saved_outputs: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +72,9 @@ class ConvertResult:
             "exporter": self.export.exporter, "layout": self.layout,
             "layout_choice": self.layout_choice,
             "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
+            "inputs_used": self.validation.inputs.to_json() if self.validation.inputs else None,
+            "gate_inputs_used": self.gate_inputs.to_json() if self.gate_inputs else None,
+            "saved_outputs": str(self.saved_outputs) if self.saved_outputs else None,
             "verdict": self.validation.verdict, "validation": self.validation.to_json(),
             "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),
             "before": self.before.to_json(), "after": self.after.to_json(),

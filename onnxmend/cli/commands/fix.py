@@ -6,18 +6,21 @@ import click
 from rich.markup import escape
 
 from onnxmend.cli.options import (
+    data_options,
     force_option,
     given,
+    reject_given_together,
     layout_option,
     out_option,
     pass_options,
     report_options,
     seed_option,
 )
-from onnxmend.cli.render import print_json, progress, show, stdout_for_json, verdict
+from onnxmend.cli.render import print_data, print_json, progress, show, stdout_for_json, verdict
 from onnxmend.exporters.options import parse_input_arg
 from onnxmend.flows.fix import fix
 from onnxmend.flows.tables import ops_table, passes_table
+from onnxmend.runtime.data import DataOptions
 
 
 @click.command("fix")
@@ -29,10 +32,11 @@ from onnxmend.flows.tables import ops_table, passes_table
               help="A size for the gate to check the rewrites at (repeatable; ? keeps a dim dynamic); it also tries "
                    "other sizes the graph runs at.")
 @seed_option("Seed for the gate's synthesised inputs.")
+@data_options
 @force_option
 @report_options("Show every skipped candidate and why.")
 def command(model: str, output: str, preset: str, pass_names: str | None, verify: bool, layout: str,
-            inputs: tuple[str, ...], seed: int, force: bool, as_json: bool, verbose: bool) -> int:
+            inputs: tuple[str, ...], seed: int, data: DataOptions, force: bool, as_json: bool, verbose: bool) -> int:
     """Rewrite MODEL with the fix pipeline (or --passes) and write OUT; MODEL is never modified.
 
     Exit code 0 when every rewrite was gated, 1 when the written graph disagrees with MODEL, 2 on bad
@@ -41,15 +45,22 @@ def command(model: str, output: str, preset: str, pass_names: str | None, verify
     if not verify and (given("inputs") or given("seed")):
         raise click.UsageError("--input and --seed set up the gate's inputs, and --no-verify turns the gate off; "
                                "drop one of them.")
+    reject_given_together("load_inputs", "inputs", "--load-inputs gives the gate its inputs, at the sizes of its arrays.")
+    if not verify and given("load_inputs") and not given("save_outputs"):
+        raise click.UsageError("--load-inputs gives the gate its inputs, and --no-verify turns the gate off; add "
+                               "--save-outputs or drop one of them.")
     with stdout_for_json(as_json), progress(not as_json) as step:
         result = fix(model, output, preset, pass_names, verify, layout, seed,  # type: ignore[arg-type]
-                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force)
+                     tuple(parse_input_arg(t) for t in inputs), progress=step, force=force, data=data)
     if as_json:
-        print_json({"output": str(result.output), **result.pipeline.to_json()})
+        print_json({"output": str(result.output), **result.pipeline.to_json(),
+                    "inputs_used": result.inputs.to_json() if result.inputs else None,
+                    "saved_outputs": str(result.saved_outputs) if result.saved_outputs else None})
     else:
         show(passes_table(result.pipeline, verbose))
         show(ops_table(result.before.ops, result.after.ops))
         if result.pipeline.unverified_reason:
             verdict(f"[bold yellow]NOT VERIFIED[/] {escape(result.pipeline.unverified_reason)}")
+        print_data(result.inputs, result.saved_outputs, "gate inputs")
         verdict(f"wrote {result.output}")
     return result.exit_code
