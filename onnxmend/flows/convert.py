@@ -41,7 +41,7 @@ from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
 from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 from onnxmend.runtime.session import cuda_unavailable_reason
-from onnxmend.runtime.validate import validate
+from onnxmend.runtime.validate import Validation, validate
 
 __all__ = ["ConvertOptions", "ConvertResult", "convert"]
 
@@ -88,10 +88,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
 
     say("validating against the source framework")
     start = time.perf_counter()
-    kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
-                  threads=options.threads, loaded=loaded)
-    raw_validation = validate(raw, exported, **kwargs)  # type: ignore[arg-type]
-    validation = validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
+    raw_validation, validation = _validate(raw, fixed, exported, options, loaded)
     seconds["validate"] = time.perf_counter() - start
 
     result = ConvertResult(
@@ -100,17 +97,31 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
         gate_inputs=gate_used,
     )
+    _write(result, raw, fixed, options)
+    _extras(result, options, say, loaded)
+    return result
+
+
+def _validate(raw: onnx.ModelProto, fixed: onnx.ModelProto, exported: Export, options: ConvertOptions,
+              loaded: LoadedInputs | None) -> tuple[Validation, Validation]:
+    """The raw export and the fixed graph against the source, on the same (seeded or loaded) inputs."""
+    kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
+                  threads=options.threads, loaded=loaded)
+    return validate(raw, exported, **kwargs), validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
+
+
+def _write(result: ConvertResult, raw: onnx.ModelProto, fixed: onnx.ModelProto, options: ConvertOptions) -> None:
+    """``--save-outputs``, then the report, then the models."""
+    out_dir, validation = result.out_dir, result.validation
     if options.data.save is not None and validation.runs:
         result.saved_outputs = save_validation_outputs(options.data.save, validation, fixed, str(out_dir / "model.onnx"),
-                                                       exported.framework)
+                                                       result.export.framework)
     # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
     # no model without the report that says whether it was validated.
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
     save_model(raw, out_dir / "raw.onnx")
     save_model(fixed, out_dir / "model.onnx")
-    _extras(result, options, say, loaded)
-    return result
 
 
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,
