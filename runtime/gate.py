@@ -8,20 +8,22 @@ at one size and caught at the others. Every rewrite is compared with those refer
 the input model, at a tolerance tied to the output dtype (float32: 1e-5 relative, against each output's
 scale) that never grows with the number of rounds: a pass that nudges a weight by 5e-5 is rejected the
 first time it runs. onnxruntime runs with its own optimisations off, so its fusions cannot hide a pass's
-mistakes.
+mistakes. When the input model runs at no size tried, ``unavailable`` says why and the flow reports the
+rewrite as not verified. Loaded ``samples`` (``--load-inputs``, in the source's layout) come first, and
+the second size and batch 3 are still checked beside them with synthesised inputs: a rewrite must hold at
+every size, not only the user's. A loaded sample the input graph cannot run is one sentence.
 
-The one exception is the rounding a deep graph cannot avoid: folding 53 BatchNorms into ResNet50's Convs
-moves its float32 output by ~1.6e-5 of its scale, exactly as onnxruntime's own Conv+BatchNorm fusion does.
-So the gate also runs the input model once with onnxruntime's optimisations on and measures that
-difference per output (its *noise floor*); an output's tolerance is the dtype's or
-``NOISE_FACTOR`` times its floor, whichever is larger, and never more than ``MAX_NOISE_TOLERANCE`` — on a
-small graph the floor is ~1e-7 and the 5e-5 nudge is still caught. When the input model runs at no size tried, ``unavailable`` says why and the flow reports the
-rewrite as not verified.
+The one exception to the dtype's tolerance is the rounding a deep graph cannot avoid: folding 53
+BatchNorms into ResNet50's Convs moves its float32 output by ~1.6e-5 of its scale, exactly as
+onnxruntime's own Conv+BatchNorm fusion does. So the gate also runs the input model once with
+onnxruntime's optimisations on and measures that difference per output (its *noise floor*); an output's
+tolerance is the dtype's or ``NOISE_FACTOR`` times its floor, whichever is larger, and never more than
+``MAX_NOISE_TOLERANCE`` — on a small graph the floor is ~1e-7 and the 5e-5 nudge is still caught.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -32,7 +34,7 @@ from onnxmend.core.worker import Worker
 from onnxmend.runtime.compare import Comparator, Tolerance
 from onnxmend.runtime.runners import SourceLayout
 from onnxmend.runtime.runners.isolated import IsolatedOnnxRunner, shared_worker
-from onnxmend.runtime.sizes import SizePlan, plan_sizes
+from onnxmend.runtime.sizes import SizePlan, plan_samples, plan_sizes
 
 # Tolerance per output dtype, relative to the output's scale (atol) and to each value (rtol): a few hundred
 # ulps, room for the float rounding of folded constants, none for a changed weight.
@@ -49,7 +51,8 @@ class NumericGate:
     """The reference outputs of one model at the sizes it runs, and the check every rewrite must pass."""
 
     def __init__(self, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, worker: Worker | None = None) -> None:
+                 timeout_s: float = DEFAULT_TIMEOUT_S, worker: Worker | None = None,
+                 samples: Sequence[Mapping[str, np.ndarray]] | None = None) -> None:
         self.worker = worker or shared_worker()
         self._owns_worker = worker is not None
         self.timeout_s = timeout_s
@@ -61,8 +64,12 @@ class NumericGate:
         except Exception as exc:  # ORT refuses to load it, or its loader crashed in the worker
             self.unavailable = f"onnxruntime cannot load the input graph ({first_line(exc)})"
             return
+        specs = source_layout_specs(model)
         try:
-            self.plan = plan_sizes(source_layout_specs(model), reference.run, seed, feeds)
+            if samples:
+                self.plan = plan_samples(specs, reference.run, samples, "The input graph", seed, more_sizes=True)
+            else:
+                self.plan = plan_sizes(specs, reference.run, seed, feeds)
         finally:
             reference.runner.close()  # the references are kept; the session (and its weights) need not be
         if not self.plan.runnable:

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from onnxmend.core.errors import first_line
+from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.core.worker import WorkerFailure
 from onnxmend.runtime.inputs import synthesize
@@ -75,14 +75,38 @@ def plan_sizes(specs: Sequence[TensorSpec], run: Run, seed: int = 0,
     if primary is None:
         return plan
     plan.sets.append(primary[1])
+    _more_sizes(specs, symbols, batch, others, primary[0], run, seed, plan)
+    return plan
+
+
+def plan_samples(specs: Sequence[TensorSpec], run: Run, samples: Sequence[Mapping[str, np.ndarray]], what: str,
+                 seed: int = 0, more_sizes: bool = False) -> SizePlan:
+    """The reference on every loaded sample (one sentence naming the first it cannot run); with
+    ``more_sizes``, also the second size and batch 3 beside the first sample's sizes, synthesised."""
+    plan = SizePlan()
+    for index, feeds in enumerate(samples):
+        try:
+            outputs = run(feeds)
+        except Exception as exc:  # the user's data does not fit the model: say which sample and why
+            raise OnnxmendError(f"{what} cannot run on loaded sample {index} ({first_line(exc, 200)}).") from exc
+        plan.sets.append(FeedSet(f"sample {index}", dict(feeds), outputs))
+    if more_sizes and plan.sets:
+        symbols = _symbols(specs)
+        batch = {s for s, positions in symbols.items() if any(axis == 0 for _, axis in positions)}
+        others = [s for s in symbols if s not in batch]
+        sizes = _sizes_of(plan.sets[0].feeds, symbols)
+        _more_sizes(specs, symbols, batch, others, sizes, run, seed, plan)
+    return plan
+
+
+def _more_sizes(specs, symbols, batch, others, primary: dict[str, int], run, seed, plan) -> None:
     if others:
-        _second(specs, symbols, batch, others, primary[0], run, seed, plan)
+        _second(specs, symbols, batch, others, primary, run, seed, plan)
     if batch:
-        sizes = {**primary[0], **{s: BATCHES[1] for s in batch}}
+        sizes = {**primary, **{s: BATCHES[1] for s in batch}}
         found = _try(specs, symbols, sizes, run, seed, plan, _label(sizes, batch))
         if found is not None:
             plan.sets.append(found)
-    return plan
 
 
 def _symbols(specs: Sequence[TensorSpec]) -> dict[str, list[tuple[str, int]]]:

@@ -8,13 +8,15 @@ onnxruntime runs the ONNX model in a worker process (an untrusted graph may hang
 does an ONNX source. When the source has dynamic axes, the sizes compared are found by trying
 (:mod:`onnxmend.runtime.sizes`): a model that cannot run at 8 is compared where it runs, and at a second
 size and batch 3 as well. A model onnxruntime cannot run where the source runs is a mismatch, with the
-reason; a source that runs at no size tried leaves the model *unverified*, with the reason.
+reason; a source that runs at no size tried leaves the model *unverified*, with the reason. With loaded
+inputs (``--load-inputs``) the comparison runs on those samples only (up to
+:data:`~onnxmend.runtime.data.COMPARE_CAP`), and ``inputs`` says which were used.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import onnx
@@ -23,11 +25,12 @@ from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.worker import Worker
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Comparator, Comparison, QuantizationSteps, Tolerance
+from onnxmend.runtime.data import COMPARE_CAP, InputsUsed, LoadedInputs, shapes_of, synthetic_inputs
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.runners import Runner, SourceLayout, source_runner
 from onnxmend.runtime.runners.isolated import IsolatedOnnxRunner, shared_worker
 from onnxmend.runtime.session import Provider
-from onnxmend.runtime.sizes import SizePlan, plan_sizes
+from onnxmend.runtime.sizes import FeedSet, SizePlan, plan_samples, plan_sizes
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Validation:
     failure: str = ""  # onnxruntime could not run the model where the source ran
     unverified: str = ""  # the source ran at no input size tried
     sizes: tuple[str, ...] = ()
+    inputs: InputsUsed | None = None
+    # Each feed set compared and the ONNX model's outputs on it (source layout), for --save-outputs.
+    runs: list[tuple[FeedSet, dict]] = field(default_factory=list, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -55,22 +61,27 @@ class Validation:
             "unverified": self.unverified, "sizes": list(self.sizes), "provider": self.provider,
             "provider_note": self.provider_note, "seed": self.seed, "batch": self.batch,
             "source_seconds": round(self.source_seconds, 4), "onnx_seconds": round(self.onnx_seconds, 4),
+            "inputs": self.inputs.to_json() if self.inputs else None,
         }
 
 
 def validate(
     model: onnx.ModelProto, export: Export, *, seed: int = 0, batch: int = 1,
     atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, provider: Provider = "auto", threads: int = 0,
+    loaded: LoadedInputs | None = None,
 ) -> Validation:
-    """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded inputs.
+    """Compare ``model`` on onnxruntime with ``export``'s source model, run in its own framework, on seeded
+    inputs (or the ``loaded`` ones, in the source's layout).
 
     ``atol``/``rtol`` judge float outputs; the integer outputs of a quantized source get one quantization step.
     """
     worker = shared_worker()
     reference = _reference_runner(export, worker)
     start = time.perf_counter()
-    given = synthesize(export.inputs, seed=seed, batch=batch)
-    plan = plan_sizes(export.inputs, reference.run, seed, given)
+    if loaded is not None:
+        plan = plan_samples(export.inputs, reference.run, loaded.take(COMPARE_CAP), "The source model")
+    else:
+        plan = plan_sizes(export.inputs, reference.run, seed, synthesize(export.inputs, seed=seed, batch=batch))
     source_seconds = time.perf_counter() - start
     # Integer outputs of a quantized source are allowed one quantization step (Export.output_steps).
     steps = {name: QuantizationSteps(step) for name, step in export.output_steps.items()}
@@ -78,8 +89,10 @@ def validate(
     if not plan.runnable:
         return Validation(Comparison([]), "", None, seed, batch, source_seconds, 0.0,
                           unverified=plan.unavailable("the source model"))
+    inputs = loaded.used(len(plan.sets)) if loaded is not None else \
+        synthetic_inputs([seed], [shapes_of(s.feeds) for s in plan.sets])
     return _compare(model, plan, criterion, worker, provider, threads,
-                    dict(seed=seed, batch=batch, source_seconds=source_seconds))
+                    dict(seed=seed, batch=batch, source_seconds=source_seconds, inputs=inputs))
 
 
 def _reference_runner(export: Export, worker: Worker) -> Runner:
@@ -100,7 +113,7 @@ def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, work
         return _failed(f"onnxruntime cannot load the ONNX model ({first_line(exc)})", plan, facts)
     candidate = SourceLayout(runner, model)
     _check_interfaces(candidate.inputs, plan.sets[0].feeds)
-    comparisons = []
+    comparisons, runs = [], []
     for feed_set in plan.sets:
         try:
             actual = candidate.run(feed_set.feeds)
@@ -108,8 +121,9 @@ def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, work
             return _failed(f"onnxruntime cannot run the ONNX model at {feed_set.label} ({first_line(exc)})", plan, facts,
                            runner.provider, runner.fallback_reason)
         comparisons.append(criterion.compare(feed_set.outputs, actual))
+        runs.append((feed_set, actual))
     return Validation(_worst(comparisons), runner.provider, runner.fallback_reason, onnx_seconds=time.perf_counter() - start,
-                      sizes=tuple(s.label for s in plan.sets), **facts)  # type: ignore[arg-type]
+                      sizes=tuple(s.label for s in plan.sets), runs=runs, **facts)  # type: ignore[arg-type]
 
 
 def _check_interfaces(inputs: list, feeds: Mapping[str, object]) -> None:

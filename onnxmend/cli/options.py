@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -16,6 +17,8 @@ from click.core import ParameterSource
 
 from onnxmend.cli.render import NORMAL, QUIET, VERBOSE, set_verbosity
 from onnxmend.exporters.options import DEFAULT_OPSET, ExportOptions, parse_input_arg
+from onnxmend.runtime.data import DataOptions
+from onnxmend.runtime.data.images import PREPROCESS
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -184,3 +187,41 @@ def interface_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--load-inputs, --image-preprocess, --save-outputs: real data in and out; into ``data`` (DataOptions).
+
+    Options that size synthetic inputs (``--batch`` of bench, ``--batches`` of quantize) are usage errors
+    beside ``--load-inputs``: the file gives the inputs.
+    """
+
+    @click.option("--load-inputs", type=click.Path(path_type=Path), default=None, metavar="FILE|FOLDER",
+                  help="Run on these inputs instead of synthetic ones: .npz (one array per input, named after it), "
+                       ".npy (single-input models), .json ({\"name\": nested list} or a list of them, one per sample) "
+                       "or a folder of images (image models; see --image-preprocess). Never modified.")
+    @click.option("--image-preprocess", type=click.Choice(PREPROCESS), default=None,
+                  help="How a folder of images is scaled after resizing to the model's HxW (RGB, layout from the "
+                       "model): unit = [0, 1] (default for float inputs), symmetric = [-1, 1], imagenet = ImageNet "
+                       "mean/std, raw = 0..255 (default and only choice for integer inputs).")
+    @click.option("--save-outputs", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+                  help="Write the outputs on the inputs used to FILE (.npz or .json), keyed <model>/<output>, e.g. "
+                       "onnx/logits and source/logits; a file onnxmend did not write is kept unless --force.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, load_inputs: Path | None, image_preprocess: str | None, save_outputs: Path | None,
+                **kwargs: Any) -> Any:
+        for name in SYNTHETIC_ONLY:
+            reject_given_together("load_inputs", name, SYNTHETIC_ONLY[name])
+        if given("image_preprocess") and not given("load_inputs"):
+            raise click.UsageError("--image-preprocess says how a folder of images given with --load-inputs is "
+                                   "read; add --load-inputs FOLDER or drop it.")
+        kwargs["data"] = DataOptions(load_inputs, image_preprocess, save_outputs)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+# Options that choose synthetic inputs, which --load-inputs replaces.
+SYNTHETIC_ONLY = {
+    "batches": "the file gives the inputs, so the batches (and their batch size) are the file's.",
+}

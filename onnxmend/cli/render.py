@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import click
@@ -32,6 +33,7 @@ from onnxmend.flows.quantize import QuantizeResult
 from onnxmend.flows.tables import bench_caption, bench_table, parity_table, weights_line
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
+from onnxmend.runtime.data import InputsUsed
 from onnxmend.runtime.validate import Validation
 
 FULL_WIDTH = 10_000  # columns for output that is not a terminal: nothing wraps or is cut
@@ -133,9 +135,19 @@ def print_validation(validation: Validation, title: str) -> None:
     show(parity_table(validation.comparison, title))
     for line in filter(None, (validation.failure, validation.unverified)):
         verdict(f"[yellow]{escape(line)}[/]")
-    if validation.sizes:
+    if validation.inputs is not None:
+        say(f"inputs: {escape(validation.inputs.summary)}")
+    if validation.sizes and (validation.inputs is None or validation.inputs.kind == "synthetic"):
         say(f"[dim]compared at: {escape('; '.join(validation.sizes))}[/]")
     verdict(f"[{VERDICT_STYLE[validation.verdict]}]{validation.verdict.upper()}[/]")
+
+
+def print_data(inputs: InputsUsed | None, saved: Path | None, what: str = "inputs") -> None:
+    """Which inputs were used (``what`` names them), and where ``--save-outputs`` wrote the outputs (kept with -q)."""
+    if inputs is not None:
+        say(f"{what}: {escape(inputs.summary)}")
+    if saved is not None:
+        verdict(f"outputs: {escape(str(saved))}")
 
 
 def int8_verdict(result: QuantizeResult) -> str:

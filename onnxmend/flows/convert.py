@@ -24,21 +24,25 @@ from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
 from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
+from onnxmend.flows.data import prepare
+from onnxmend.flows.fix import gate_inputs_used
 from onnxmend.flows.interface import convert_interface
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.flows.quantize import quantize
+from onnxmend.flows.validate import save_validation_outputs
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.options import BenchOptions
 from onnxmend.runtime.bench.results import write_report
+from onnxmend.runtime.data import GATE_CAP, InputsUsed, LoadedInputs
 from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
 from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 from onnxmend.runtime.session import cuda_unavailable_reason
-from onnxmend.runtime.validate import validate
+from onnxmend.runtime.validate import Validation, validate
 
 __all__ = ["ConvertOptions", "ConvertResult", "convert"]
 
@@ -64,6 +68,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     say = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
     passes = _preflight(source, out_dir, options)
+    file = prepare(options.data, options.force, protect=[source, *(out_dir / name for name in OUTPUTS)])
     seconds: dict[str, float] = {}
 
     say(f"exporting {source}")
@@ -73,15 +78,16 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     seconds["export"] = time.perf_counter() - start
     raw = exported.model
     _stamp(raw, exported)
+    loaded = file.fit(exported.inputs) if file is not None else None  # arrays as the source takes them
 
     start = time.perf_counter()
     layout = choose_layout(options.layout, exported.is_nhwc, options.keep_interface)
-    fixed, report = _fix(raw, exported, passes, layout, options, say)
+    fixed, report, gate_used = _fix(raw, exported, passes, layout, options, say, loaded)
     seconds["fix"] = time.perf_counter() - start
 
     say("validating against the source framework")
     start = time.perf_counter()
-    raw_validation, validation = (_validate(model, exported, options) for model in (raw, fixed))
+    raw_validation, validation = _validate(raw, fixed, exported, options, loaded)
     seconds["validate"] = time.perf_counter() - start
 
     result = ConvertResult(
@@ -89,16 +95,33 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
         interface=convert_interface(exported, fixed, options.export, options.layout),
-        keep_interface=options.keep_interface,
+        keep_interface=options.keep_interface, gate_inputs=gate_used,
     )
+    _write(result, raw, fixed, options)
+    _extras(result, options, say, loaded)
+    return result
+
+
+def _validate(raw: onnx.ModelProto, fixed: onnx.ModelProto, exported: Export, options: ConvertOptions,
+              loaded: LoadedInputs | None) -> tuple[Validation, Validation]:
+    """The raw export and the fixed graph against the source, on the same (seeded or loaded) inputs."""
+    kwargs = dict(seed=options.seed, atol=options.atol, rtol=options.rtol, provider=options.provider,
+                  threads=options.threads, loaded=loaded)
+    return validate(raw, exported, **kwargs), validate(fixed, exported, **kwargs)  # type: ignore[arg-type]
+
+
+def _write(result: ConvertResult, raw: onnx.ModelProto, fixed: onnx.ModelProto, options: ConvertOptions) -> None:
+    """``--save-outputs``, then the report, then the models."""
+    out_dir, validation = result.out_dir, result.validation
+    if options.data.save is not None and validation.runs:
+        result.saved_outputs = save_validation_outputs(options.data.save, validation, fixed, str(out_dir / "model.onnx"),
+                                                       result.export.framework)
     # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
     # no model without the report that says whether it was validated.
     write_json(out_dir / "report.json", result.to_json())
     write_text(out_dir / "report.md", convert_markdown(result))
     save_model(raw, out_dir / "raw.onnx")
     save_model(fixed, out_dir / "model.onnx")
-    _extras(result, options, say)
-    return result
 
 
 def _preflight(source: str, out_dir: Path, options: ConvertOptions) -> list:
@@ -112,27 +135,26 @@ def _preflight(source: str, out_dir: Path, options: ConvertOptions) -> list:
     return passes
 
 
-def _validate(model: onnx.ModelProto, exported: Export, options: ConvertOptions):
-    """``model`` against the source framework, under the run's seed, tolerances, provider and threads."""
-    return validate(model, exported, seed=options.seed, atol=options.atol, rtol=options.rtol,
-                    provider=options.provider, threads=options.threads)
-
-
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,
-         say: Progress) -> tuple[onnx.ModelProto, PipelineReport]:
-    """The gated pass pipeline on the raw export, with the source's seeded inputs as the gate's feeds."""
+         say: Progress, loaded: LoadedInputs | None) -> tuple[onnx.ModelProto, PipelineReport, InputsUsed | None]:
+    """The gated pass pipeline on the raw export, with the source's seeded (or the loaded) inputs as the gate's feeds."""
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
                       **layout_context(options.layout, layout, options.keep_interface))  # type: ignore[arg-type]
-    gate = NumericGate(raw, synthesize(exported.inputs, seed=options.seed), seed=options.seed) if options.verify else None
+    gate = None
+    if options.verify:
+        samples = loaded.take(GATE_CAP) if loaded is not None else None
+        gate = NumericGate(raw, None if samples else synthesize(exported.inputs, seed=options.seed), seed=options.seed,
+                           samples=samples)
     try:
-        return run_passes(raw, passes, ctx, gate=gate, progress=say, max_growth=options.max_growth)
+        pipeline = run_passes(raw, passes, ctx, gate=gate, progress=say, max_growth=options.max_growth)
+        return (*pipeline, gate_inputs_used(gate, loaded, options.seed))
     finally:
         if gate is not None:
             gate.close()
 
 
-def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> None:
+def _extras(result: ConvertResult, options: ConvertOptions, say: Progress, loaded: LoadedInputs | None) -> None:
     """The int8 artifact and the benchmark, after the main report is written, with the user's settings."""
     out = result.out_dir
     if options.quantize:
@@ -142,6 +164,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
             result.quantized = quantize(
                 out / "model.onnx", out, provider=options.provider, source=result.export, seed=options.seed,
                 threads=options.threads, report_name="quantize.md", allow_no_gain=options.allow_no_gain, progress=say,
+                loaded=loaded,
             )
         except NothingToQuantize as exc:
             result.int8_skipped = str(exc)
@@ -150,7 +173,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress) -> No
         models = [out / "raw.onnx", out / "model.onnx"] + ([out / "model.int8.onnx"] if result.quantized else [])
         providers = () if options.provider == "auto" else (options.provider,)
         bench_options = BenchOptions(providers=providers, threads=options.threads, seed=options.seed)
-        result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options)
+        result.benchmark = bench([str(m) for m in models], source=result.source, options=bench_options, loaded=loaded)
         write_report(result.benchmark, out)
     if options.quantize or options.bench:
         write_json(out / "report.json", result.to_json())

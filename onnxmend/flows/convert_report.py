@@ -15,9 +15,13 @@ def convert_markdown(result: ConvertResult) -> str:
     provider_note = f"CPU was used because {v.provider_note}." if v.provider_note else ""
     sections = [
         f"# onnxmend convert: {result.source}",
-        f"**Verdict: {v.verdict.upper()}** — fixed graph vs {result.export.framework} on seeded inputs "
-        f"(seed {v.seed}, batch {v.batch}, atol {first.atol if first else 0:g} × scale, rtol {first.rtol if first else 0:g}), "
+        f"**Verdict: {v.verdict.upper()}** — fixed graph vs {result.export.framework} "
+        f"(atol {first.atol if first else 0:g} × scale, rtol {first.rtol if first else 0:g}), "
         f"onnxruntime on {v.provider}. {provider_note}".rstrip(),
+        f"Inputs: {v.inputs.summary if v.inputs else 'none ran'}."
+        + (f" Pass gate: {result.gate_inputs.summary}." if result.gate_inputs and v.inputs
+           and result.gate_inputs.summary != v.inputs.summary else "")
+        + (f" Outputs saved to {result.saved_outputs}." if result.saved_outputs else ""),
         f"Exporter: {result.export.exporter}. I/O layout: {result.layout} "
         f"(--layout {result.layout_choice}: {LAYOUT_MEANING[result.layout_choice]}).",
         "## Interface, source → model.onnx" + (" (--keep-interface)" if result.keep_interface else ""),

@@ -15,6 +15,7 @@ from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
+from onnxmend.runtime.data import DataOptions, InputsUsed
 from onnxmend.runtime.inspect import Inspection
 from onnxmend.runtime.validate import Validation
 
@@ -39,6 +40,7 @@ class ConvertOptions:
     keep_interface: bool = False
     # A rewrite that grows the weights past this many times the raw export's is refused (inf: no limit).
     max_growth: float = DEFAULT_MAX_GROWTH
+    data: DataOptions = field(default_factory=DataOptions)  # --load-inputs, --image-preprocess, --save-outputs
 
 
 @dataclass
@@ -60,6 +62,8 @@ class ConvertResult:
     allow_no_gain: bool = False
     interface: list[TensorChange] = field(default_factory=list)
     keep_interface: bool = False
+    gate_inputs: InputsUsed | None = None  # what the pass gate checked
+    saved_outputs: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -77,6 +81,9 @@ class ConvertResult:
             "layout_choice": self.layout_choice, "keep_interface": self.keep_interface,
             "interface": [c.to_json() for c in self.interface],
             "inputs": [s.to_json() for s in self.export.inputs], "notes": self.export.notes,
+            "inputs_used": self.validation.inputs.to_json() if self.validation.inputs else None,
+            "gate_inputs_used": self.gate_inputs.to_json() if self.gate_inputs else None,
+            "saved_outputs": str(self.saved_outputs) if self.saved_outputs else None,
             "verdict": self.validation.verdict, "validation": self.validation.to_json(),
             "raw_validation": self.raw_validation.to_json(), "passes": self.pipeline.to_json(),
             "before": self.before.to_json(), "after": self.after.to_json(),

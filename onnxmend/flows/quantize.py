@@ -21,13 +21,26 @@ from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import adapt_feeds
 from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, ExportOptions, export
+from onnxmend.flows.data import prepare
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
 from onnxmend.passes.infra.presets import PREPARE_FOR_INT8
 from onnxmend.runtime.compare import Comparison, Thresholds
+from onnxmend.runtime.data import (
+    COMPARE_CAP,
+    DataOptions,
+    InputFile,
+    InputsUsed,
+    LoadedInputs,
+    fit_model,
+    save_outputs,
+    shapes_of,
+    synthetic_inputs,
+    to_model_layout,
+)
 from onnxmend.runtime.gate import NumericGate
-from onnxmend.runtime.quantize.accuracy import GateInputs, gate_accuracy, gate_inputs, layer_errors
+from onnxmend.runtime.quantize.accuracy import GateInputs, accuracy_runs, gate_accuracy, gate_inputs, layer_errors
 from onnxmend.runtime.quantize.manifest import ArtifactContents, ArtifactPaths, write_artifacts
 from onnxmend.runtime.quantize.performance import measure_latency, node_placement
 from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, Target, build_plan
@@ -43,6 +56,7 @@ class QuantizeResult:
     paths: ArtifactPaths
     contents: ArtifactContents
     manifest: dict[str, object]
+    saved_outputs: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -60,6 +74,7 @@ def quantize(
     latency_runs: int = 20, threads: int = 2, on_plan: Callable[[QuantPlan], None] | None = None,
     report_name: str = "report.md", trust_source: bool = False, force: bool = False,
     allow_no_gain: bool = False, progress: Callable[[str], None] | None = None,
+    data: DataOptions = DataOptions(), loaded: LoadedInputs | None = None,
 ) -> QuantizeResult:
     """Quantize ``model_path`` dynamically to int8 into ``out_dir``; the input file is never modified.
 
@@ -68,6 +83,8 @@ def quantize(
     whether the artifact is worth shipping (smaller, not slower: :mod:`onnxmend.runtime.quantize.worth`);
     ``allow_no_gain`` accepts one that is not. A failing gate still writes every file; check
     ``result.passed`` and ``result.contents.verdict``.
+    ``data.load`` gates accuracy on the user's inputs (``loaded``: already fitted, in the source's layout)
+    instead of ``batches`` seeded ones; ``data.save`` writes the ``fp32/``, ``int8/`` (``source/``) outputs.
     """
     say = progress or (lambda _msg: None)
     model_path, out_dir = Path(model_path), Path(out_dir)
@@ -78,6 +95,7 @@ def quantize(
     written = [p.name for p in (paths.fp32, paths.int8, paths.manifest, paths.report)
                if p.resolve() != model_path.resolve()]  # the input may already be the folder's model.onnx
     claim_dir(out_dir, written, force)
+    loaded = loaded or _loaded(prepare(data, force, protect=[model_path, *(out_dir / n for n in written)]), fp32)
     target, provider_why = resolve_provider(provider)
     reference = _source_runner(source, seed, trust_source)
     say("preparing the graph for int8")
@@ -87,7 +105,7 @@ def quantize(
     if on_plan:
         on_plan(plan)
     timings["preprocess_and_plan"], clock = time.perf_counter() - clock, time.perf_counter()
-    inputs = gate_inputs(fp32, reference, batches, seed)
+    inputs, used = _gate_inputs(fp32, reference, batches, seed, loaded)
     plan, int8, (vs_fp32, vs_source), retried = _quantize_gated(prepared.model, plan, overrides, fp32, inputs,
                                                                target, thresholds, say)
     prep_notes += retried
@@ -101,8 +119,38 @@ def quantize(
     timings["placement_and_latency"] = time.perf_counter() - clock
     contents = ArtifactContents(model_path, plan, prepared.method, prepared.notes, thresholds, vs_fp32, vs_source,
                                 layer_report, placement, latency, timings, weight_share(prepared.model, plan),
-                                prep_notes, allow_no_gain)
-    return QuantizeResult(paths, contents, write_artifacts(paths, int8, contents))
+                                prep_notes, allow_no_gain, inputs=used)
+    return _save(QuantizeResult(paths, contents, write_artifacts(paths, int8, contents)), data.save, fp32, int8, inputs,
+                 target)
+
+
+def _loaded(file: InputFile | None, fp32: onnx.ModelProto) -> LoadedInputs | None:
+    return fit_model(file, fp32) if file is not None else None
+
+
+def _gate_inputs(fp32: onnx.ModelProto, reference: Runner | None, batches: int, seed: int,
+                 loaded: LoadedInputs | None) -> tuple[GateInputs, InputsUsed]:
+    """The gate's inputs (seeded batches, or the loaded samples) and the statement of which they were."""
+    inputs = gate_inputs(fp32, reference, batches, seed, loaded.take(COMPARE_CAP) if loaded is not None else None)
+    used = loaded.used(len(inputs.feeds)) if loaded is not None else \
+        synthetic_inputs([seed + i for i in range(len(inputs.feeds))], [shapes_of(f) for f in inputs.feeds])
+    return inputs, used
+
+
+def _save(result: QuantizeResult, path: Path | None, fp32: onnx.ModelProto, int8: onnx.ModelProto,
+          inputs: GateInputs, target: Target) -> QuantizeResult:
+    """``--save-outputs``: fp32's and the int8 artifact's outputs (and the source's) on the gate's inputs."""
+    if path is None:
+        return result
+    contents = result.contents
+    runs = accuracy_runs(fp32, int8, inputs, target)  # as the gate ran them
+    groups = {"fp32": [to_model_layout(r, fp32) for r in runs["fp32"]], "int8": [to_model_layout(r, fp32) for r in runs["int8"]]}
+    what = {"fp32": f"{contents.input_path} on onnxruntime CPU",
+            "int8": f"{result.paths.int8} on onnxruntime {contents.placement.provider or 'CPU'}"}
+    if inputs.source_runs is not None:
+        groups["source"], what["source"] = inputs.source_runs, inputs.source_label
+    result.saved_outputs = save_outputs(path, groups, what, contents.inputs)  # type: ignore[arg-type]
+    return result
 
 
 def _quantize_gated(model: onnx.ModelProto, plan: QuantPlan, overrides: PlanOverrides, fp32: onnx.ModelProto,

@@ -65,6 +65,47 @@ def shape_expression(tensor: gs.Tensor, depth: int = _DEPTH) -> list[Dim] | None
     return _apply(node, first, args)
 
 
+def reshape_target(reshape: gs.Node, source: list[Dim] | None = None) -> list[Dim] | None:
+    """The shape ``reshape`` produces, as dims: its target read by :func:`shape_expression`, with a ``0``
+    (copy the input's dim, unless ``allowzero``) and one ``-1`` (inferred) resolved against the input's dims
+    (``source``, or its inferred shape). A literal target such as ``[-1, 8, 8, 16]`` (what fold-shape-chains
+    makes of a dynamic batch's chain) so reads as the same dims as the chain did. None when unreadable."""
+    target = shape_expression(reshape.inputs[1])
+    if target is None:
+        return None
+    source = source if source is not None else dims_of(reshape.inputs[0].shape)
+    out: list[Dim] = []
+    for i, d in enumerate(target):
+        if d == (0, ()) and not int(reshape.attrs.get("allowzero", 0)):
+            if source is None or i >= len(source):
+                return None
+            d = source[i]
+        out.append(d)
+    holes = [i for i, d in enumerate(out) if d == (-1, ())]
+    if not holes:
+        return out
+    if len(holes) > 1 or source is None:
+        return None
+    inferred = _divide(product(source), product([d for i, d in enumerate(out) if i != holes[0]]))
+    if inferred is None:
+        return None
+    out[holes[0]] = inferred
+    return out
+
+
+def _divide(total: Dim, part: Dim) -> Dim | None:
+    """``total / part`` as a dim, when the coefficient divides and ``part``'s names are among ``total``'s."""
+    (tc, tn), (pc, pn) = total, part
+    if pc <= 0 or tc % pc:
+        return None
+    names = list(tn)
+    for name in pn:
+        if name not in names:
+            return None
+        names.remove(name)
+    return tc // pc, tuple(sorted(names))
+
+
 def _apply(node: gs.Node, first: list[Dim], args: list[list[Dim] | None]) -> list[Dim] | None:
     if node.op in ("Cast", "Identity", "Unsqueeze", "Squeeze"):
         out = node.outputs[0].shape

@@ -12,8 +12,9 @@ MatMul broadcasts over the leading axes, so the product is the same; without the
 ``push-transposes`` can move Transposes through the MatMul. It runs before ``push-transposes``.
 
 With a dynamic batch (``--dynamic-batch``) tf2onnx computes both Reshape targets from ``Shape(x)``
-(``Gather─ReduceProd─Concat─Cast``); :func:`~onnxmend.passes.infra.shape_expr.shape_expression` reads them
-as products of x's named dims, and the match holds when the first flattens the leading dims of x and the
+(``Gather─ReduceProd─Concat─Cast``), or, once ``fold-shape-chains`` has run, literal targets with a ``-1``
+or ``0`` (``[-1, 8, 8, 16]``); :func:`~onnxmend.passes.infra.shape_expr.reshape_target` reads both as
+products of x's named dims, and the match holds when the first flattens the leading dims of x and the
 second restores exactly them (``[N·H·W, C]`` and ``[N, H, W, K]``). The Shape chains then die with the
 Reshapes. ConvNeXtTiny with ``--dynamic-batch``: its 36 Tensordots collapse as with a static batch.
 
@@ -29,7 +30,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.graph import const_value, output_ids, producer
 from onnxmend.passes.infra.base import MatchingPass, PassContext
 from onnxmend.passes.infra.naming import Namer
-from onnxmend.passes.infra.shape_expr import dims_of, product, shape_expression
+from onnxmend.passes.infra.shape_expr import dims_of, product, reshape_target
 
 
 class CollapseTensordot(MatchingPass):
@@ -73,11 +74,11 @@ def _tensordot_blocker(matmul: gs.Node, outputs: set[int]) -> str | None:
     if any(len(t.outputs) != 1 or id(t) in outputs for t in inner):
         return "the flattened tensors of the Tensordot are used elsewhere"
     channels, k = dims[-1][0], int(weight.shape[1])
-    flat, restored = shape_expression(flatten.inputs[1]), shape_expression(after[0].inputs[1])
+    flat = reshape_target(flatten, dims)
+    restored = reshape_target(after[0], [product(dims[:-1]), (k, ())])
     if flat is None or restored is None:
         return "the Tensordot's Reshape targets are computed in a way this pass cannot read"
-    if channels != weight.shape[0] or flat not in ([product(dims[:-1]), (channels, ())], [(-1, ()), (channels, ())]) \
-            or restored != dims[:-1] + [(k, ())]:
+    if channels != weight.shape[0] or flat != [product(dims[:-1]), (channels, ())] or restored != dims[:-1] + [(k, ())]:
         return "the Reshapes around the MatMul do more than flatten and restore the leading axes"
     return ""
 

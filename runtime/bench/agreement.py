@@ -23,21 +23,28 @@ log = logging.getLogger(__name__)
 Probe = Callable[[], dict[str, np.ndarray]]
 
 
-def record_agreement(rows: Sequence[ArtifactResult], probes: Mapping[str, Probe | None], baseline: str) -> None:
-    """Fill ``row.agreement`` for every measured row that has a probe."""
-    measured = {row.label: row for row in rows if row.status == "ok" and probes.get(row.label)}
-    reference_label = SOURCE_LABEL if SOURCE_LABEL in measured else baseline
-    if reference_label not in measured:
-        return
+def probe_outputs(rows: Sequence[ArtifactResult], probes: Mapping[str, Probe | None]) -> dict[str, dict[str, np.ndarray]]:
+    """Every measured row's outputs on the cell's inputs (source layout); a failing probe is noted on its row."""
     outputs: dict[str, dict[str, np.ndarray]] = {}
-    for label in measured:
+    for row in rows:
+        probe = probes.get(row.label)
+        if row.status != "ok" or probe is None:
+            continue
         try:
-            outputs[label] = probes[label]()  # type: ignore[misc]
+            outputs[row.label] = probe()
         except Exception as exc:  # a runtime's own error types
-            measured[label].notes.append(f"agreement not checked: {first_line(exc, 200)}")
+            row.notes.append(f"agreement not checked: {first_line(exc, 200)}")
+    return outputs
+
+
+def record_agreement(rows: Sequence[ArtifactResult], probes: Mapping[str, Probe | None], baseline: str) -> dict[str, dict[str, np.ndarray]]:
+    """Fill ``row.agreement`` for every measured row that has a probe; returns the outputs probed."""
+    measured = {row.label: row for row in rows if row.status == "ok" and probes.get(row.label)}
+    outputs = probe_outputs(rows, probes)
+    reference_label = SOURCE_LABEL if SOURCE_LABEL in measured else baseline
     reference = outputs.get(reference_label)
     if reference is None:
-        return
+        return outputs
     comparator = Comparator(Tolerance())
     for label, actual in outputs.items():
         try:
@@ -50,3 +57,4 @@ def record_agreement(rows: Sequence[ArtifactResult], probes: Mapping[str, Probe 
             "min_cosine": min((o.cosine for o in comparison.outputs), default=1.0),
             "max_abs_scaled": comparison.worst_max_abs_scaled,
         }
+    return outputs

@@ -11,7 +11,9 @@ Per (provider, batch) cell, every subject (an ONNX artifact, or the source frame
 4. speedups against the baseline are taken round by round (median of the baseline's block over median of
    the subject's block) and reported with their p10–p90 spread.
 
-Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests. The timing engine
+Every subject is fed the same inputs in the source's layout: seeded ones, or the user's (``feeds``, the
+first loaded batch), adapted to each artifact's interface; the outputs of the first cell are kept on the
+result for ``--save-outputs``. Every run is timed with ``time.perf_counter_ns``; the clock is injectable for tests. The timing engine
 lives in :mod:`onnxmend.runtime.bench.engine`, statistics and the report in :mod:`onnxmend.runtime.bench.results`,
 the source framework in :mod:`onnxmend.runtime.bench.source`, machine facts and the memory probe in
 :mod:`onnxmend.runtime.machine`.
@@ -75,8 +77,11 @@ class Artifact:
 def bench(
     models: Sequence[str | os.PathLike[str]], source: BenchSource | None = None,
     options: BenchOptions = BenchOptions(), clock: Clock = time.perf_counter_ns,
+    feeds: Mapping[str, np.ndarray] | None = None,
 ) -> BenchResult:
-    """Benchmark ONNX ``models`` (and ``source``) over providers x batches; see the module docstring."""
+    """Benchmark ONNX ``models`` (and ``source``) over providers x batches; see the module docstring.
+
+    ``feeds`` (source layout) replaces the seeded inputs; its batch is the only one measured."""
     started = time.perf_counter()
     load_before = load_average()
     options.validate()
@@ -92,15 +97,22 @@ def bench(
     if src is not None and providers != ("cpu",):
         notes.append("the source framework runs on the CPU here, so it is timed in the CPU cells only")
     results: list[ArtifactResult] = []
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    batches = (_batch_of(feeds),) if feeds is not None else options.batches
     for provider in providers:
-        for batch in options.batches:
+        for batch in batches:
             log.info("Benchmarking provider %s, batch %d.", provider, batch)
-            results += bench_cell(artifacts, src, provider, batch, baseline, options, clock)
+            results += bench_cell(artifacts, src, provider, batch, baseline, options, clock, feeds, outputs)
     settings = {**options.to_json(), "providers": list(providers)}
     machine = machine_facts()
     busy = busy_note(machine.usable_cores, load_before, machine.load_average)
     return BenchResult(machine.to_json(), settings, baseline, results, notes + ([busy] if busy else []),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, outputs=outputs)
+
+
+def _batch_of(feeds: Mapping[str, np.ndarray]) -> int:
+    firsts = [np.shape(v)[0] for v in feeds.values() if np.ndim(v)]
+    return int(firsts[0]) if firsts else 1
 
 
 def load_artifacts(models: Sequence[str | os.PathLike[str]]) -> list[Artifact]:
@@ -135,9 +147,13 @@ def resolve_baseline(choice: str | int, labels: Sequence[str]) -> str:
 
 
 def artifact_feeds(artifact: Artifact, batch: int, seed: int,
-                   reference: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    """Seeded inputs in the source's layout (the source's own when given), adapted to the artifact."""
+                   reference: Mapping[str, np.ndarray] | None, loaded: bool = False) -> dict[str, np.ndarray]:
+    """Seeded inputs in the source's layout (the source's own, or the loaded ones, when given), adapted to
+    the artifact."""
     names = [s.name for s in specs_from_model(artifact.model)]
+    if loaded and reference is not None and not set(names) <= set(reference):
+        missing = ", ".join(n for n in names if n not in reference)
+        raise OnnxmendError(f"the loaded inputs have no value for its input(s) {missing}")
     if reference is None or not set(names) <= set(reference):
         reference = synthesize(source_layout_specs(artifact.model), seed=seed, batch=batch)
     return adapt_feeds({n: reference[n] for n in names}, artifact.model)
@@ -168,9 +184,11 @@ def onnx_subject(artifact: Artifact, provider: str, feeds: Mapping[str, np.ndarr
 
 
 def bench_cell(artifacts: Sequence[Artifact], src: BenchSource | None, provider: str, batch: int,
-               baseline: str, options: BenchOptions, clock: Clock) -> list[ArtifactResult]:
-    """Prepare every subject for one (provider, batch), measure them interleaved, and fill their rows."""
-    reference = source_feeds(src, batch, options.seed) if src else None
+               baseline: str, options: BenchOptions, clock: Clock, feeds: Mapping[str, np.ndarray] | None = None,
+               outputs: dict[str, dict[str, np.ndarray]] | None = None) -> list[ArtifactResult]:
+    """Prepare every subject for one (provider, batch), measure them interleaved, and fill their rows
+    (and ``outputs``, when it is still empty, with each subject's outputs)."""
+    reference = dict(feeds) if feeds is not None else source_feeds(src, batch, options.seed) if src else None
     rows, active, feeds_of, probes = [], [], {}, {}
     for artifact in artifacts:
         row = ArtifactResult(artifact.label, "onnx", str(artifact.path), provider, batch)
@@ -182,7 +200,7 @@ def bench_cell(artifacts: Sequence[Artifact], src: BenchSource | None, provider:
             _skip(row, f"the model's batch is fixed at {artifact.fixed_batch}")
             continue
         try:
-            feeds_of[row.label] = artifact_feeds(artifact, batch, options.seed, reference)
+            feeds_of[row.label] = artifact_feeds(artifact, batch, options.seed, reference, feeds is not None)
             subject = onnx_subject(artifact, provider, feeds_of[row.label], options)
         except OnnxmendError as exc:
             _skip(row, str(exc).rstrip("."))
@@ -199,7 +217,9 @@ def bench_cell(artifacts: Sequence[Artifact], src: BenchSource | None, provider:
                 active.append((row, subject.call, subject.notes))
                 probes[row.label] = subject.probe
     _measure(active, batch, baseline, options, clock)
-    record_agreement(rows, probes, baseline)
+    probed = record_agreement(rows, probes, baseline)
+    if outputs is not None and not outputs:
+        outputs.update(probed)
     if options.memory:
         _measure_memory(rows, artifacts, feeds_of, options)
     return rows

@@ -106,12 +106,16 @@ class BenchResult:
     results: list[ArtifactResult]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    inputs: dict[str, object] | None = None  # which inputs were used (InputsUsed.to_json)
+    # Each subject's outputs in the first cell (source layout), for --save-outputs; not in bench.json.
+    outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    saved_outputs: Path | None = None  # where --save-outputs wrote them
 
 
     def to_json(self) -> dict[str, object]:
         return {
             "schema": SCHEMA, "machine": self.machine, "settings": self.settings, "baseline": self.baseline,
-            "seconds": round(self.seconds, 3), "notes": list(self.notes),
+            "seconds": round(self.seconds, 3), "notes": list(self.notes), "inputs": self.inputs,
             "results": [_row_json(row) for row in self.results],
         }
 

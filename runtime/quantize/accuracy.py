@@ -1,6 +1,7 @@
 """The accuracy an int8 artifact must keep: against the fp32 model and, when given, the source framework.
 
-Accuracy is measured on several seeded batches concatenated per output by the one
+Accuracy is measured on several seeded batches (or the user's loaded samples: the quantization itself stays
+dynamic, calibration-free; only the gate sees the data) concatenated per output by the one
 :class:`~onnxmend.runtime.compare.Comparator` with :class:`~onnxmend.runtime.compare.Thresholds`: cosine
 similarity, SQNR in dB (10·log10(Σref² / Σ(ref − q)²); ``None`` when the two are identical), max abs
 difference and, for classifier-shaped outputs ([N, K] with K ≥ 2), top-1 agreement. The gate fails when any
@@ -13,7 +14,7 @@ both and compares them in graph order, to show where the error enters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -37,24 +38,35 @@ class GateInputs:
     source_label: str
 
 
-def gate_inputs(fp32: onnx.ModelProto, source: Runner | None, batches: int, seed: int) -> GateInputs:
-    """Seeded feeds (in the source's layout) and, with a source runner, its outputs on the same inputs."""
-    specs = source.inputs if source is not None else onnx_runner(fp32).inputs
-    feeds = [synthesize(specs, seed=seed + i) for i in range(batches)]
+def gate_inputs(fp32: onnx.ModelProto, source: Runner | None, batches: int, seed: int,
+                samples: Sequence[Mapping[str, np.ndarray]] | None = None) -> GateInputs:
+    """Seeded feeds (in the source's layout; or the loaded ``samples``) and, with a source runner, its
+    outputs on the same inputs."""
+    if samples:
+        feeds = [dict(s) for s in samples]
+    else:
+        specs = source.inputs if source is not None else onnx_runner(fp32).inputs
+        feeds = [synthesize(specs, seed=seed + i) for i in range(batches)]
     if source is None:
         return GateInputs(feeds, None, "")
     return GateInputs(feeds, [source.run(f) for f in feeds], f"source ({source.framework})")
 
 
-def gate_accuracy(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: GateInputs, target: Target,
-                  thresholds: Thresholds) -> tuple[Comparison, Comparison | None]:
-    """int8 on the target provider vs fp32 on the CPU (optimisations off), and vs the source when given."""
+def accuracy_runs(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: GateInputs,
+                  target: Target) -> dict[str, list[dict[str, np.ndarray]]]:
+    """fp32 on the CPU (optimisations off) and int8 on the target, on every gate input (source layout)."""
     reference = onnx_runner(fp32, provider="cpu", opt_level="disable")
     # quantize_dynamic keeps no metadata: the int8 graph has fp32's interface, so fp32's record adapts it.
     quantized = SourceLayout(OnnxRunner(int8, provider=target, opt_level="all"), fp32)
-    int8_runs = [quantized.run(f) for f in inputs.feeds]
-    vs_fp32 = Comparator(thresholds, reference="fp32 ONNX").compare_batches(
-        [reference.run(f) for f in inputs.feeds], int8_runs)
+    return {"fp32": [reference.run(f) for f in inputs.feeds], "int8": [quantized.run(f) for f in inputs.feeds]}
+
+
+def gate_accuracy(fp32: onnx.ModelProto, int8: onnx.ModelProto, inputs: GateInputs, target: Target,
+                  thresholds: Thresholds) -> tuple[Comparison, Comparison | None]:
+    """int8 on the target provider vs fp32 on the CPU (optimisations off), and vs the source when given."""
+    runs = accuracy_runs(fp32, int8, inputs, target)
+    int8_runs = runs["int8"]
+    vs_fp32 = Comparator(thresholds, reference="fp32 ONNX").compare_batches(runs["fp32"], int8_runs)
     if inputs.source_runs is None:
         return vs_fp32, None
     vs_source = Comparator(thresholds, reference=inputs.source_label).compare_batches(inputs.source_runs, int8_runs)

@@ -24,6 +24,7 @@ import onnx
 from onnxmend.core import fileio
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.runtime.compare import Comparison, Thresholds
+from onnxmend.runtime.data import InputsUsed
 from onnxmend.runtime.quantize.accuracy import LayerError
 from onnxmend.runtime.quantize.performance import Latency, Placement
 from onnxmend.runtime.quantize.worth import Worth, judge
@@ -77,6 +78,7 @@ class ArtifactContents:
     prepared: list[str] = field(default_factory=list)  # how the graph was prepared for int8, if it was
     allow_no_gain: bool = False  # the user accepts an artifact that is not smaller or not faster
     worth: Worth | None = None  # judged by write_artifacts once the file sizes are known
+    inputs: InputsUsed | None = None  # which inputs the gate used: synthetic or loaded
 
     @property
     def accurate(self) -> bool:
@@ -173,6 +175,7 @@ def build_manifest(contents: ArtifactContents, files: dict[str, dict[str, object
         "worth": contents.worth.to_json() if contents.worth else None,
         "allow_no_gain": contents.allow_no_gain,
         "prepared": contents.prepared,
+        "inputs": contents.inputs.to_json() if contents.inputs else None,
         "accuracy": {
             "passed": contents.accurate, "failures": contents.failures,
             "thresholds": {"min_cosine": contents.thresholds.min_cosine, "min_sqnr": contents.thresholds.min_sqnr,
@@ -227,7 +230,9 @@ def render_report(contents: ArtifactContents, files: dict[str, dict[str, object]
     lines += ["", f"{len(plan.selected)} of {len(plan.nodes)} candidate nodes quantized:", "",
               "| node | op | quantized | reason |", "|---|---|---|---|"]
     lines += [f"| {n.name} | {n.op_type} | {'yes' if n.quantize else 'no'} | {n.reason} |" for n in plan.nodes]
-    lines += ["", "## Accuracy", ""] + _accuracy_table([contents.vs_fp32] + ([contents.vs_source] if contents.vs_source else []))
+    lines += ["", "## Accuracy", ""]
+    lines += [f"Inputs: {contents.inputs.summary}.", ""] if contents.inputs else []
+    lines += _accuracy_table([contents.vs_fp32] + ([contents.vs_source] if contents.vs_source else []))
     if contents.layers:
         lines += ["", "## Per-layer error", ""] + _layer_lines(contents.layers, contents.thresholds.min_cosine)
     lines += ["", "## Placement", ""]

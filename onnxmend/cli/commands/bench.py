@@ -10,13 +10,14 @@ from pathlib import Path
 
 import click
 
-from onnxmend.cli.options import force_option, out_option, report_options, seed_option, trust_option
-from onnxmend.cli.render import print_bench, print_json, progress, stdout_for_json, verdict
+from onnxmend.cli.options import data_options, force_option, out_option, report_options, seed_option, trust_option
+from onnxmend.cli.render import print_bench, print_data, print_json, progress, stdout_for_json, verdict
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.outputs import claim_dir
 from onnxmend.flows.bench import bench
 from onnxmend.runtime.bench.options import OPT_LEVELS, PROVIDERS, BenchOptions
 from onnxmend.runtime.bench.results import write_report
+from onnxmend.runtime.data import DataOptions, InputsUsed
 
 
 def _providers(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -64,12 +65,13 @@ def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[in
 @click.option("--memory/--no-memory", default=True, show_default=True,
               help="Measure each ONNX artifact's peak RSS in a fresh subprocess.")
 @seed_option("Seed for the synthesised inputs.")
+@data_options
 @force_option
 @report_options("Log each subject and cell as it is timed.")
 def command(models: tuple[str, ...], source: str | None, trust_source: bool, out_dir: str, providers: tuple[str, ...],
             batches: tuple[int, ...], warmup: int, runs: int | None, seconds: float | None, rounds: int,
             threads: int, opt_level: str, tf32: bool, include_copies: bool, baseline: str, compile_: bool,
-            memory: bool, seed: int, force: bool, as_json: bool, verbose: bool) -> None:
+            memory: bool, seed: int, data: DataOptions, force: bool, as_json: bool, verbose: bool) -> None:
     """Latency percentiles, throughput and memory of ONNX files, measured interleaved, beside the source.
 
     Exit code 0 when something was measured, 2 on bad input or when every subject had to be skipped
@@ -85,7 +87,7 @@ def command(models: tuple[str, ...], source: str | None, trust_source: bool, out
     claim_dir(Path(out_dir), ("bench.json", "bench.png"), force)
     with stdout_for_json(as_json), progress(not as_json) as step:
         step("timing " + ", ".join([*models, *([source] if source else [])]))
-        result = bench(list(models), source, options, trust_source=trust_source)
+        result = bench(list(models), source, options, trust_source=trust_source, data=data, force=force)
         json_path, png_path = write_report(result, out_dir)
     if not any(row.stats for row in result.results):
         reasons = sorted({row.reason for row in result.results if row.reason})
@@ -95,4 +97,5 @@ def command(models: tuple[str, ...], source: str | None, trust_source: bool, out
         print_json(result.to_json())
         return
     print_bench(result)
+    print_data(InputsUsed(**result.inputs) if result.inputs else None, result.saved_outputs)  # type: ignore[arg-type]
     verdict(f"wrote {json_path}" + (f" and {png_path}" if png_path else "") + f" in {result.seconds:.1f} s")

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from onnxmend.cli.options import (
     allow_no_gain_option,
+    data_options,
     export_options,
     force_option,
     interface_options,
@@ -22,6 +23,7 @@ from onnxmend.cli.options import (
 from onnxmend.cli.render import (
     int8_verdict,
     print_bench,
+    print_data,
     print_interface,
     print_json,
     print_validation,
@@ -34,6 +36,7 @@ from onnxmend.cli.render import (
 from onnxmend.exporters.options import ExportOptions
 from onnxmend.flows.convert import ConvertOptions, convert
 from onnxmend.flows.tables import ops_table, passes_table
+from onnxmend.runtime.data import DataOptions
 
 
 def default_out_dir(source: str) -> Path:
@@ -49,6 +52,7 @@ def default_out_dir(source: str) -> Path:
 @layout_option("NCHW I/O for NHWC sources")
 @interface_options
 @tolerance_options
+@data_options
 @click.option("--quantize", is_flag=True, help="Also write the dynamic int8 artifact (see `onnxmend quantize`).")
 @allow_no_gain_option
 @click.option("--bench", "run_bench", is_flag=True, help="Also benchmark raw, fixed (and int8) graphs and the source.")
@@ -56,8 +60,8 @@ def default_out_dir(source: str) -> Path:
 @report_options("Show every skipped candidate and why.")
 def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset: str, pass_names: str | None,
             verify: bool, layout: str, keep_interface: bool, max_growth: float, atol: float, rtol: float, seed: int,
-            provider: str, threads: int, quantize: bool, allow_no_gain: bool, run_bench: bool, force: bool,
-            as_json: bool, verbose: bool) -> int:
+            provider: str, threads: int, data: DataOptions, quantize: bool, allow_no_gain: bool, run_bench: bool,
+            force: bool, as_json: bool, verbose: bool) -> int:
     """Export SOURCE to ONNX, fix it, and validate it against the source framework.
 
     SOURCE is model.onnx, model.keras, model.h5, a SavedModel folder, keras:NAME, torch:pkg.mod:factory,
@@ -68,7 +72,7 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     out = Path(out_dir) if out_dir else default_out_dir(source)
     options = ConvertOptions(export_opts, preset, pass_names, verify, layout, atol, rtol, seed, provider, threads,  # type: ignore[arg-type]
                              quantize=quantize, bench=run_bench, force=force, allow_no_gain=allow_no_gain,
-                             keep_interface=keep_interface, max_growth=max_growth)
+                             keep_interface=keep_interface, max_growth=max_growth, data=data)
     with stdout_for_json(as_json), progress(not as_json) as step:
         result = convert(source, out, options, progress=step)
     if as_json:
@@ -85,6 +89,10 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
         verdict(f"[bold yellow]passes not gated:[/] {escape(result.pipeline.unverified_reason)}")
     title = f"parity vs {result.export.framework} (fixed graph, {result.validation.provider})"
     print_validation(result.validation, title)
+    gate, checked = result.gate_inputs, result.validation.inputs
+    if gate is not None and gate.kind == "loaded" and (checked is None or gate.summary != checked.summary):
+        print_data(gate, None, "pass gate inputs")
+    print_data(None, result.saved_outputs)
     verdict(f"report: {out / 'report.md'}")
     if result.quantized is not None:
         verdict(f"int8 artifact {out / 'model.int8.onnx'}: {int8_verdict(result.quantized)}")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from onnxmend.cli.exits import UserError
 from onnxmend.cli.options import (
     allow_no_gain_option,
+    data_options,
     force_option,
     out_option,
     provider_option,
@@ -18,11 +19,12 @@ from onnxmend.cli.options import (
     seed_option,
     trust_option,
 )
-from onnxmend.cli.render import int8_verdict, print_json, progress, say, show, stdout_for_json, verdict
+from onnxmend.cli.render import int8_verdict, print_data, print_json, progress, say, show, stdout_for_json, verdict
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.table import Cell, table
 from onnxmend.flows.quantize import QuantizeResult, quantize
 from onnxmend.runtime.compare import Thresholds
+from onnxmend.runtime.data import DataOptions
 from onnxmend.runtime.quantize.plan import PlanOverrides, QuantPlan, validate_ops
 from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 
@@ -65,6 +67,7 @@ def _ops(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 @click.option("--layers", is_flag=True, help="Per-layer float-vs-int8 error, to see where it enters.")
 @click.option("--batches", type=click.IntRange(1, 100), default=3, show_default=True, help="Seeded batches in the gate.")
 @seed_option("Seed for the gate's synthesised batches.")
+@data_options
 @click.option("--runs", type=click.IntRange(0), default=20, show_default=True, help="Latency runs (0 skips timing).")
 @click.option("--threads", type=click.IntRange(0), default=2, show_default=True, help="Threads for the latency check.")
 @allow_no_gain_option
@@ -74,7 +77,7 @@ def _ops(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tup
 def command(ctx: click.Context, model: str, out_dir: str, provider: str, ops: tuple[str, ...] | None,
             exclude_nodes: str | None, per_channel: bool | None, reduce_range: bool | None, weight_type: str | None,
             source: str | None, trust_source: bool, min_cosine: float, min_sqnr: float | None, min_top1: float | None, layers: bool,
-            batches: int, seed: int, runs: int, threads: int, allow_no_gain: bool, force: bool, as_json: bool,
+            batches: int, seed: int, data: DataOptions, runs: int, threads: int, allow_no_gain: bool, force: bool, as_json: bool,
             verbose: bool) -> None:
     """Quantize MODEL dynamically to int8 and write a checked, hashed artifact folder.
 
@@ -91,6 +94,7 @@ def command(ctx: click.Context, model: str, out_dir: str, provider: str, ops: tu
                 thresholds=Thresholds(min_cosine, min_sqnr, min_top1), layers=layers, batches=batches, seed=seed,
                 latency_runs=runs, threads=threads, on_plan=None if as_json else _print_plan,
                 trust_source=trust_source, force=force, allow_no_gain=allow_no_gain, progress=step,
+                data=data,
             )
     except NothingToQuantize as exc:
         verdict(f"[bold yellow]NO GAIN[/] {escape(str(exc))} Nothing written.")
@@ -143,4 +147,5 @@ def _print_result(result: QuantizeResult) -> None:
             "a node in float")
     for shortfall in contents.worth.shortfalls if contents.worth else []:
         verdict(f"[yellow]no gain:[/] {escape(shortfall)}")
+    print_data(contents.inputs, result.saved_outputs)
     verdict(f"{int8_verdict(result)} → {result.paths.out_dir}")

@@ -69,3 +69,29 @@ def test_collapse_tensordot_leaves_a_dynamic_reshape_that_swaps_leading_axes():
     assert result.changed == 0 and op_counts(out)["Reshape"] == 2
     (skip,) = result.skipped
     assert "do more than flatten and restore the leading axes" in skip.reason
+
+
+def literal_dynamic_tensordot(flat, back, out=("N", 4, 5, 6)):
+    """The dynamic-batch Tensordot after fold-shape-chains: literal targets with -1 and 0 for the batch."""
+    w = RNG.standard_normal([3, 6]).astype(np.float32)
+    nodes = [transpose("x", "y", TO_NHWC), helper.make_node("Reshape", ["y", "flat"], ["f"]),
+             helper.make_node("MatMul", ["f", "w"], ["m"]), helper.make_node("Reshape", ["m", "back"], ["z"])]
+    inits = [init("w", w), init("flat", np.int64(flat)), init("back", np.int64(back))]
+    return make_model(nodes, [value("x", ["N", 3, 4, 5])], [value("z", list(out))], inits, opset=13)
+
+
+def test_collapse_tensordot_reads_literal_targets_with_minus_one_for_a_dynamic_batch():
+    m = literal_dynamic_tensordot([-1, 3], [-1, 4, 5, 6])
+    collapsed, result = apply(m, CollapseTensordot())
+    assert result.changed == 1 and op_counts(collapsed) == {"Transpose": 1, "MatMul": 1}
+    for batch in (1, 3):
+        feeds = {"x": RNG.standard_normal((batch, 3, 4, 5)).astype(np.float32)}
+        np.testing.assert_allclose(run(m, feeds)[0], run(collapsed, feeds)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_collapse_tensordot_leaves_a_literal_zero_that_copies_the_flattened_dim():
+    # [0, 4, 5, 6] on the flattened [N*20, 6] copies N*20, not N; a -1 that does not divide is unreadable
+    for back, why in (([0, 4, 5, 6], "do more than flatten"), ([-1, 7, 5, 6], "cannot read")):
+        out, result = apply(literal_dynamic_tensordot([-1, 3], back, ("a", "b", 5, 6)), CollapseTensordot())
+        assert result.changed == 0 and op_counts(out)["Reshape"] == 2
+        assert why in result.skipped[0].reason, back
