@@ -28,6 +28,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import infer_shapes, model_opset, op_histogram
 from onnxmend.passes.infra.base import Pass, PassContext
+from onnxmend.passes.infra.provenance import import_graph
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
 from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, refresh_shapes
 
@@ -80,7 +81,7 @@ class _Pipeline:
     checked: set[str] = field(default_factory=set)
 
     def run(self, model: onnx.ModelProto, max_rounds: int) -> onnx.ModelProto:
-        graph = gs.import_onnx(model)
+        graph = import_graph(model)
         for round_no in range(1, max_rounds + 1):
             self.report.rounds = round_no
             model, graph, changed = self._round(model, graph, round_no)
@@ -102,7 +103,7 @@ class _Pipeline:
                 return new_model, graph, True
             culprit, why = self._bisect(model, applied, reason)
             self._reject(culprit.record, why)
-            graph = gs.import_onnx(model)
+            graph = import_graph(model)
 
     def _apply_all(self, model: onnx.ModelProto, graph: gs.Graph, round_no: int) -> tuple[gs.Graph, list[Applied]]:
         applied: list[Applied] = []
@@ -150,7 +151,7 @@ class _Pipeline:
 
     def _replay(self, model: onnx.ModelProto, applied: list[Applied]) -> gs.Graph:
         """``model`` imported afresh with ``applied`` passes run again on it, in order (they are deterministic)."""
-        graph = gs.import_onnx(model)
+        graph = import_graph(model)
         for done in applied:
             apply_once(graph, done.pass_, self.ctx, done.record.round)
         return graph

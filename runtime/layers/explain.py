@@ -1,0 +1,78 @@
+"""Why the first failing point fails: its ONNX nodes' attributes beside the source layers' config.
+
+A :class:`LayerDetail` lists, for the first point whose error exceeds the tolerance, the source layers it
+answers for with their facts (Keras/torch config), the ONNX nodes with theirs (attributes, and what a
+rewrite absorbed into them), the peers in the source's own export when the model was aligned as a port,
+and ``differs``: the facts both sides state and disagree on, source side first (``epsilon 0.001 vs
+1e-05``, ``pads [0, 0, 1, 1] vs [1, 1, 1, 1]``). With a peer, the weights are compared too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import onnx
+
+from onnxmend.runtime.layers.facts import NodeFacts, fact_diff, merged
+from onnxmend.runtime.layers.graph import CHANNELS_FIRST, SourceGraph
+from onnxmend.runtime.layers.layout import Perm, letters_for
+from onnxmend.runtime.layers.mapping import LayerPoint, node_provenance
+from onnxmend.runtime.layers.probe import ProbeResult
+from onnxmend.runtime.layers.weights import WeightVerdict, compare_weights
+
+
+@dataclass
+class LayerDetail:
+    label: str
+    result: ProbeResult
+    source: list[dict] = field(default_factory=list)  # [{"name", "kind", "facts"}]
+    onnx: list[dict] = field(default_factory=list)  # [{"name", "op", "facts"}]
+    peers: list[dict] = field(default_factory=list)
+    differs: dict[str, tuple[object, object]] = field(default_factory=dict)
+    weights: WeightVerdict | None = None
+    sides: tuple[str, str] = ("source", "ONNX")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "label": self.label, "result": self.result.to_json(), "source": self.source, "onnx": self.onnx,
+            "peers": self.peers, "differs": {k: list(v) for k, v in self.differs.items()},
+            "weights": self.weights.to_json() if self.weights else None, "sides": list(self.sides),
+        }
+
+
+def explain(point: LayerPoint, result: ProbeResult, graph: SourceGraph, model: onnx.ModelProto,
+            perms: Mapping[str, Perm], reference: onnx.ModelProto | None = None) -> LayerDetail:
+    detail = LayerDetail(point.label, result)
+    for name in point.layers:
+        layer = graph.get(name)
+        if layer is not None:
+            detail.source.append({"name": name, "kind": layer.kind, "facts": layer.facts})
+    detail.onnx = describe_nodes(model, point.nodes, perms, graph)
+    source_facts = merged([s["facts"] for s in detail.source])
+    onnx_facts = merged([n["facts"] for n in detail.onnx])
+    detail.differs = fact_diff(source_facts, onnx_facts)
+    if reference is not None and point.peers:
+        detail.peers = describe_nodes(reference, point.peers, {}, graph)
+        for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
+            detail.differs.setdefault(key, values)
+        detail.weights = compare_weights(NodeFacts(reference).weight(point.peers[0]),
+                                         NodeFacts(model).weight(point.nodes[0]))
+    return detail
+
+
+def describe_nodes(model: onnx.ModelProto, names: Sequence[str], perms: Mapping[str, Perm],
+                   graph: SourceGraph | None) -> list[dict]:
+    """``[{"name", "op", "facts"}]`` for the nodes called ``names`` in ``model``."""
+    facts = NodeFacts(model, [absorbed for _, absorbed in node_provenance(model)])
+    found = []
+    for name in names:
+        node = facts.nodes.get(name)
+        if node is None:
+            continue
+        data_input = node.input[0] if node.input else ""
+        perm = perms.get(data_input)
+        rank = len(perm) if perm is not None else 4
+        letters = letters_for(perm, graph.letters(rank) if graph else "", rank, CHANNELS_FIRST.get(rank, ""))
+        found.append({"name": name, "op": node.op_type, "facts": facts.of(name, letters)})
+    return found

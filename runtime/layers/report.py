@@ -1,0 +1,128 @@
+"""What ``validate --layers`` and ``diff`` give back: per-point metrics in network order, the first point
+that fails, why, and the map's coverage; as JSON (``report.json``) and Markdown (``report.md``).
+
+"share" is each point's relative L2 error ‖ref − x‖/‖ref‖ over the last point's: how much of the final
+error is already present there. Exit code 0 when every point passes, 1 when one diverges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from onnxmend.runtime.compare import Tolerance
+from onnxmend.runtime.layers.explain import LayerDetail
+from onnxmend.runtime.layers.mapping import LayerMap
+from onnxmend.runtime.layers.probe import ProbeResult, ProbeRun
+
+
+@dataclass
+class LayerReport:
+    mode: Literal["validate", "diff"]
+    subject: str  # the source (validate) or "A vs B" (diff)
+    framework: str
+    layer_map: LayerMap
+    run: ProbeRun
+    tolerance: Tolerance
+    detail: LayerDetail | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # the diff's alignment and sides
+
+    @property
+    def results(self) -> list[ProbeResult]:
+        return self.run.results
+
+    @property
+    def first_failure(self) -> ProbeResult | None:
+        return next((r for r in self.results if r.failed), None)
+
+    @property
+    def verdict(self) -> str:
+        return "mismatch" if self.first_failure is not None else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.first_failure is not None else 0
+
+    def shares(self) -> list[float | None]:
+        """Each point's relative error as a share of the last measured point's."""
+        final = next((r.rel_l2 for r in reversed(self.results) if r.rel_l2 == r.rel_l2), None)
+        if not final:
+            return [None] * len(self.results)
+        return [r.rel_l2 / final if r.rel_l2 == r.rel_l2 else None for r in self.results]
+
+    def headline(self) -> str:
+        first = self.first_failure
+        if first is None:
+            return f"all {len(self.results)} compared point(s) pass"
+        line = f"first diverging layer: {first.probe.label}"
+        if self.detail and self.detail.differs:
+            line += " — " + "; ".join(f"{k} {_v(a)} vs {_v(b)}" for k, (a, b) in self.detail.differs.items())
+        if self.detail and self.detail.weights and not self.detail.weights.equal:
+            line += f" — weights {self.detail.weights.summary}"
+        return line
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "mode": self.mode, "subject": self.subject, "framework": self.framework, "verdict": self.verdict,
+            "headline": self.headline(), "tolerance": {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol},
+            "first_failure": self.first_failure.probe.label if self.first_failure else None,
+            "points": [dict(r.to_json(), share=s) for r, s in zip(self.results, self.shares())],
+            "detail": self.detail.to_json() if self.detail else None, "map": self.layer_map.to_json(),
+            "cost": {"strategy": self.run.strategy, "runs": self.run.runs, "sessions": self.run.runs,
+                     "peak_captured_bytes": self.run.peak_bytes, "seconds": round(self.run.seconds, 3)},
+            **self.extra,
+        }
+
+
+def layer_markdown(report: LayerReport, plot_name: str | None = "layers.png") -> str:
+    lines = [f"# onnxmend {report.mode} --layers: {report.subject}", "", f"**{report.verdict.upper()}** — {report.headline()}", ""]
+    m = report.layer_map
+    lines += [f"- coverage: {m.mapped_weighted}/{m.weighted} source layers with weights mapped ({m.coverage:.0%}); "
+              f"{len(report.results)} point(s) compared",
+              f"- tolerance: atol {report.tolerance.atol:g} × max(1, max|ref|) + rtol {report.tolerance.rtol:g} × |ref|",
+              f"- cost: {report.run.runs} run(s) of each side ({report.run.strategy}), "
+              f"{report.run.peak_bytes / 2**20:.1f} MiB captured at most at once, {report.run.seconds:.1f} s"]
+    lines += [f"- {note}" for note in m.notes + report.run.notes]
+    if plot_name:
+        lines += ["", f"![error vs depth]({plot_name})"]
+    if report.detail:
+        lines += ["", "## First diverging layer", ""] + detail_lines(report.detail)
+    lines += ["", "## Per layer", "", "| # | layer | max abs | max rel | cosine | share | verdict |", "|---|---|---|---|---|---|---|"]
+    for i, (r, share) in enumerate(zip(report.results, report.shares())):
+        lines.append(f"| {i} | {r.probe.label} | {r.max_abs:.3g} | {r.max_rel:.3g} | {r.cosine:.6f} | "
+                     f"{'' if share is None else f'{share:.1%}'} | {r.verdict} {r.reason} |")
+    if m.unmapped or m.no_nodes:
+        lines += ["", "## Not compared", ""]
+        lines += [f"- {name}: has weights, no ONNX node answers for it" for name in m.unmapped]
+        lines += [f"- {name}: no ONNX nodes (no weights; identity at inference?)" for name in m.no_nodes]
+    return "\n".join(lines) + "\n"
+
+
+def detail_lines(detail: LayerDetail) -> list[str]:
+    side_a, side_b = detail.sides
+    lines = [f"`{detail.label}`: max abs {detail.result.max_abs:.3g}, cosine {detail.result.cosine:.6f}", ""]
+    for item in detail.source:
+        lines.append(f"- {side_a} `{item['name']}` ({item['kind']}): {_facts(item['facts'])}")
+    for item in detail.peers:
+        lines.append(f"- {side_a}'s export `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
+    for item in detail.onnx:
+        lines.append(f"- {side_b} `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
+    for key, (a, b) in detail.differs.items():
+        note = " (training only)" if key == "momentum" else ""
+        lines.append(f"- **{key}: {_v(a)} vs {_v(b)}**{note}")
+    if detail.weights is not None:
+        lines.append(f"- weights: {detail.weights.summary}")
+    return lines
+
+
+def _facts(facts: dict) -> str:
+    shown = {k: v for k, v in facts.items() if k not in ("op",)}
+    return ", ".join(f"{k}={_v(v)}" for k, v in shown.items()) or "-"
+
+
+def _v(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return "[" + "; ".join(" ".join(f"{k}={_v(x)}" for k, x in d.items()) for d in value) + "]"
+    return str(value)
