@@ -24,6 +24,7 @@ from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
 from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
+from onnxmend.flows.layers import layers_after_failed_parity
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.flows.quantize import quantize
 from onnxmend.passes.infra.base import PassContext
@@ -35,6 +36,8 @@ from onnxmend.runtime.bench.results import write_report
 from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
+from onnxmend.runtime.layers.blame import BlameOptions
+from onnxmend.runtime.layers.report import LayerReport
 from onnxmend.runtime.session import cuda_unavailable_reason
 from onnxmend.runtime.validate import validate
 
@@ -81,6 +84,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         inspect_model(raw, out_dir / "raw.onnx", exported.framework),
         inspect_model(fixed, out_dir / "model.onnx", exported.framework), layout, seconds, options.layout,
     )
+    result.layers = _layers_on_mismatch(fixed, result, options, say)
     # The report first, the models last, each renamed into place whole: a convert stopped half-way leaves
     # no model without the report that says whether it was validated.
     write_json(out_dir / "report.json", result.to_json())
@@ -89,6 +93,21 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     save_model(fixed, out_dir / "model.onnx")
     _extras(result, options, say)
     return result
+
+
+def _layers_on_mismatch(fixed: onnx.ModelProto, result: ConvertResult, options: ConvertOptions,
+                        say: Progress) -> LayerReport | None:
+    """When parity fails, which source layer diverges first (``layers.{json,md,png}``); a source that
+    cannot be mapped layer by layer costs the note, never the conversion."""
+    if result.validation.verdict != "mismatch":
+        return None
+    say("finding the first diverging layer")
+    blame = BlameOptions(seed=options.seed, atol=options.atol, rtol=options.rtol)
+    try:
+        return layers_after_failed_parity(fixed, result.export, blame, result.out_dir)
+    except OnnxmendError as exc:
+        result.export.notes.append(f"per-layer comparison not run: {exc}")
+        return None
 
 
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,

@@ -14,6 +14,7 @@ from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.inspect import Inspection
+from onnxmend.runtime.layers.report import LayerReport
 from onnxmend.runtime.validate import Validation
 
 
@@ -50,6 +51,7 @@ class ConvertResult:
     layout_choice: LayoutChoice = "auto"
     quantized: QuantizeResult | None = None
     benchmark: BenchResult | None = None
+    layers: LayerReport | None = None  # run when parity fails: the first source layer that diverges
 
     @property
     def exit_code(self) -> int:
@@ -76,4 +78,8 @@ class ConvertResult:
                                 "manifest": self.quantized.manifest}
         if self.benchmark is not None:
             data["bench"] = self.benchmark.to_json()
+        if self.layers is not None:
+            data["layers"] = {"headline": self.layers.headline(), "first_wrong": self.layers.first_wrong,
+                              "coverage": round(self.layers.layer_map.coverage, 4),
+                              "report": "layers.md", "json": "layers.json", "plot": "layers.png"}
         return data

@@ -32,8 +32,11 @@ def summary_lines(report: LayerReport) -> list[str]:
     lines += m.notes
     if m.unmapped:
         lines.append(f"not mapped ({len(m.unmapped)}): " + ", ".join(m.unmapped[:10]) + (" …" if len(m.unmapped) > 10 else ""))
-    if report.detail:
-        lines += [line.lstrip("- ").replace("**", "").replace("`", "") for line in detail_lines(report.detail) if line]
+    details = [report.cause] if report.cause is not None else []
+    if report.detail is not None and (report.cause is None or report.detail.label != report.cause.label):
+        details.append(report.detail)
+    for detail in details:
+        lines += [line.lstrip("- ").replace("**", "").replace("`", "") for line in detail_lines(detail) if line]
     lines.append(report.headline())
     return lines
 

@@ -1,9 +1,9 @@
 """Two ONNX graphs of one architecture lined up by structure, for ports whose names mean nothing to each other.
 
 Each graph becomes a sequence of tokens in node order: a weighted op is its family and its weight's
-shape in ONNX terms (``conv [16, 8, 5, 5]``, ``dense [96, 384]`` with Gemm's ``transB`` undone, ``norm [96]``
-for any of LayerNormalization, GroupNormalization, InstanceNormalization and BatchNormalization); any other
-op is its type (``Relu``, ``Add``, ``GlobalAveragePool``); layout and shape plumbing (Transpose, Reshape,
+shape in ONNX terms (``conv [16, 8, 5, 5]``, ``dense [96, 384]`` with Gemm's ``transB`` undone,
+``norm [96]`` — channels, the first dim of the scale — for any of LayerNormalization, GroupNormalization,
+InstanceNormalization and BatchNormalization); any other op is its type (``Relu``, ``Add``, ``GlobalAveragePool``); layout and shape plumbing (Transpose, Reshape,
 Squeeze, Cast, Identity, Constant, …) is left out, since ports differ there without meaning to. The
 longest matching runs of the two sequences (:class:`difflib.SequenceMatcher`) give the aligned pairs; a
 norm spelled as LayerNormalization on one side and GroupNormalization on the other still aligns (same
@@ -95,8 +95,8 @@ def _key(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> tuple[tupl
     op = node.op_type
     if op in ("Conv", "ConvTranspose") and weight is not None:
         return (op.lower(), weight), True
-    if op in _NORMS and weight is not None:
-        return ("norm", weight), True
+    if op in _NORMS and weight is not None:  # by channels: a (C, H, W) affine is still C channels
+        return ("norm", weight[:1]), True
     if op in ("Gemm", "MatMul") and weight is not None and len(weight) == 2:
         trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
         return ("dense", tuple(reversed(weight)) if trans_b else weight), True

@@ -25,8 +25,8 @@ from onnxmend.core.deps import require
 from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from onnxmend.runtime.inputs import synthesize
-from onnxmend.runtime.layers.align import align
-from onnxmend.runtime.layers.explain import explain
+from onnxmend.runtime.layers.align import PLUMBING, align
+from onnxmend.runtime.layers.explain import Explainer, is_cause
 from onnxmend.runtime.layers.graph import SourceGraph
 from onnxmend.runtime.layers.layout import input_perms, tensor_info, tensor_perms
 from onnxmend.runtime.layers.mapping import LayerMap, LayerPoint, map_by_provenance
@@ -68,11 +68,24 @@ def blame_layers(model: onnx.ModelProto, export: Export, options: BlameOptions =
                      Tolerance(options.atol, options.rtol), options.budget, options.strategy)
     report = LayerReport("validate", export.source, graph.framework, layer_map, run,
                          Tolerance(options.atol, options.rtol))
-    first = report.first_failure
-    if first is not None:
-        point = layer_map.points[[p.label for p in layer_map.points].index(first.probe.label)]
-        report.detail = explain(point, first, graph, model, perms, reference)
+    attach_details(report, Explainer(graph, model, perms, reference))
     return report
+
+
+def attach_details(report: LayerReport, explainer: Explainer) -> None:
+    """The first failing point's detail, and the first point at or before it whose attributes or
+    weights differ (a BN epsilon that is wrong everywhere can stay within tolerance for a layer or two)."""
+    points = {p.label: p for p in report.layer_map.points}
+    first = report.first_failure
+    results = report.results
+    last = results.index(first) if first is not None else len(results) - 1
+    for result in results[: last + 1]:
+        detail = explainer.detail(points[result.probe.label], result)
+        if is_cause(detail):
+            report.cause = detail
+            break
+    if first is not None:
+        report.detail = explainer.detail(points[first.probe.label], first)
 
 
 def source_graph(export: Export, feeds: dict[str, np.ndarray]) -> SourceGraph:
@@ -106,11 +119,21 @@ def _map(model: onnx.ModelProto, export: Export, graph: SourceGraph,
     return ported, reference
 
 
+def _through_plumbing(model: onnx.ModelProto, tensor: str) -> str:
+    """The tensor a layout/shape op chain (a fused norm's closing Transpose) reads ``tensor`` from."""
+    makers = {o: n for n in model.graph.node for o in n.output}
+    seen = set()
+    while tensor in makers and makers[tensor].op_type in PLUMBING and makers[tensor].input and tensor not in seen:
+        seen.add(tensor)
+        tensor = makers[tensor].input[0]
+    return tensor
+
+
 def map_by_alignment(model: onnx.ModelProto, reference: onnx.ModelProto, graph: SourceGraph) -> LayerMap:
     """Points of ``model`` through the source's own export ``reference``: an aligned node whose peer's
     output is a layer's point answers for that layer."""
     own = map_by_provenance(reference, graph)
-    by_tensor = {p.tensor: p for p in own.points}
+    by_tensor = {_through_plumbing(reference, p.tensor): p for p in own.points}
     alignment = align(reference, model)
     points = []
     for ref_token, token in alignment.pairs:

@@ -16,7 +16,7 @@ import onnx
 
 from onnxmend.runtime.layers.facts import NodeFacts, fact_diff, merged
 from onnxmend.runtime.layers.graph import CHANNELS_FIRST, SourceGraph
-from onnxmend.runtime.layers.layout import Perm, letters_for
+from onnxmend.runtime.layers.layout import Perm, input_perms, letters_for, tensor_perms
 from onnxmend.runtime.layers.mapping import LayerPoint, node_provenance
 from onnxmend.runtime.layers.probe import ProbeResult
 from onnxmend.runtime.layers.weights import WeightVerdict, compare_weights
@@ -29,42 +29,56 @@ class LayerDetail:
     source: list[dict] = field(default_factory=list)  # [{"name", "kind", "facts"}]
     onnx: list[dict] = field(default_factory=list)  # [{"name", "op", "facts"}]
     peers: list[dict] = field(default_factory=list)
+    other_source: list[dict] = field(default_factory=list)  # diff: side B's source layers
     differs: dict[str, tuple[object, object]] = field(default_factory=dict)
     weights: WeightVerdict | None = None
-    sides: tuple[str, str] = ("source", "ONNX")
+    # how the report calls: source layers, peers, ONNX nodes, other_source
+    sides: tuple[str, str, str, str] = ("source", "source's export", "ONNX", "")
 
     def to_json(self) -> dict[str, object]:
         return {
             "label": self.label, "result": self.result.to_json(), "source": self.source, "onnx": self.onnx,
-            "peers": self.peers, "differs": {k: list(v) for k, v in self.differs.items()},
+            "peers": self.peers, "other_source": self.other_source, "differs": {k: list(v) for k, v in self.differs.items()},
             "weights": self.weights.to_json() if self.weights else None, "sides": list(self.sides),
         }
 
 
-def explain(point: LayerPoint, result: ProbeResult, graph: SourceGraph, model: onnx.ModelProto,
-            perms: Mapping[str, Perm], reference: onnx.ModelProto | None = None) -> LayerDetail:
-    detail = LayerDetail(point.label, result)
-    for name in point.layers:
-        layer = graph.get(name)
-        if layer is not None:
-            detail.source.append({"name": name, "kind": layer.kind, "facts": layer.facts})
-    detail.onnx = describe_nodes(model, point.nodes, perms, graph)
-    source_facts = merged([s["facts"] for s in detail.source])
-    onnx_facts = merged([n["facts"] for n in detail.onnx])
-    detail.differs = fact_diff(source_facts, onnx_facts)
-    if reference is not None and point.peers:
-        detail.peers = describe_nodes(reference, point.peers, {}, graph)
-        for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
-            detail.differs.setdefault(key, values)
-        detail.weights = compare_weights(NodeFacts(reference).weight(point.peers[0]),
-                                         NodeFacts(model).weight(point.nodes[0]))
-    return detail
+class Explainer:
+    """Facts of the points of one model: built once, asked per point."""
+
+    def __init__(self, graph: SourceGraph, model: onnx.ModelProto, perms: Mapping[str, Perm],
+                 reference: onnx.ModelProto | None = None) -> None:
+        self.graph, self.model, self.perms, self.reference = graph, model, perms, reference
+        self.facts = NodeFacts(model, [absorbed for _, absorbed in node_provenance(model)])
+        self.reference_facts = None if reference is None else NodeFacts(
+            reference, [absorbed for _, absorbed in node_provenance(reference)])
+        self.reference_perms = {} if reference is None else tensor_perms(reference, input_perms(reference))
+
+    def detail(self, point: LayerPoint, result: ProbeResult) -> LayerDetail:
+        detail = LayerDetail(point.label, result)
+        for name in point.layers:
+            layer = self.graph.get(name)
+            if layer is not None:
+                detail.source.append({"name": name, "kind": layer.kind, "facts": layer.facts})
+        detail.onnx = describe_nodes(self.facts, point.nodes, self.perms, self.graph)
+        onnx_facts = merged([n["facts"] for n in detail.onnx])
+        detail.differs = fact_diff(merged([s["facts"] for s in detail.source]), onnx_facts)
+        if self.reference_facts is not None and point.peers:
+            detail.peers = describe_nodes(self.reference_facts, point.peers, self.reference_perms, self.graph)
+            for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
+                detail.differs.setdefault(key, values)
+            detail.weights = compare_weights(self.reference_facts.weight(point.peers[0]), self.facts.weight(point.nodes[0]))
+        return detail
 
 
-def describe_nodes(model: onnx.ModelProto, names: Sequence[str], perms: Mapping[str, Perm],
+def is_cause(detail: LayerDetail) -> bool:
+    """A difference that changes inference numbers (momentum only matters in training)."""
+    return any(k != "momentum" for k in detail.differs) or (detail.weights is not None and not detail.weights.equal)
+
+
+def describe_nodes(facts: NodeFacts, names: Sequence[str], perms: Mapping[str, Perm],
                    graph: SourceGraph | None) -> list[dict]:
-    """``[{"name", "op", "facts"}]`` for the nodes called ``names`` in ``model``."""
-    facts = NodeFacts(model, [absorbed for _, absorbed in node_provenance(model)])
+    """``[{"name", "op", "facts"}]`` for the nodes called ``names``."""
     found = []
     for name in names:
         node = facts.nodes.get(name)

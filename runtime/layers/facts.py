@@ -102,11 +102,16 @@ class NodeFacts:
 
 
 def merged(facts: Sequence[Mapping[str, object]]) -> dict[str, object]:
-    """One fact set for a group (a Conv and its folded BN): the first value of each key wins."""
+    """One fact set for a group (a Conv and its folded BN): the first value of each key wins, except
+    ``pads``, which add up (a ZeroPadding2D folded into the Conv after it)."""
     out: dict[str, object] = {}
     for item in facts:
         for key, value in item.items():
-            out.setdefault(key, value)
+            previous = out.get(key)
+            if key == "pads" and isinstance(previous, list) and isinstance(value, list) and len(previous) == len(value):
+                out[key] = [a + b for a, b in zip(previous, value)]
+            else:
+                out.setdefault(key, value)
     return out
 
 

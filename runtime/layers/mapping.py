@@ -1,8 +1,9 @@
 """Which ONNX tensor answers for each source layer, from node provenance.
 
 Every node's hints (:mod:`onnxmend.core.provenance`) are matched to the source's layer names: exactly
-(torch module paths), else scope by scope from the left with TensorFlow's ``_1`` tracing suffix dropped
-(``mobilenetv2_1.00_224_1/block_1_expand_BN_1/batchnorm`` → ``block_1_expand_BN``). A node *answers* for
+(torch module paths), else scope by scope from the left, after the model's own scope, with TensorFlow's
+``_1`` tracing suffix dropped (``mobilenetv2_1.00_224_1/block_1_expand_BN_1/batchnorm`` →
+``block_1_expand_BN``). A node *answers* for
 the latest of its layers in network order: a Conv that folded its BatchNorm answers for the BN, and the
 Conv layer is *fused* into that point — the Conv's own output no longer exists in the graph. A layer's
 tensor is the output of its last node that leaves the layer (read by another layer's node, or a graph
@@ -93,7 +94,8 @@ class Resolver:
     def _resolve(self, hint: str) -> str | None:
         if hint in self.graph:
             return hint
-        for segment in hint.split("/") if "/" in hint else ():
+        # a TensorFlow scope starts with the model's own scope, which may share a layer's name
+        for segment in hint.split("/")[1:] if "/" in hint else ():
             stripped = _TRACE_SUFFIX.sub("", segment)
             for candidate in (stripped, segment):
                 if candidate in self.graph:
@@ -112,12 +114,17 @@ def node_provenance(model: onnx.ModelProto) -> list[tuple[list[str], list[dict]]
     return result
 
 
+def resolved_layers(model: onnx.ModelProto, graph: SourceGraph) -> list[list[str]]:
+    """Per node (graph order): the source layers its hints name, in network order."""
+    resolve = Resolver(graph)
+    return [sorted({n for n in map(resolve, hints) if n}, key=lambda n: graph.get(n).index)  # type: ignore[union-attr]
+            for hints, _ in node_provenance(model)]
+
+
 def map_by_provenance(model: onnx.ModelProto, graph: SourceGraph) -> LayerMap:
     """The comparison points of ``model`` for ``graph``'s layers, in network order."""
-    resolve = Resolver(graph)
     nodes = list(model.graph.node)
-    layers_of = [sorted({n for n in map(resolve, hints) if n}, key=lambda n: graph.get(n).index)  # type: ignore[union-attr]
-                 for hints, _ in node_provenance(model)]
+    layers_of = resolved_layers(model, graph)
     answer = {i: names[-1] for i, names in enumerate(layers_of) if names}
     readers: dict[str, list[int]] = {}
     for i, node in enumerate(nodes):

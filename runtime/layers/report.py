@@ -24,7 +24,8 @@ class LayerReport:
     layer_map: LayerMap
     run: ProbeRun
     tolerance: Tolerance
-    detail: LayerDetail | None = None
+    detail: LayerDetail | None = None  # why the first failing point fails
+    cause: LayerDetail | None = None  # the first point (up to the first failure) whose attributes or weights differ
     extra: dict[str, object] = field(default_factory=dict)  # the diff's alignment and sides
 
     @property
@@ -50,15 +51,29 @@ class LayerReport:
             return [None] * len(self.results)
         return [r.rel_l2 / final if r.rel_l2 == r.rel_l2 else None for r in self.results]
 
+    @property
+    def first_wrong(self) -> str | None:
+        """The layer to look at first: the earliest point whose attributes or weights differ, if it comes no
+        later than the first point over tolerance; else that point."""
+        if self.cause is not None:
+            return self.cause.label
+        return self.first_failure.probe.label if self.first_failure else None
+
     def headline(self) -> str:
         first = self.first_failure
-        if first is None:
+        if first is None and self.cause is None:
             return f"all {len(self.results)} compared point(s) pass"
-        line = f"first diverging layer: {first.probe.label}"
-        if self.detail and self.detail.differs:
-            line += " — " + "; ".join(f"{k} {_v(a)} vs {_v(b)}" for k, (a, b) in self.detail.differs.items())
-        if self.detail and self.detail.weights and not self.detail.weights.equal:
-            line += f" — weights {self.detail.weights.summary}"
+        shown = self.cause or self.detail
+        line = f"first diverging layer: {self.first_wrong}"
+        if shown and shown.differs:
+            causes = {k: v for k, v in shown.differs.items() if k != "momentum"}  # momentum: training only
+            line += " — " + "; ".join(f"{k} {_v(a)} vs {_v(b)}" for k, (a, b) in causes.items()) if causes else ""
+        if shown and shown.weights and not shown.weights.equal:
+            line += f" — weights {shown.weights.summary}"
+        if first is None:
+            line += " (every point is within tolerance)"
+        elif self.cause is not None and self.cause.label != first.probe.label:
+            line += f" (within tolerance there; over it from {first.probe.label} on)"
         return line
 
     def to_json(self) -> dict[str, object]:
@@ -66,6 +81,7 @@ class LayerReport:
             "mode": self.mode, "subject": self.subject, "framework": self.framework, "verdict": self.verdict,
             "headline": self.headline(), "tolerance": {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol},
             "first_failure": self.first_failure.probe.label if self.first_failure else None,
+            "first_wrong": self.first_wrong, "cause": self.cause.to_json() if self.cause else None,
             "points": [dict(r.to_json(), share=s) for r, s in zip(self.results, self.shares())],
             "detail": self.detail.to_json() if self.detail else None, "map": self.layer_map.to_json(),
             "cost": {"strategy": self.run.strategy, "runs": self.run.runs, "sessions": self.run.runs,
@@ -85,8 +101,10 @@ def layer_markdown(report: LayerReport, plot_name: str | None = "layers.png") ->
     lines += [f"- {note}" for note in m.notes + report.run.notes]
     if plot_name:
         lines += ["", f"![error vs depth]({plot_name})"]
+    if report.cause and (report.detail is None or report.cause.label != report.detail.label):
+        lines += ["", "## First layer whose attributes or weights differ", ""] + detail_lines(report.cause)
     if report.detail:
-        lines += ["", "## First diverging layer", ""] + detail_lines(report.detail)
+        lines += ["", "## First layer over tolerance", ""] + detail_lines(report.detail)
     lines += ["", "## Per layer", "", "| # | layer | max abs | max rel | cosine | share | verdict |", "|---|---|---|---|---|---|---|"]
     for i, (r, share) in enumerate(zip(report.results, report.shares())):
         lines.append(f"| {i} | {r.probe.label} | {r.max_abs:.3g} | {r.max_rel:.3g} | {r.cosine:.6f} | "
@@ -99,14 +117,16 @@ def layer_markdown(report: LayerReport, plot_name: str | None = "layers.png") ->
 
 
 def detail_lines(detail: LayerDetail) -> list[str]:
-    side_a, side_b = detail.sides
+    source, peers, nodes, other = detail.sides
     lines = [f"`{detail.label}`: max abs {detail.result.max_abs:.3g}, cosine {detail.result.cosine:.6f}", ""]
     for item in detail.source:
-        lines.append(f"- {side_a} `{item['name']}` ({item['kind']}): {_facts(item['facts'])}")
+        lines.append(f"- {source} `{item['name']}` ({item['kind']}): {_facts(item['facts'])}")
     for item in detail.peers:
-        lines.append(f"- {side_a}'s export `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
+        lines.append(f"- {peers} `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
     for item in detail.onnx:
-        lines.append(f"- {side_b} `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
+        lines.append(f"- {nodes} `{item['name']}` ({item['op']}): {_facts(item['facts'])}")
+    for item in detail.other_source:
+        lines.append(f"- {other} `{item['name']}` ({item['kind']}): {_facts(item['facts'])}")
     for key, (a, b) in detail.differs.items():
         note = " (training only)" if key == "momentum" else ""
         lines.append(f"- **{key}: {_v(a)} vs {_v(b)}**{note}")

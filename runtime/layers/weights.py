@@ -41,10 +41,21 @@ def compare_weights(a: np.ndarray | None, b: np.ndarray | None, rtol: float = 1e
         ratio = _channel_ratio(a, b)
         if ratio is not None:
             return WeightVerdict(False, f"equal up to one factor per output channel ({ratio}): a folded norm differs")
+    spelled = _broadcast_equal(a, b, rtol, atol) or _broadcast_equal(b, a, rtol, atol)
+    if spelled:
+        return WeightVerdict(True, f"equal (a per-channel weight spelled out over {spelled})")
     if a.shape != b.shape:
         return WeightVerdict(False, f"shapes differ: {list(a.shape)} vs {list(b.shape)}")
     diff = np.abs(a - b)
     return WeightVerdict(False, f"differ (max abs {diff.max():.3g}, {np.mean(diff > atol + rtol * np.abs(b)):.0%} of values)")
+
+
+def _broadcast_equal(small: np.ndarray, big: np.ndarray, rtol: float, atol: float) -> list[int] | None:
+    """``big`` is ``small`` repeated over trailing axes (a (C,) affine written as (C, H, W))."""
+    if small.ndim >= big.ndim or big.shape[: small.ndim] != small.shape:
+        return None
+    expanded = small.reshape(small.shape + (1,) * (big.ndim - small.ndim))
+    return list(big.shape) if np.allclose(np.broadcast_to(expanded, big.shape), big, rtol=rtol, atol=atol) else None
 
 
 def _describe(perm: tuple[int, ...], names: tuple[str, ...]) -> str:
@@ -63,4 +74,4 @@ def _channel_ratio(a: np.ndarray, b: np.ndarray) -> str | None:
         return None
     if not np.allclose(flat_b, flat_a * per_channel[:, None], rtol=1e-4, atol=1e-6):
         return None
-    return f"{per_channel.min():.4g}…{per_channel.max():.4g}"
+    return f"{per_channel.min():.6g}…{per_channel.max():.6g}"

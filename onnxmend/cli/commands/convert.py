@@ -80,6 +80,8 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
     title = f"parity vs {result.export.framework} (fixed graph, {result.validation.provider})"
     print_validation(result.validation, title)
     verdict(f"report: {out / 'report.md'}")
+    if result.layers is not None:
+        verdict(f"[bold]{escape(result.layers.headline())}[/]  per layer: {out / 'layers.md'}, plot {out / 'layers.png'}")
     if result.quantized is not None:
         verdict(f"int8 artifact {out / 'model.int8.onnx'}: {int8_verdict(result.quantized)}")
     if result.benchmark is not None:
