@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -69,7 +69,20 @@ def blame_layers(model: onnx.ModelProto, export: Export, options: BlameOptions =
     report = LayerReport("validate", export.source, graph.framework, layer_map, run,
                          Tolerance(options.atol, options.rtol))
     attach_details(report, Explainer(graph, model, perms, reference))
+    if report.detail is not None and reference is None and fixer is not None and graph.framework != "onnx":
+        _weights_against_export(report, graph, model, perms, fixer(export.model))
     return report
+
+
+def _weights_against_export(report: LayerReport, graph: SourceGraph, model: onnx.ModelProto,
+                            perms: dict, reference: onnx.ModelProto) -> None:
+    """For a model exported from this source: the failing point's weights beside those of a fresh export
+    of the source (fixed the same way), so an edited or corrupted weight shows as a weight difference."""
+    first = report.first_failure
+    point = next(p for p in report.layer_map.points if p.label == first.probe.label)  # type: ignore[union-attr]
+    peer = next((p for p in map_by_provenance(reference, graph).points if p.answer == point.answer), None)
+    if peer is not None:
+        report.detail = Explainer(graph, model, perms, reference).detail(replace(point, peers=peer.nodes), first)  # type: ignore[arg-type]
 
 
 def attach_details(report: LayerReport, explainer: Explainer) -> None:

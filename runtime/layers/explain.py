@@ -67,8 +67,14 @@ class Explainer:
             detail.peers = describe_nodes(self.reference_facts, point.peers, self.reference_perms, self.graph)
             for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
                 detail.differs.setdefault(key, values)
-            detail.weights = compare_weights(self.reference_facts.weight(point.peers[0]), self.facts.weight(point.nodes[0]))
+            detail.weights = compare_weights(self.reference_facts.weight(weighted(self.reference_facts, point.peers)),
+                                             self.facts.weight(weighted(self.facts, point.nodes)))
         return detail
+
+
+def weighted(facts: NodeFacts, names: Sequence[str]) -> str:
+    """The first of ``names`` that has a constant weight (a point may start with a Transpose)."""
+    return next((n for n in names if facts.weight(n) is not None), names[0] if names else "")
 
 
 def is_cause(detail: LayerDetail) -> bool:

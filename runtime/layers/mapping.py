@@ -9,9 +9,9 @@ Conv layer is *fused* into that point — the Conv's own output no longer exists
 tensor is the output of its last node that leaves the layer (read by another layer's node, or a graph
 output).
 
-A source layer with weights that no node names, reading only from a mapped layer that only it reads,
-was folded away by the exporter (the TorchScript exporter folds BatchNorm into Conv and drops its name):
-it joins that point, marked ``inferred``. Every other layer with weights and no point is listed as
+A BatchNorm that no node names, reading only from a mapped convolution that only it reads, was folded
+away by the exporter (the TorchScript exporter folds BatchNorm into Conv and drops its name): it joins
+that point, marked ``inferred``. Every other layer with weights and no point is listed as
 unmapped, never dropped; coverage is mapped/total layers with weights.
 """
 
@@ -164,10 +164,12 @@ def _infer_folded(points: list[LayerPoint], graph: SourceGraph) -> list[LayerPoi
     by_answer = {p.answer: k for k, p in enumerate(points)}
     readers = graph.consumers()
     for layer in graph.layers:
-        if not layer.has_weights or layer.name in covered or len(layer.inputs) != 1:
+        if not layer.kind.startswith("BatchNorm") or layer.name in covered or len(layer.inputs) != 1:
             continue
         source = layer.inputs[0]
         k = by_answer.get(source)
+        if k is None or "Conv" not in graph.get(source).kind:  # type: ignore[union-attr]
+            continue
         if k is None or [r for r in readers.get(source, []) if not _is_container(graph, r)] != [layer.name]:
             continue
         points[k] = replace(points[k], layers=points[k].layers + (layer.name,), via="inferred")
