@@ -19,18 +19,25 @@ from onnxmend.passes.infra.manager import run_passes
 from onnxmend.runtime.layers.blame import BlameOptions, blame_layers
 from onnxmend.runtime.layers.plot import write_plot
 from onnxmend.runtime.layers.report import LayerReport, layer_markdown
+from onnxmend.runtime.session import Provider
+from onnxmend.runtime.validate import Validation
+from onnxmend.runtime.validate import validate as compare_with_source
 
 
 def validate_layers(model: str | Path, source: str, export_options: ExportOptions | None = None,
-                    options: BlameOptions = BlameOptions(), out_dir: str | Path | None = None) -> LayerReport:
-    """The first layer of ``source`` whose output ``model`` no longer computes (``options.seed`` seeds the
-    inputs and a source's random weights, as for ``convert``); with ``out_dir`` the reports are written."""
+                    options: BlameOptions = BlameOptions(), out_dir: str | Path | None = None,
+                    provider: Provider = "auto", threads: int = 0) -> tuple[Validation, LayerReport]:
+    """Output parity of ``model`` against ``source`` and the first layer of ``source`` whose output
+    ``model`` no longer computes, from one export (``options.seed`` seeds the inputs and a source's random
+    weights, as for ``convert``); with ``out_dir`` the reports are written."""
     onnx_model = load_model(model)
     exported = export(source, replace(export_options or ExportOptions(), seed=options.seed))
+    validation = compare_with_source(onnx_model, exported, seed=options.seed, atol=options.atol, rtol=options.rtol,
+                                     provider=provider, threads=threads)
     report = blame_layers(onnx_model, exported, options, fixer=normalizer(exported))
     if out_dir is not None:
         write_layer_report(report, Path(out_dir))
-    return report
+    return validation, report
 
 
 def layers_after_failed_parity(model: onnx.ModelProto, exported: Export, options: BlameOptions,
