@@ -6,8 +6,9 @@ The flows are importable from the top level and load their frameworks only when 
     result = onnxmend.convert("keras:MobileNetV2", "out/mnv2")
     print(result.validation.verdict)
 
-``convert``, ``fix``, ``validate``, ``quantize``, ``bench``, ``inspect`` and ``sweep`` are the functions in
-:mod:`onnxmend.flows`; ``ConvertOptions``, ``SweepOptions`` and ``ExportOptions`` configure them.
+``convert``, ``fix``, ``validate``, ``validate_layers``, ``diff``, ``quantize``, ``bench``, ``inspect`` and
+``sweep`` are the functions in :mod:`onnxmend.flows`; ``ConvertOptions``, ``BlameOptions``, ``SweepOptions``
+and ``ExportOptions`` configure them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _API = {
     "inspect": "onnxmend.flows.inspect",
     "sweep": "onnxmend.flows.sweep",
     "SweepOptions": "onnxmend.flows.sweep_result",
+    "validate_layers": "onnxmend.flows.layers",
+    "diff": "onnxmend.flows.diff",
+    "BlameOptions": "onnxmend.runtime.layers.blame",
     "ExportOptions": "onnxmend.exporters.options",
 }
 __all__ = ["__version__", *_API]

@@ -26,7 +26,8 @@ def layer_table(report: LayerReport, title: str, max_rows: int = MAX_ROWS) -> Ta
 
 def summary_lines(report: LayerReport) -> list[str]:
     m = report.layer_map
-    lines = [f"coverage: {m.mapped_weighted}/{m.weighted} layers with weights mapped ({m.coverage:.0%}); "
+    what = "weighted ops aligned, both sides" if report.mode == "diff" else "layers with weights mapped"
+    lines = [f"coverage: {m.mapped_weighted}/{m.weighted} {what} ({m.coverage:.0%}); "
              f"cost: {report.run.runs} run(s) of each side ({report.run.strategy}), "
              f"peak {report.run.peak_bytes / 2**20:.1f} MiB captured"]
     lines += m.notes

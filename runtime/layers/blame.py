@@ -26,13 +26,13 @@ from onnxmend.exporters.base import Export
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.layers.align import PLUMBING, align
-from onnxmend.runtime.layers.explain import Explainer, is_cause
+from onnxmend.runtime.layers.explain import Explainer
 from onnxmend.runtime.layers.graph import SourceGraph
 from onnxmend.runtime.layers.layout import input_perms, tensor_info, tensor_perms
 from onnxmend.runtime.layers.mapping import LayerMap, LayerPoint, map_by_provenance
 from onnxmend.runtime.layers.onnx_graph import map_by_tensor_names, onnx_graph
 from onnxmend.runtime.layers.probe import DEFAULT_BUDGET, Probe, Strategy, run_probes
-from onnxmend.runtime.layers.report import LayerReport
+from onnxmend.runtime.layers.report import LayerReport, attach_details
 from onnxmend.runtime.runners import onnx_runner, source_runner
 from onnxmend.runtime.runners.matching import for_source, interface_match
 
@@ -83,22 +83,6 @@ def _weights_against_export(report: LayerReport, graph: SourceGraph, model: onnx
     peer = next((p for p in map_by_provenance(reference, graph).points if p.answer == point.answer), None)
     if peer is not None:
         report.detail = Explainer(graph, model, perms, reference).detail(replace(point, peers=peer.nodes), first)  # type: ignore[arg-type]
-
-
-def attach_details(report: LayerReport, explainer: Explainer) -> None:
-    """The first failing point's detail, and the first point at or before it whose attributes or
-    weights differ (a BN epsilon that is wrong everywhere can stay within tolerance for a layer or two)."""
-    points = {p.label: p for p in report.layer_map.points}
-    first = report.first_failure
-    results = report.results
-    last = results.index(first) if first is not None else len(results) - 1
-    for result in results[: last + 1]:
-        detail = explainer.detail(points[result.probe.label], result)
-        if is_cause(detail):
-            report.cause = detail
-            break
-    if first is not None:
-        report.detail = explainer.detail(points[first.probe.label], first)
 
 
 def source_graph(export: Export, feeds: dict[str, np.ndarray]) -> SourceGraph:

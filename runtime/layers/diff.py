@@ -20,13 +20,13 @@ import onnx
 from onnxmend.core.interface import source_layout_specs
 from onnxmend.runtime.compare import Tolerance
 from onnxmend.runtime.layers.align import Alignment, Token, align
-from onnxmend.runtime.layers.explain import LayerDetail, describe_nodes, is_cause
+from onnxmend.runtime.layers.explain import LayerDetail, describe_nodes
 from onnxmend.runtime.layers.facts import NodeFacts, fact_diff, merged
 from onnxmend.runtime.layers.graph import SourceGraph
 from onnxmend.runtime.layers.layout import Perm, input_perms, tensor_info, tensor_perms
 from onnxmend.runtime.layers.mapping import LayerMap, LayerPoint, node_provenance, resolved_layers
 from onnxmend.runtime.layers.probe import Probe, run_probes
-from onnxmend.runtime.layers.report import LayerReport
+from onnxmend.runtime.layers.report import LayerReport, attach_details
 from onnxmend.runtime.layers.weights import compare_weights
 from onnxmend.runtime.runners import onnx_runner
 from onnxmend.runtime.runners.matching import match_inputs
@@ -74,7 +74,7 @@ def diff_models(a: Side, b: Side, feeds: Mapping[str, np.ndarray], tolerance: To
     report.extra["alignment"] = alignment.to_json()
     report.extra["weights"] = explainer.weight_column(alignment)
     report.extra["inputs"] = match.describe()
-    _attach(report, explainer)
+    attach_details(report, explainer)
     return report
 
 
@@ -106,19 +106,6 @@ class DiffExplainer:
         """Per aligned weighted pair (A node name): whether the weights are equal after the layout change."""
         return {ta.node: compare_weights(self.facts_a.weight(ta.node), self.facts_b.weight(tb.node)).summary
                 for ta, tb in alignment.pairs if ta.weighted}
-
-
-def _attach(report: LayerReport, explainer: DiffExplainer) -> None:
-    points = {p.label: p for p in report.layer_map.points}
-    first = report.first_failure
-    last = report.results.index(first) if first is not None else len(report.results) - 1
-    for result in report.results[: last + 1]:
-        detail = explainer.detail(points[result.probe.label], result)
-        if is_cause(detail):
-            report.cause = detail
-            break
-    if first is not None:
-        report.detail = explainer.detail(points[first.probe.label], first)
 
 
 def _output_probes(a: onnx.ModelProto, b: onnx.ModelProto, points: list[LayerPoint], probes: list[Probe],

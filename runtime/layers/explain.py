@@ -67,8 +67,9 @@ class Explainer:
             detail.peers = describe_nodes(self.reference_facts, point.peers, self.reference_perms, self.graph)
             for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
                 detail.differs.setdefault(key, values)
-            detail.weights = compare_weights(self.reference_facts.weight(weighted(self.reference_facts, point.peers)),
-                                             self.facts.weight(weighted(self.facts, point.nodes)))
+            theirs = self.reference_facts.weight(weighted(self.reference_facts, point.peers))
+            ours = self.facts.weight(weighted(self.facts, point.nodes))
+            detail.weights = None if theirs is None and ours is None else compare_weights(theirs, ours)
         return detail
 
 

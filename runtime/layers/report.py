@@ -8,12 +8,12 @@ error is already present there. Exit code 0 when every point passes, 1 when one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from onnxmend.runtime.compare import Tolerance
-from onnxmend.runtime.layers.explain import LayerDetail
+from onnxmend.runtime.layers.explain import LayerDetail, is_cause
 from onnxmend.runtime.layers.mapping import LayerMap
-from onnxmend.runtime.layers.probe import ProbeResult, ProbeRun
+from onnxmend.runtime.layers.probe import Probe, ProbeResult, ProbeRun
 
 
 @dataclass
@@ -73,7 +73,8 @@ class LayerReport:
         if first is None:
             line += " (every point is within tolerance)"
         elif self.cause is not None and self.cause.label != first.probe.label:
-            line += f" (within tolerance there; over it from {first.probe.label} on)"
+            there = "not measured there" if self.cause.result.verdict == "not measured" else "within tolerance there"
+            line += f" ({there}; over it from {first.probe.label} on)"
         return line
 
     def to_json(self) -> dict[str, object]:
@@ -90,10 +91,31 @@ class LayerReport:
         }
 
 
+def attach_details(report: LayerReport, explainer: Any) -> None:
+    """The first failing point's detail, and the first point up to it whose attributes or weights differ
+    (a BatchNorm epsilon wrong everywhere can stay within tolerance for a layer or two). Attributes need no
+    run, so with bisection the points it did not measure are looked at too. ``explainer`` has
+    ``detail(point, result) -> LayerDetail``."""
+    measured = {r.probe.label: r for r in report.results}
+    first = report.first_failure
+    for point in report.layer_map.points:
+        result = measured.get(point.label) or ProbeResult(Probe(point.label, point.answer, point.tensor), "not measured")
+        detail = explainer.detail(point, result)
+        if is_cause(detail):
+            report.cause = detail
+            break
+        if first is not None and point.label == first.probe.label:
+            break
+    if first is not None:
+        point = next(p for p in report.layer_map.points if p.label == first.probe.label)
+        report.detail = explainer.detail(point, first)
+
+
 def layer_markdown(report: LayerReport, plot_name: str | None = "layers.png") -> str:
     lines = [f"# onnxmend {report.mode} --layers: {report.subject}", "", f"**{report.verdict.upper()}** — {report.headline()}", ""]
     m = report.layer_map
-    lines += [f"- coverage: {m.mapped_weighted}/{m.weighted} source layers with weights mapped ({m.coverage:.0%}); "
+    what = "weighted ops aligned, both sides" if report.mode == "diff" else "source layers with weights mapped"
+    lines += [f"- coverage: {m.mapped_weighted}/{m.weighted} {what} ({m.coverage:.0%}); "
               f"{len(report.results)} point(s) compared",
               f"- tolerance: atol {report.tolerance.atol:g} × max(1, max|ref|) + rtol {report.tolerance.rtol:g} × |ref|",
               f"- cost: {report.run.runs} run(s) of each side ({report.run.strategy}), "
@@ -111,7 +133,8 @@ def layer_markdown(report: LayerReport, plot_name: str | None = "layers.png") ->
                      f"{'' if share is None else f'{share:.1%}'} | {r.verdict} {r.reason} |")
     if m.unmapped or m.no_nodes:
         lines += ["", "## Not compared", ""]
-        lines += [f"- {name}: has weights, no ONNX node answers for it" for name in m.unmapped]
+        lines += [f"- {name}: " + ("weighted op, aligned with nothing" if report.mode == "diff"
+                                   else "has weights, no ONNX node answers for it") for name in m.unmapped]
         lines += [f"- {name}: no ONNX nodes (no weights; identity at inference?)" for name in m.no_nodes]
     return "\n".join(lines) + "\n"
 

@@ -40,7 +40,8 @@ def compare_weights(a: np.ndarray | None, b: np.ndarray | None, rtol: float = 1e
     if a.shape == b.shape and a.ndim >= 2:
         ratio = _channel_ratio(a, b)
         if ratio is not None:
-            return WeightVerdict(False, f"equal up to one factor per output channel ({ratio}): a folded norm differs")
+            return WeightVerdict(False, f"equal up to one factor per output channel ({ratio}): a scaled kernel, "
+                                        "or a folded norm that differs")
     spelled = _broadcast_equal(a, b, rtol, atol) or _broadcast_equal(b, a, rtol, atol)
     if spelled:
         return WeightVerdict(True, f"equal (a per-channel weight spelled out over {spelled})")

@@ -125,3 +125,26 @@ def test_validate_layers_names_the_broken_layer_of_each_keras_port(tmp_path: Pat
     shown = layers["cause"] or layers["detail"]
     assert (shown["weights"]["summary"].startswith("equal after swapping kh and kw") if what == "weights"
             else what in shown["differs"])
+
+
+def test_convert_runs_the_layer_report_when_parity_fails(work: Path, tmp_path: Path, monkeypatch) -> None:
+    from onnxmend.exporters.options import ExportOptions
+    from onnxmend.flows import convert as convert_flow
+
+    fix = convert_flow._fix
+
+    def broken_fix(*args, **kwargs):  # the fixed graph gets a corrupted head, so parity fails
+        model, report = fix(*args, **kwargs)
+        head = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+        init = next(t for t in model.graph.initializer if t.name == head.input[1])
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.5, init.name))
+        return model, report
+
+    monkeypatch.setattr(convert_flow, "_fix", broken_fix)
+    options = convert_flow.ConvertOptions(export=ExportOptions(torch_exporter="legacy"))
+    result = convert_flow.convert(f"{work}/net.py:net", tmp_path / "out", options)
+    assert result.exit_code == 1 and result.layers is not None
+    assert result.layers.first_wrong == "head"
+    assert {"layers.json", "layers.md", "layers.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["layers"]["first_wrong"] == "head" and "First diverging layer" in (tmp_path / "out" / "report.md").read_text()
