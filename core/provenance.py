@@ -16,7 +16,8 @@ Every node may carry, in its ``metadata_props``:
   Conv's weight keeps its parameter name (``features.0.0.weight`` → ``features.0.0``), and the merged BN's
   call (``pkg.torch.onnx.fx_node``) keeps its momentum and epsilon, which become an absorbed record;
 - torch legacy: scoped node names (``/features/features.1/body/body.0/Conv`` → ``features.1.body.0``);
-- tf2onnx: Keras layer names as name-scope prefixes of the node and of its weights (``model_1/conv1_1/…``).
+- tf2onnx: Keras layer names as name-scope prefixes of the node and of its weights (``model_1/conv1_1/…``);
+  a ``keras.ops`` call (a residual ``add``) is an op right under the model's scope.
 
 Weights named after a layer are read only from initializers that feed one node (shared constants such as
 tf2onnx's Clip bounds name an arbitrary layer). A model file is untrusted input: malformed metadata is
@@ -40,6 +41,7 @@ WEIGHTED_OPS = frozenset({
     "GroupNormalization", "InstanceNormalization", "Mul", "Add", "PRelu",
 })
 _TORCH_PARAM = re.compile(r"^(?P<path>[A-Za-z0-9_.]+)\.(weight|bias|running_mean|running_var|scale|gamma|beta)$")
+OP_PREFIX = "op:"  # a hint segment naming a keras.ops operation, matched exactly
 _FX_ARGS = re.compile(r"args = \((?P<args>.*)\), kwargs")
 
 
@@ -154,10 +156,16 @@ def _legacy_path(name: str) -> str:
 
 
 def _tf_scope(name: str) -> str:
-    """A TensorFlow node or tensor name without its op: ``model_1/conv1_1/BiasAdd`` → ``model_1/conv1_1``."""
+    """A TensorFlow node or tensor name without its op: ``model_1/conv1_1/BiasAdd`` → ``model_1/conv1_1``.
+
+    An op right under the model's scope is a ``keras.ops`` call, which Keras names after the op
+    (``model_1/Add_1`` is the operation ``add_1``): that gives ``model_1/op:add_1``, matched exactly."""
     if name.startswith("/") or "/" not in name:
         return ""
-    return name.split(":")[0].rsplit("/", 1)[0]
+    parts = name.split(":")[0].split("/")
+    if len(parts) == 2:
+        return f"{parts[0]}/{OP_PREFIX}{parts[1].lower()}"
+    return "/".join(parts[:-1])
 
 
 def _weight_hint(name: str) -> str:

@@ -8,8 +8,9 @@ In between, two rules keep them, so no pass module has to:
 
 - :func:`rewriting` wraps one :class:`~onnxmend.passes.infra.base.MatchingPass` rewrite. The nodes of the
   match (every ``gs.Node`` its dataclass holds, nested ones too) pool their hints; the nodes the rewrite
-  appends and the matched nodes that stay live receive the pool, and the attributes of matched nodes
-  that die (epsilon, momentum, axes, pads, …) are kept as *absorbed* records on the survivors. So a fused
+  appends and the matched nodes it rewrote (new attributes, new outputs, a new constant input) receive
+  the pool — a node the match only looked at keeps its own — and the attributes of matched nodes that
+  die (epsilon, momentum, axes, pads, …) are kept as *absorbed* records on the receivers. So a fused
   LayerNormalization answers for its Keras layer and a Conv with a folded BN for the Conv+BN pair.
 - :func:`stamp` gives a node that has no hints (one made by a sweep pass such as push-transposes) the
   hints of the node that wrote the same output tensor before the pass.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from typing import Any, Iterator
 
 import numpy as np
@@ -36,6 +38,8 @@ from onnxmend.core.provenance import (
     single_use_initializers,
     write_list,
 )
+
+log = logging.getLogger(__name__)
 
 _HINTS = "_onnxmend_hints"
 _ABSORBED = "_onnxmend_absorbed"
@@ -90,15 +94,31 @@ def seed(graph: gs.Graph, model: onnx.ModelProto) -> None:
 
 @contextlib.contextmanager
 def rewriting(graph: gs.Graph, match: Any) -> Iterator[None]:
-    """Around one rewrite of ``match``: new and surviving matched nodes answer for the whole match."""
-    before = len(graph.nodes)
-    matched = list(_nodes_in(match))
+    """Around one rewrite of ``match``: new and rewritten matched nodes answer for the whole match.
+
+    Bookkeeping that fails costs the hints of this rewrite (logged), never the rewrite itself."""
+    try:
+        before = len(graph.nodes)
+        matched = list({id(n): n for n in _nodes_in(match)}.values())
+        shapes = {id(n): _shape(n) for n in matched}
+    except Exception as exc:  # noqa: BLE001 - provenance is a report aid; the pass must not pay for it
+        log.warning("provenance not recorded for a rewrite: %s: %s", type(exc).__name__, exc)
+        yield
+        return
     yield
+    try:
+        _pool(graph, matched, shapes, before)
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.warning("provenance not recorded for a rewrite: %s: %s", type(exc).__name__, exc)
+
+
+def _pool(graph: gs.Graph, matched: list[gs.Node], shapes: dict[int, tuple], before: int) -> None:
     pooled = tuple(dict.fromkeys(h for n in matched for h in hints(n)))
     dead = [n for n in matched if not _live(graph, n)]
     taken = tuple(a for n in matched for a in absorbed(n)) + tuple(r for r in map(_record, dead) if len(r) > 2)
-    receivers = list(graph.nodes[before:]) + [n for n in matched if _live(graph, n)]
-    for node in receivers:
+    # context a match only looked at (the node after a chain, whose input was merely rewired) keeps its own
+    rewritten = [n for n in matched if _live(graph, n) and _rewritten(n, shapes[id(n)])]
+    for node in list(graph.nodes[before:]) + rewritten:
         set_hints(node, hints(node) + pooled, _merge(absorbed(node), taken, node))
 
 
@@ -123,6 +143,20 @@ def _nodes_in(value: Any, depth: int = 0) -> Iterator[gs.Node]:
     elif depth < 3 and isinstance(value, (tuple, list)):
         for item in value:
             yield from _nodes_in(item, depth + 1)
+
+
+def _shape(node: gs.Node) -> tuple[dict, set[int], list[int]]:
+    return dict(node.attrs), {id(t) for t in node.inputs}, [id(t) for t in node.outputs]
+
+
+def _rewritten(node: gs.Node, before: tuple[dict, set[int], list[int]]) -> bool:
+    """The rewrite changed ``node`` itself: its attributes, its outputs, or a constant it now reads."""
+    attrs, inputs, outputs = before
+    if set(node.attrs) != set(attrs) or any(node.attrs[k] is not v for k, v in attrs.items()):
+        return True
+    if [id(t) for t in node.outputs] != outputs:
+        return True
+    return any(isinstance(t, gs.Constant) and id(t) not in inputs for t in node.inputs)
 
 
 def _live(graph: gs.Graph, node: gs.Node) -> bool:

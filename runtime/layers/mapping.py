@@ -5,7 +5,10 @@ Every node's hints (:mod:`onnxmend.core.provenance`) are matched to the source's
 ``_1`` tracing suffix dropped (``mobilenetv2_1.00_224_1/block_1_expand_BN_1/batchnorm`` →
 ``block_1_expand_BN``). A node *answers* for
 the latest of its layers in network order: a Conv that folded its BatchNorm answers for the BN, and the
-Conv layer is *fused* into that point — the Conv's own output no longer exists in the graph. A layer's
+Conv layer is *fused* into that point — the Conv's own output no longer exists in the graph. The same
+holds for a layer only part of which was merged into a later layer's node (a Normalization whose scale
+was folded into the next Conv): its remaining nodes no longer end in its output, so it has no point of its
+own. A layer's
 tensor is the output of its last node that leaves the layer (read by another layer's node, or a graph
 output).
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import onnx
 
 from onnxmend.core.provenance import (
+    OP_PREFIX,
     exporter_absorbed,
     exporter_hints,
     recorded_absorbed,
@@ -96,6 +100,8 @@ class Resolver:
             return hint
         # a TensorFlow scope starts with the model's own scope, which may share a layer's name
         for segment in hint.split("/")[1:] if "/" in hint else ():
+            if segment.startswith(OP_PREFIX):  # a keras.ops call, named like its op: no tracing suffix
+                return segment[len(OP_PREFIX):] if segment[len(OP_PREFIX):] in self.graph else None
             stripped = _TRACE_SUFFIX.sub("", segment)
             for candidate in (stripped, segment):
                 if candidate in self.graph:
@@ -134,15 +140,18 @@ def map_by_provenance(model: onnx.ModelProto, graph: SourceGraph) -> LayerMap:
     groups: dict[str, list[int]] = {}
     for i, layer in answer.items():
         groups.setdefault(layer, []).append(i)
-    owned = set(groups)
+    # a layer named on a node that answers for a later layer had (part of) itself merged there: its own
+    # output no longer exists, so it has no point of its own and joins that later one
+    absorbed = {n for names in layers_of for n in names[:-1]}
+    own = set(groups) - absorbed
     points = []
-    for layer in sorted(groups, key=lambda n: graph.get(n).index):  # type: ignore[union-attr]
+    for layer in sorted(own, key=lambda n: graph.get(n).index):  # type: ignore[union-attr]
         members = groups[layer]
         leaving = [(i, t) for i in members for t in nodes[i].output
                    if t and (t in outputs or any(answer.get(r) != layer for r in readers.get(t, [])))]
         if not leaving:
             continue
-        fused = {n for i in members for n in layers_of[i] if n not in owned}
+        fused = {n for i in members for n in layers_of[i] if n not in own}
         names = tuple(sorted(fused | {layer}, key=lambda n: graph.get(n).index))  # type: ignore[union-attr]
         points.append(LayerPoint(names, max(leaving)[1], tuple(nodes[i].name or nodes[i].op_type for i in members)))
     return _finish(points, graph)

@@ -50,6 +50,8 @@ def test_tf2onnx_scopes_drop_the_op_and_weights_name_the_folded_bn() -> None:
     weights = {"bn_stack_1/conv0_1/convolution/merged_input:0", "bn_stack_1/bn0_1/batchnorm/sub:0"}
     assert exporter_hints(n, weights) == ["bn_stack_1/conv0_1/convolution", "bn_stack_1/bn0_1/batchnorm"]
     assert exporter_hints(_node("bn_stack_1/relu0_1/Relu", "Relu")) == ["bn_stack_1/relu0_1"]
+    # a keras.ops call right under the model's scope is named after its op
+    assert exporter_hints(_node("convnext_tiny_1/Add_1", "Add")) == ["convnext_tiny_1/op:add_1"]
 
 
 def test_malformed_metadata_is_ignored() -> None:

@@ -83,6 +83,7 @@ def test_tensorflow_scopes_skip_the_model_scope_and_the_tracing_suffix() -> None
     assert resolve("model_1/conv_1_1/convolution") == "conv_1"
     assert resolve("model_1/unknown_1") is None
     assert resolve("depthwise") == "depthwise"
+    assert resolve("model_1/op:conv_1") == "conv_1" and resolve("model_1/op:conv") is None
 
 
 def test_nodes_without_hints_are_not_points() -> None:
@@ -90,3 +91,10 @@ def test_nodes_without_hints_are_not_points() -> None:
     m = map_by_provenance(chain([], []), g)
     assert m.points == [] and m.unmapped == ["a"]
     assert np.isclose(m.coverage, 0.0)
+
+
+def test_a_layer_partly_merged_into_a_later_node_has_no_point_of_its_own() -> None:
+    # norm = Sub (kept) then Mul (folded into the conv): the Sub's output is not the norm's output
+    g = graph(("norm", False, ()), ("conv", True, ("norm",)))
+    m = map_by_provenance(chain(["norm"], ["conv", "norm"]), g)
+    assert [(p.layers, p.tensor) for p in m.points] == [(("norm", "conv"), "t1")]
