@@ -68,7 +68,7 @@ def blame_layers(model: onnx.ModelProto, export: Export, options: BlameOptions =
                      Tolerance(options.atol, options.rtol), options.budget, options.strategy)
     report = LayerReport("validate", export.source, graph.framework, layer_map, run,
                          Tolerance(options.atol, options.rtol))
-    attach_details(report, Explainer(graph, model, perms, reference))
+    attach_details(report, Explainer(graph, model, perms, reference, info))
     if report.detail is not None and reference is None and fixer is not None and graph.framework != "onnx":
         _weights_against_export(report, graph, model, perms, fixer(export.model))
     return report

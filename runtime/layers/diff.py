@@ -70,7 +70,7 @@ def diff_models(a: Side, b: Side, feeds: Mapping[str, np.ndarray], tolerance: To
                      lambda keys: runner_b.capture(match.adapt(feeds), keys), tolerance, budget, strategy)  # type: ignore[arg-type]
     layer_map = _alignment_map(points, alignment)
     report = LayerReport("diff", f"{a.label} vs {b.label}", "onnx", layer_map, run, tolerance)
-    explainer = DiffExplainer(a, b, perms_a, perms_b, names_a, names_b)
+    explainer = DiffExplainer(a, b, perms_a, perms_b, names_a, names_b, (info_a, info_b))
     report.extra["alignment"] = alignment.to_json()
     report.extra["weights"] = explainer.weight_column(alignment)
     report.extra["inputs"] = match.describe()
@@ -80,19 +80,21 @@ def diff_models(a: Side, b: Side, feeds: Mapping[str, np.ndarray], tolerance: To
 
 class DiffExplainer:
     def __init__(self, a: Side, b: Side, perms_a: Mapping[str, Perm], perms_b: Mapping[str, Perm],
-                 names_a: Mapping[str, list[str]], names_b: Mapping[str, list[str]]) -> None:
+                 names_a: Mapping[str, list[str]], names_b: Mapping[str, list[str]],
+                 infos: tuple[Mapping[str, tuple[int, int]], Mapping[str, tuple[int, int]]]) -> None:
         self.a, self.b = a, b
         self.facts_a = NodeFacts(a.model, [x for _, x in node_provenance(a.model)])
         self.facts_b = NodeFacts(b.model, [x for _, x in node_provenance(b.model)])
         self.perms_a, self.perms_b, self.names_a, self.names_b = perms_a, perms_b, names_a, names_b
+        self.ranks_a, self.ranks_b = ({k: v[0] for k, v in info.items()} for info in infos)
 
     def detail(self, point: LayerPoint, result) -> LayerDetail:  # noqa: ANN001 - a ProbeResult
         detail = LayerDetail(point.label, result, sides=(f"A {self.a.label}", "A ONNX", "B ONNX", f"B {self.b.label}"))
         node_a, node_b = point.peers[0], point.nodes[0]
         detail.source = _source_layers(self.a.graph, self.names_a.get(node_a, []))
         detail.other_source = _source_layers(self.b.graph, self.names_b.get(node_b, []))
-        detail.peers = describe_nodes(self.facts_a, [node_a], self.perms_a, self.a.graph)
-        detail.onnx = describe_nodes(self.facts_b, [node_b], self.perms_b, self.a.graph)
+        detail.peers = describe_nodes(self.facts_a, [node_a], self.perms_a, self.a.graph, self.ranks_a)
+        detail.onnx = describe_nodes(self.facts_b, [node_b], self.perms_b, self.a.graph, self.ranks_b)
         if detail.source and detail.other_source:
             detail.differs = fact_diff(merged([s["facts"] for s in detail.source]),
                                        merged([s["facts"] for s in detail.other_source]))

@@ -16,7 +16,7 @@ import onnx
 
 from onnxmend.runtime.layers.facts import NodeFacts, fact_diff, merged
 from onnxmend.runtime.layers.graph import CHANNELS_FIRST, SourceGraph
-from onnxmend.runtime.layers.layout import Perm, input_perms, letters_for, tensor_perms
+from onnxmend.runtime.layers.layout import Perm, input_perms, letters_for, tensor_info, tensor_perms
 from onnxmend.runtime.layers.mapping import LayerPoint, node_provenance
 from onnxmend.runtime.layers.probe import ProbeResult
 from onnxmend.runtime.layers.weights import WeightVerdict, compare_weights
@@ -47,12 +47,14 @@ class Explainer:
     """Facts of the points of one model: built once, asked per point."""
 
     def __init__(self, graph: SourceGraph, model: onnx.ModelProto, perms: Mapping[str, Perm],
-                 reference: onnx.ModelProto | None = None) -> None:
+                 reference: onnx.ModelProto | None = None, info: Mapping[str, tuple[int, int]] | None = None) -> None:
         self.graph, self.model, self.perms, self.reference = graph, model, perms, reference
         self.facts = NodeFacts(model, [absorbed for _, absorbed in node_provenance(model)])
+        self.ranks = {k: v[0] for k, v in (info if info is not None else tensor_info(model)).items()}
         self.reference_facts = None if reference is None else NodeFacts(
             reference, [absorbed for _, absorbed in node_provenance(reference)])
         self.reference_perms = {} if reference is None else tensor_perms(reference, input_perms(reference))
+        self.reference_ranks = {} if reference is None else {k: v[0] for k, v in tensor_info(reference).items()}
 
     def detail(self, point: LayerPoint, result: ProbeResult) -> LayerDetail:
         detail = LayerDetail(point.label, result)
@@ -60,11 +62,12 @@ class Explainer:
             layer = self.graph.get(name)
             if layer is not None:
                 detail.source.append({"name": name, "kind": layer.kind, "facts": layer.facts})
-        detail.onnx = describe_nodes(self.facts, point.nodes, self.perms, self.graph)
+        detail.onnx = describe_nodes(self.facts, point.nodes, self.perms, self.graph, self.ranks)
         onnx_facts = merged([n["facts"] for n in detail.onnx])
         detail.differs = fact_diff(merged([s["facts"] for s in detail.source]), onnx_facts)
         if self.reference_facts is not None and point.peers:
-            detail.peers = describe_nodes(self.reference_facts, point.peers, self.reference_perms, self.graph)
+            detail.peers = describe_nodes(self.reference_facts, point.peers, self.reference_perms, self.graph,
+                                          self.reference_ranks)
             for key, values in fact_diff(merged([p["facts"] for p in detail.peers]), onnx_facts).items():
                 detail.differs.setdefault(key, values)
             theirs = self.reference_facts.weight(weighted(self.reference_facts, point.peers))
@@ -84,8 +87,8 @@ def is_cause(detail: LayerDetail) -> bool:
 
 
 def describe_nodes(facts: NodeFacts, names: Sequence[str], perms: Mapping[str, Perm],
-                   graph: SourceGraph | None) -> list[dict]:
-    """``[{"name", "op", "facts"}]`` for the nodes called ``names``."""
+                   graph: SourceGraph | None, ranks: Mapping[str, int] | None = None) -> list[dict]:
+    """``[{"name", "op", "facts"}]`` for the nodes called ``names`` (``ranks``: of their input tensors)."""
     found = []
     for name in names:
         node = facts.nodes.get(name)
@@ -93,7 +96,7 @@ def describe_nodes(facts: NodeFacts, names: Sequence[str], perms: Mapping[str, P
             continue
         data_input = node.input[0] if node.input else ""
         perm = perms.get(data_input)
-        rank = len(perm) if perm is not None else 4
+        rank = len(perm) if perm is not None else (ranks or {}).get(data_input, 4)
         letters = letters_for(perm, graph.letters(rank) if graph else "", rank, CHANNELS_FIRST.get(rank, ""))
         found.append({"name": name, "op": node.op_type, "facts": facts.of(name, letters)})
     return found

@@ -121,10 +121,15 @@ def node_provenance(model: onnx.ModelProto) -> list[tuple[list[str], list[dict]]
 
 
 def resolved_layers(model: onnx.ModelProto, graph: SourceGraph) -> list[list[str]]:
-    """Per node (graph order): the source layers its hints name, in network order."""
+    """Per node (graph order): the source layers its hints name, in network order. A keras.ops call's name
+    counts only on a node no layer names (a rewrite may leave a residual ``add``'s hint on a Conv)."""
     resolve = Resolver(graph)
-    return [sorted({n for n in map(resolve, hints) if n}, key=lambda n: graph.get(n).index)  # type: ignore[union-attr]
-            for hints, _ in node_provenance(model)]
+    found = []
+    for hints, _ in node_provenance(model):
+        layers = {resolve(h) for h in hints if OP_PREFIX not in h} - {None}
+        layers = layers or {resolve(h) for h in hints if OP_PREFIX in h} - {None}
+        found.append(sorted(layers, key=lambda n: graph.get(n).index))  # type: ignore[union-attr]
+    return found
 
 
 def map_by_provenance(model: onnx.ModelProto, graph: SourceGraph) -> LayerMap:

@@ -2,8 +2,8 @@
 
 A ``keras.Model`` runs untouched in a ``tf.function`` with ``training=False`` (any batch size); a
 SavedModel runs through its ``serving_default`` signature. ``capture`` builds a functional sub-model whose
-outputs are the named layers' outputs (functional and Sequential models; a subclassed model has no graph
-to tap and says so).
+outputs are the named operations' outputs — layers, and the ``keras.ops`` calls between them — (functional
+and Sequential models; a subclassed model has no graph to tap and says so).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class KerasRunner:
         if self.source.kind != "keras-model" or not getattr(self.source.model, "inputs", None):
             raise OnnxmendError("This Keras source has no layer graph to tap (a SavedModel or a subclassed model).")
         model = self.source.model
-        layers = {layer.name: layer for layer in model.layers}
+        # operations: the layers and the keras.ops calls between them (a residual ``add``)
+        layers = {layer.name: layer for layer in getattr(model, "operations", None) or model.layers}
         wanted = list(names) if names is not None else [n for n, l in layers.items() if not _is_input(l)]
         unknown = [n for n in wanted if n not in layers]
         if unknown:
