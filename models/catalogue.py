@@ -55,7 +55,7 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ),
     ZooEntry(
         "depthwise-torch-transposed", "torch",
-        "Seeds 000/004: torch port of depthwise-keras whose depthwise kernel was transposed wrong (kh, kw swapped).",
+        "torch port of depthwise-keras whose depthwise kernel was transposed wrong (kh, kw swapped).",
         "depthwise:build_torch_transposed", (nchw((1, 8, 16, 16)),),
         twin_of="depthwise-keras",
     ),
@@ -101,13 +101,13 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ),
     ZooEntry(
         "layernorm-last-torch", "torch",
-        "Seed 000: faithful torch port of layernorm-last-keras (nn.LayerNorm(C) between permutes).",
+        "faithful torch port of layernorm-last-keras (nn.LayerNorm(C) between permutes).",
         "layernorm:build_last_torch", (nchw((1, 16, 8, 8)),),
         twin_of="layernorm-last-keras",
     ),
     ZooEntry(
         "layernorm-last-torch-wrong-axes", "torch",
-        "Seed 000: torch port of layernorm-last-keras over the wrong axes (GroupNorm(1, C): over C, H, W).",
+        "torch port of layernorm-last-keras over the wrong axes (GroupNorm(1, C): over C, H, W).",
         "layernorm:build_last_torch_wrong_axes", (nchw((1, 16, 8, 8)),),
         twin_of="layernorm-last-keras",
     ),

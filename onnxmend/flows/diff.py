@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.interface import source_layout_specs
+from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, ExportOptions, export
-from onnxmend.flows.layers import normalizer, write_layer_report
+from onnxmend.flows.layers import REPORT_FILES, normalizer, write_layer_report
 from onnxmend.runtime.compare import Tolerance
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.layers.blame import BlameOptions, source_graph
@@ -24,15 +26,24 @@ log = logging.getLogger(__name__)
 
 
 def diff(source_a: str, source_b: str, export_options: ExportOptions | None = None,
-         options: BlameOptions = BlameOptions(), out_dir: str | Path | None = None) -> LayerReport:
+         options: BlameOptions = BlameOptions(), out_dir: str | Path | None = None, force: bool = False,
+         progress: Callable[[str], None] | None = None) -> LayerReport:
     """Name the first aligned layer pair where ``source_b`` stops computing what ``source_a`` computes.
 
     Both are exported with ``export_options`` and ``options.seed`` (twins in the zoo share their weights for
     one seed), normalized with the ``fix`` preset (NCHW interface), and run on inputs seeded the same way.
+    With ``out_dir`` the reports are written (over files onnxmend did not write only with ``force``).
     """
+    say = progress or (lambda _msg: None)
+    if out_dir is not None:
+        claim_dir(Path(out_dir), REPORT_FILES, force)
     opts = replace(export_options or ExportOptions(), seed=options.seed)
-    sides = [_side(source, opts, options.seed) for source in (source_a, source_b)]
+    sides = []
+    for source in (source_a, source_b):
+        say(f"exporting and normalizing {source}")
+        sides.append(_side(source, opts, options.seed))
     feeds = synthesize(source_layout_specs(sides[0].model), seed=options.seed)
+    say("comparing the aligned layers")
     report = diff_models(sides[0], sides[1], feeds, Tolerance(options.atol, options.rtol), options.budget,
                          options.strategy)
     if out_dir is not None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import onnx
 
 from onnxmend.core.fileio import load_model, write_json, write_text
 from onnxmend.core.graph import model_opset
+from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, ExportOptions, export
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.passes.infra.base import PassContext
@@ -24,16 +26,27 @@ from onnxmend.runtime.validate import Validation
 from onnxmend.runtime.validate import validate as compare_with_source
 
 
+REPORT_FILES = ("report.json", "report.md", "layers.png")
+
+
 def validate_layers(model: str | Path, source: str, export_options: ExportOptions | None = None,
                     options: BlameOptions = BlameOptions(), out_dir: str | Path | None = None,
-                    provider: Provider = "auto", threads: int = 0) -> tuple[Validation, LayerReport]:
+                    provider: Provider = "auto", threads: int = 0, force: bool = False,
+                    progress: Callable[[str], None] | None = None) -> tuple[Validation, LayerReport]:
     """Output parity of ``model`` against ``source`` and the first layer of ``source`` whose output
     ``model`` no longer computes, from one export (``options.seed`` seeds the inputs and a source's random
-    weights, as for ``convert``); with ``out_dir`` the reports are written."""
+    weights, as for ``convert``); with ``out_dir`` the reports are written (over files onnxmend did not
+    write only with ``force``)."""
+    say = progress or (lambda _msg: None)
+    if out_dir is not None:
+        claim_dir(Path(out_dir), REPORT_FILES, force)
     onnx_model = load_model(model)
+    say(f"loading {source}")
     exported = export(source, replace(export_options or ExportOptions(), seed=options.seed))
+    say(f"comparing {Path(model).name} on onnxruntime with {exported.framework}")
     validation = compare_with_source(onnx_model, exported, seed=options.seed, atol=options.atol, rtol=options.rtol,
                                      provider=provider, threads=threads)
+    say("comparing layer by layer")
     report = blame_layers(onnx_model, exported, options, fixer=normalizer(exported))
     if out_dir is not None:
         write_layer_report(report, Path(out_dir))

@@ -91,3 +91,8 @@ def exposed_bytes(model: onnx.ModelProto, tensors: Sequence[str], types: dict[st
     finally:
         del model.graph.output[kept:]
 
+
+
+def with_outputs(model: onnx.ModelProto, tensors: Sequence[str]) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph also outputs ``tensors`` (typed from shape inference when known)."""
+    return onnx.load_from_string(exposed_bytes(model, tensors, value_types(model)))
