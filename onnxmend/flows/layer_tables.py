@@ -25,6 +25,8 @@ def layer_table(report: LayerReport, title: str, max_rows: int = MAX_ROWS) -> Ta
 
 
 def summary_lines(report: LayerReport) -> list[str]:
+    """Coverage and cost, the map's notes, what was not mapped, and the explained points (the headline is
+    the caller's to print, as the verdict line)."""
     m = report.layer_map
     what = "weighted ops aligned, both sides" if report.mode == "diff" else "layers with weights mapped"
     lines = [f"coverage: {m.mapped_weighted}/{m.weighted} {what} ({m.coverage:.0%}); "
@@ -38,7 +40,6 @@ def summary_lines(report: LayerReport) -> list[str]:
         details.append(report.detail)
     for detail in details:
         lines += [line.lstrip("- ").replace("**", "").replace("`", "") for line in detail_lines(detail) if line]
-    lines.append(report.headline())
     return lines
 
 
