@@ -53,25 +53,39 @@ def blame_layers(model: onnx.ModelProto, export: Export, options: BlameOptions =
                  fixer: Fixer | None = None) -> LayerReport:
     """Per-layer parity of ``model`` against ``export``'s source model; ``fixer`` normalizes the source's
     own export when ``model`` turns out to be a port (the flow hands in the fix preset)."""
-    feeds = synthesize(export.inputs, seed=options.seed)
-    runner = source_runner(export)
-    graph = source_graph(export, feeds)
-    layer_map, reference = _map(model, export, graph, fixer)
-    plain = onnx_runner(model, provider="cpu", opt_level="disable")
-    candidate = for_source(plain, model, export)
-    matched = {b.model: b.perm for b in interface_match(model, plain, export).inputs}
-    info = tensor_info(model)
-    perms = tensor_perms(model, input_perms(model, matched), info)
-    probes = [Probe(p.label, p.answer, p.tensor, None, perms.get(p.tensor), 2 * info.get(p.tensor, (0, 0))[1])
-              for p in layer_map.points]
-    run = run_probes(probes, lambda keys: runner.capture(feeds, keys), lambda keys: candidate.capture(feeds, keys),
-                     Tolerance(options.atol, options.rtol), options.budget, options.strategy)
-    report = LayerReport("validate", export.source, graph.framework, layer_map, run,
-                         Tolerance(options.atol, options.rtol))
-    attach_details(report, Explainer(graph, model, perms, reference, info))
-    if report.detail is not None and reference is None and fixer is not None and graph.framework != "onnx":
-        _weights_against_export(report, graph, model, perms, fixer(export.model))
-    return report
+    return LayerBlame(model, export, options, fixer).run()
+
+
+class LayerBlame:
+    """Everything a per-layer comparison prepares once — the source as layers, the points, both runners,
+    the probes — and :meth:`run`, which captures, compares and explains (a benchmark runs it again warm)."""
+
+    def __init__(self, model: onnx.ModelProto, export: Export, options: BlameOptions = BlameOptions(),
+                 fixer: Fixer | None = None) -> None:
+        self.model, self.export, self.options, self.fixer = model, export, options, fixer
+        self.feeds = synthesize(export.inputs, seed=options.seed)
+        self.runner = source_runner(export)
+        self.graph = source_graph(export, self.feeds)
+        self.layer_map, self.reference = _map(model, export, self.graph, fixer)
+        plain = onnx_runner(model, provider="cpu", opt_level="disable")
+        self.candidate = for_source(plain, model, export)
+        matched = {b.model: b.perm for b in interface_match(model, plain, export).inputs}
+        self.info = tensor_info(model)
+        self.perms = tensor_perms(model, input_perms(model, matched), self.info)
+        self.probes = [Probe(p.label, p.answer, p.tensor, None, self.perms.get(p.tensor),
+                             2 * self.info.get(p.tensor, (0, 0))[1]) for p in self.layer_map.points]
+
+    def run(self) -> LayerReport:
+        tolerance = Tolerance(self.options.atol, self.options.rtol)
+        run = run_probes(self.probes, lambda keys: self.runner.capture(self.feeds, keys),
+                         lambda keys: self.candidate.capture(self.feeds, keys), tolerance, self.options.budget,
+                         self.options.strategy)
+        report = LayerReport("validate", self.export.source, self.graph.framework, self.layer_map, run, tolerance)
+        attach_details(report, Explainer(self.graph, self.model, self.perms, self.reference, self.info))
+        if report.detail is not None and self.reference is None and self.fixer is not None \
+                and self.graph.framework != "onnx":
+            _weights_against_export(report, self.graph, self.model, self.perms, self.fixer(self.export.model))
+        return report
 
 
 def _weights_against_export(report: LayerReport, graph: SourceGraph, model: onnx.ModelProto,

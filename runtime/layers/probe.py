@@ -67,6 +67,7 @@ class ProbeRun:
     runs: int = 0  # runs of each side (one exposed onnxruntime session each)
     peak_bytes: int = 0  # the largest chunk of captured arrays held at once
     seconds: float = 0.0
+    capture_seconds: float = 0.0  # of ``seconds``: running both sides with the tensors exposed
     notes: list[str] = field(default_factory=list)
 
 
@@ -78,8 +79,7 @@ def run_probes(probes: Sequence[Probe], reference: Capture, actual: Capture, tol
         results = engine.bisect(list(probes), budget)
     else:
         results = [r for chunk in _chunks(probes, budget) for r in engine.measure(chunk)]
-    run = ProbeRun(results, strategy, engine.runs, engine.peak, time.perf_counter() - start)
-    return run
+    return ProbeRun(results, strategy, engine.runs, engine.peak, time.perf_counter() - start, engine.capture_seconds)
 
 
 def _chunks(probes: Sequence[Probe], budget: int) -> list[list[Probe]]:
@@ -99,10 +99,13 @@ class _Engine:
         self.reference, self.actual, self.comparator = reference, actual, comparator
         self.runs = 0
         self.peak = 0
+        self.capture_seconds = 0.0
 
     def measure(self, chunk: Sequence[Probe]) -> list[ProbeResult]:
+        start = time.perf_counter()
         refs = self.reference(list(dict.fromkeys(p.ref_key for p in chunk)))
         acts = self.actual(list(dict.fromkeys(p.act_key for p in chunk)))
+        self.capture_seconds += time.perf_counter() - start
         self.runs += 1
         self.peak = max(self.peak, sum(v.nbytes for v in refs.values()) + sum(v.nbytes for v in acts.values()))
         results = [self._compare(p, refs.get(p.ref_key), acts.get(p.act_key)) for p in chunk]
@@ -142,9 +145,8 @@ class _Engine:
             return ProbeResult(probe, "mismatch", shape=tuple(ref.shape),
                                reason=f"shape {tuple(act.shape)} vs {tuple(ref.shape)}")
         o = self.comparator.compare_arrays(probe.label, ref, act.reshape(ref.shape))
-        diff = float(np.linalg.norm((ref - act.reshape(ref.shape)).astype(np.float64)))
-        norm = float(np.linalg.norm(ref.astype(np.float64)))
-        rel = diff / norm if norm > 0 else (0.0 if diff == 0 else float("inf"))
+        # ‖ref − x‖ / ‖ref‖ from the SQNR the comparator computed (None: identical)
+        rel = 0.0 if o.sqnr_db is None else (float("inf") if o.sqnr_db == float("-inf") else 10 ** (-o.sqnr_db / 20))
         return ProbeResult(probe, o.verdict, o.max_abs, o.max_rel, o.cosine, rel, o.scale, tuple(ref.shape), o.reason)
 
 

@@ -86,7 +86,8 @@ class LayerReport:
             "points": [dict(r.to_json(), share=s) for r, s in zip(self.results, self.shares())],
             "detail": self.detail.to_json() if self.detail else None, "map": self.layer_map.to_json(),
             "cost": {"strategy": self.run.strategy, "runs": self.run.runs, "sessions": self.run.runs,
-                     "peak_captured_bytes": self.run.peak_bytes, "seconds": round(self.run.seconds, 3)},
+                     "peak_captured_bytes": self.run.peak_bytes, "seconds": round(self.run.seconds, 3),
+                     "capture_seconds": round(self.run.capture_seconds, 3)},
             **self.extra,
         }
 

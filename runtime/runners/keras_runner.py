@@ -25,6 +25,7 @@ class KerasRunner:
         tf = require("tensorflow")
         self.source = source
         self.framework = source.framework
+        self._tap: tuple[tuple[str, ...], Any] | None = None
         specs = source.inputs
         signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in specs]
         if source.kind == "keras-model":
@@ -62,8 +63,12 @@ class KerasRunner:
         unknown = [n for n in wanted if n not in layers]
         if unknown:
             raise OnnxmendError(f"The Keras model has no layer named {unknown[0]!r}.")
-        tap = keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted])
-        values = tap(self._tensors(feeds) if len(model.inputs) > 1 else self._tensors(feeds)[0], training=False)
+        if self._tap is None or self._tap[0] != tuple(wanted):  # the last tap model is kept for the same names
+            self._tap = None
+            self._tap = (tuple(wanted), keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted]))
+        tap = self._tap[1]
+        tensors = self._tensors(feeds)
+        values = tap(tensors if len(model.inputs) > 1 else tensors[0], training=False)
         values = values if isinstance(values, (list, tuple)) else [values]
         return {n: np.asarray(v) for n, v in zip(wanted, values)}
 

@@ -2,7 +2,8 @@
 
 ``capture`` exposes intermediate tensors by adding them as graph outputs (types from one shape inference,
 kept), serializing, and taking the outputs off again — no copy of the weights beyond the serialized bytes
-the extra session is built from; one extra session per call, released when the call returns.
+the extra session is built from. The last widened session is kept for a capture of the same names, and
+dropped before a different one is built, so at most one is alive.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class OnnxRunner:
         source = model if isinstance(model, onnx.ModelProto) else str(model)
         self.session: Session = create_session(source, **self.options)  # type: ignore[arg-type]
         self._types: dict[str, onnx.ValueInfoProto] | None = None
+        self._exposed: tuple[tuple[str, ...], Session] | None = None  # the last widened session, reused
 
     @property
     def label(self) -> str:
@@ -52,11 +54,14 @@ class OnnxRunner:
     def capture(self, feeds: Arrays, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Every named tensor in ``names`` (all node outputs when None), by running a widened session."""
         wanted = list(names) if names is not None else [o for n in self.model.graph.node for o in n.output if o]
-        if self._types is None:
-            self._types = value_types(self.model)
-        session = create_session(exposed_bytes(self.model, wanted, self._types), **self.options)  # type: ignore[arg-type]
-        values = session.run(feeds)
-        del session
+        key = tuple(wanted)
+        if self._exposed is None or self._exposed[0] != key:
+            self._exposed = None  # the previous widened session goes before the next one is built
+            if self._types is None:
+                self._types = value_types(self.model)
+            session = create_session(exposed_bytes(self.model, wanted, self._types), **self.options)  # type: ignore[arg-type]
+            self._exposed = (key, session)
+        values = self._exposed[1].run(feeds)
         return {name: values[name] for name in wanted if name in values}
 
     def timed_call(self, feeds: Arrays) -> Callable[[], object]:

@@ -48,7 +48,7 @@ def test_json_and_markdown_list_the_cost_and_what_was_not_compared(tmp_path: Pat
     r = report([1e-6, 1e-6, 0.02, 0.04])
     data = json.loads(json.dumps(r.to_json()))
     assert data["cost"] == {"strategy": "chunks", "runs": 2, "sessions": 2, "peak_captured_bytes": 3 << 20,
-                            "seconds": 0.0}
+                            "seconds": 0.0, "capture_seconds": 0.0}
     assert data["map"]["unmapped"] == ["bn_unmapped"] and data["map"]["coverage"] == 0.75
     text = layer_markdown(r)
     assert "- bn_unmapped: has weights, no ONNX node answers for it" in text
