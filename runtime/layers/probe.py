@@ -48,6 +48,7 @@ class ProbeResult:
     scale: float = 1.0
     shape: tuple[int, ...] = ()
     reason: str = ""
+    needed_atol: float = float("nan")  # the smallest atol (× scale, at this rtol) that would have passed
 
     @property
     def failed(self) -> bool:
@@ -57,7 +58,7 @@ class ProbeResult:
         return {"label": self.probe.label, "reference": self.probe.ref_key, "tensor": self.probe.act_key,
                 "verdict": self.verdict, "max_abs": _num(self.max_abs), "max_rel": _num(self.max_rel),
                 "cosine": _num(self.cosine), "rel_l2": _num(self.rel_l2), "scale": _num(self.scale),
-                "shape": list(self.shape), "reason": self.reason}
+                "needed_atol": _num(self.needed_atol), "shape": list(self.shape), "reason": self.reason}
 
 
 @dataclass
@@ -147,7 +148,8 @@ class _Engine:
         o = self.comparator.compare_arrays(probe.label, ref, act.reshape(ref.shape))
         # ‖ref − x‖ / ‖ref‖ from the SQNR the comparator computed (None: identical)
         rel = 0.0 if o.sqnr_db is None else (float("inf") if o.sqnr_db == float("-inf") else 10 ** (-o.sqnr_db / 20))
-        return ProbeResult(probe, o.verdict, o.max_abs, o.max_rel, o.cosine, rel, o.scale, tuple(ref.shape), o.reason)
+        return ProbeResult(probe, o.verdict, o.max_abs, o.max_rel, o.cosine, rel, o.scale, tuple(ref.shape), o.reason,
+                           o.needed_atol)
 
 
 def _spread(low: int, high: int, k: int) -> list[int]:
