@@ -86,6 +86,12 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "depthwise:build_keras", (nhwc((1, 16, 16, 8)),),
         twin_of="depthwise-keras", quantize="int8",
     ),
+    ZooEntry(
+        "depthwise-torch-transposed", "torch",
+        "torch port of depthwise-keras whose depthwise kernel was transposed wrong (kh, kw swapped).",
+        "depthwise:build_torch_transposed", (nchw((1, 8, 16, 16)),),
+        twin_of="depthwise-keras",
+    ),
     # --- batch norm (seed 002) ---
     ZooEntry(
         "bn-stack-keras", "keras",
@@ -136,6 +142,18 @@ ENTRIES: tuple[ZooEntry, ...] = (
         "layernorm-last-keras", "keras",
         "keras LayerNormalization over the last axis (C) of NHWC.",
         "layernorm:build_last_keras", (nhwc((1, 8, 8, 16)),),
+    ),
+    ZooEntry(
+        "layernorm-last-torch", "torch",
+        "faithful torch port of layernorm-last-keras (nn.LayerNorm(C) between permutes).",
+        "layernorm:build_last_torch", (nchw((1, 16, 8, 8)),),
+        twin_of="layernorm-last-keras",
+    ),
+    ZooEntry(
+        "layernorm-last-torch-wrong-axes", "torch",
+        "torch port of layernorm-last-keras over the wrong axes (GroupNorm(1, C): over C, H, W).",
+        "layernorm:build_last_torch_wrong_axes", (nchw((1, 16, 8, 8)),),
+        twin_of="layernorm-last-keras",
     ),
     # --- pooling (seeds 000, 004) ---
     ZooEntry(

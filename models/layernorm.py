@@ -7,6 +7,9 @@
 - ``layernorm-chw-torch``: ``nn.LayerNorm([C, H, W])``, the port seed 000 warns about: same statistics,
   but a full (C, H, W) affine, so it cannot hold the tf.contrib weights.
 - ``layernorm-last-keras``: ``keras.layers.LayerNormalization()`` — the last axis (C) only.
+- ``layernorm-last-torch``: its faithful port — ``nn.LayerNorm(C)`` between two permutes (channels last).
+- ``layernorm-last-torch-wrong-axes``: the port that normalizes over the wrong axes — ``GroupNorm(1, C)``
+  takes its statistics over (C, H, W), where the Keras layer takes them over C per pixel.
 
 Every model is a 1x1 conv 16→16 followed by the norm; gamma/beta are random, never identity.
 """
@@ -82,6 +85,29 @@ def build_chw_torch(seed: int) -> Any:
     w = norm_weights(seed, (CHANNELS, SIZE, SIZE))
     norm = torch.nn.LayerNorm([CHANNELS, SIZE, SIZE], eps=TORCH_LN_EPS)
     return _torch_model(w, norm)
+
+
+def build_last_torch(seed: int) -> Any:
+    """Faithful port of ``layernorm-last-keras``: statistics over C at every pixel."""
+    return _torch_model(norm_weights(seed), channels_last_layer_norm(CHANNELS, KERAS_LN_EPS))
+
+
+def build_last_torch_wrong_axes(seed: int) -> Any:
+    """The port with the wrong axes: ``GroupNorm(1, C)`` normalizes over (C, H, W)."""
+    torch = require("torch")
+
+    return _torch_model(norm_weights(seed), torch.nn.GroupNorm(1, CHANNELS, eps=KERAS_LN_EPS))
+
+
+def channels_last_layer_norm(channels: int, eps: float) -> Any:
+    """An ``nn.LayerNorm(channels)`` that takes NCHW and normalizes over C at every pixel."""
+    torch = require("torch")
+
+    class ChannelsLastLayerNorm(torch.nn.LayerNorm):
+        def forward(self, x: Any) -> Any:
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    return ChannelsLastLayerNorm(channels, eps=eps)
 
 
 def _torch_model(w: NormWeights, norm: Any) -> Any:

@@ -6,9 +6,10 @@ The flows are importable from the top level and load their frameworks only when 
     result = onnxmend.convert("keras:MobileNetV2", "out/mnv2")
     print(result.validation.verdict)
 
-``convert``, ``fix``, ``validate``, ``quantize``, ``bench``, ``inspect`` and ``sweep`` are the functions in
-:mod:`onnxmend.flows`; ``ConvertOptions``, ``ExportOptions``, ``BenchOptions``, ``PlanOverrides``,
-``Thresholds`` and ``SweepOptions`` configure them. The README's "Python API" section has an example of each.
+``convert``, ``fix``, ``validate``, ``validate_layers``, ``diff``, ``quantize``, ``bench``, ``inspect`` and
+``sweep`` are the functions in :mod:`onnxmend.flows`; ``ConvertOptions``, ``ExportOptions``, ``BenchOptions``,
+``BlameOptions``, ``PlanOverrides``, ``Thresholds`` and ``SweepOptions`` configure them. The README's "Python
+API" section has an example of each.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ _API = {
     "inspect": "onnxmend.flows.inspect",
     "sweep": "onnxmend.flows.sweep",
     "SweepOptions": "onnxmend.flows.sweep_result",
+    "validate_layers": "onnxmend.flows.layers",
+    "diff": "onnxmend.flows.diff",
+    "BlameOptions": "onnxmend.runtime.layers.blame",
     "ExportOptions": "onnxmend.exporters.options",
     "BenchOptions": "onnxmend.runtime.bench.options",
     "PlanOverrides": "onnxmend.runtime.quantize.plan",

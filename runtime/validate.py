@@ -29,6 +29,7 @@ from onnxmend.runtime.data import COMPARE_CAP, InputsUsed, LoadedInputs, shapes_
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.runners import Runner, SourceLayout, source_runner
 from onnxmend.runtime.runners.isolated import IsolatedOnnxRunner, shared_worker
+from onnxmend.runtime.runners.matching import for_source
 from onnxmend.runtime.session import Provider
 from onnxmend.runtime.sizes import FeedSet, SizePlan, plan_samples, plan_sizes
 
@@ -92,7 +93,7 @@ def validate(
     inputs = loaded.used(len(plan.sets)) if loaded is not None else \
         synthetic_inputs([seed], [shapes_of(s.feeds) for s in plan.sets])
     return _compare(model, plan, criterion, worker, provider, threads,
-                    dict(seed=seed, batch=batch, source_seconds=source_seconds, inputs=inputs))
+                    dict(seed=seed, batch=batch, source_seconds=source_seconds, inputs=inputs), export)
 
 
 def _reference_runner(export: Export, worker: Worker) -> Runner:
@@ -105,13 +106,14 @@ def _reference_runner(export: Export, worker: Worker) -> Runner:
 
 
 def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, worker: Worker, provider: Provider,
-             threads: int, facts: Mapping[str, object]) -> Validation:
+             threads: int, facts: Mapping[str, object], export: Export) -> Validation:
     start = time.perf_counter()
     try:
         runner = IsolatedOnnxRunner(model, "the ONNX model", worker, provider=provider, threads=threads, opt_level="all")
     except Exception as exc:  # onnxruntime refuses the graph, or crashed loading it
         return _failed(f"onnxruntime cannot load the ONNX model ({first_line(exc)})", plan, facts)
-    candidate = SourceLayout(runner, model)
+    # a port of the source (a torch port of a Keras model): inputs by name or position, layouts adapted
+    candidate = for_source(SourceLayout(runner, model), model, export)
     _check_interfaces(candidate.inputs, plan.sets[0].feeds)
     comparisons, runs = [], []
     for feed_set in plan.sets:

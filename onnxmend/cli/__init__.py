@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "quantize": "onnxmend.cli.commands.quantize",
     "bench": "onnxmend.cli.commands.bench",
     "sweep": "onnxmend.cli.commands.sweep",
+    "diff": "onnxmend.cli.commands.diff",
 }
 
 

@@ -27,6 +27,7 @@ from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
 from onnxmend.flows.data import prepare
 from onnxmend.flows.fix import gate_inputs_used
 from onnxmend.flows.interface import convert_interface
+from onnxmend.flows.layers import layers_after_failed_parity
 from onnxmend.flows.layout import choose_layout, layout_context
 from onnxmend.flows.quantize import quantize
 from onnxmend.flows.validate import save_validation_outputs
@@ -40,6 +41,8 @@ from onnxmend.runtime.data import GATE_CAP, InputsUsed, LoadedInputs
 from onnxmend.runtime.gate import NumericGate
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
+from onnxmend.runtime.layers.blame import BlameOptions
+from onnxmend.runtime.layers.report import LayerReport
 from onnxmend.runtime.quantize.quantizer import NothingToQuantize
 from onnxmend.runtime.session import cuda_unavailable_reason
 from onnxmend.runtime.validate import Validation, validate
@@ -97,6 +100,7 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
         interface=convert_interface(exported, fixed, options.export, options.layout),
         keep_interface=options.keep_interface, gate_inputs=gate_used,
     )
+    result.layers = _layers_on_mismatch(fixed, result, options, say)
     _write(result, raw, fixed, options)
     _extras(result, options, say, loaded)
     return result
@@ -133,6 +137,21 @@ def _preflight(source: str, out_dir: Path, options: ConvertOptions) -> list:
     if options.provider == "cuda" and (reason := cuda_unavailable_reason()):
         raise OnnxmendError(f"CUDA was requested, but {reason}.")
     return passes
+
+
+def _layers_on_mismatch(fixed: onnx.ModelProto, result: ConvertResult, options: ConvertOptions,
+                        say: Progress) -> LayerReport | None:
+    """When parity fails, which source layer diverges first (``layers.{json,md,png}``); a source that
+    cannot be mapped layer by layer costs the note, never the conversion."""
+    if result.validation.verdict != "mismatch":
+        return None
+    say("finding the first diverging layer")
+    blame = BlameOptions(seed=options.seed, atol=options.atol, rtol=options.rtol)
+    try:
+        return layers_after_failed_parity(fixed, result.export, blame, result.out_dir)
+    except OnnxmendError as exc:
+        result.export.notes.append(f"per-layer comparison not run: {exc}")
+        return None
 
 
 def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, options: ConvertOptions,

@@ -28,6 +28,7 @@ def convert_markdown(result: ConvertResult) -> str:
         to_markdown(interface_table(result.interface)),
         weights_line(result.pipeline),
         "## Parity of the fixed graph (model.onnx)", to_markdown(parity_table(v.comparison, "")),
+        *_layers_section(result),
         "## Parity of the raw export (raw.onnx), for reference", to_markdown(parity_table(result.raw_validation.comparison, "")),
         "## Ops, raw → fixed", to_markdown(ops_table(result.before.ops, result.after.ops)),
         *_passes_section(result),
@@ -36,6 +37,13 @@ def convert_markdown(result: ConvertResult) -> str:
         "## Timings", ", ".join(f"{k} {s:.2f} s" for k, s in result.seconds.items()),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def _layers_section(result: ConvertResult) -> list[str]:
+    if result.layers is None:
+        return []
+    return ["## First diverging layer",
+            f"**{result.layers.headline()}** — every layer in [layers.md](layers.md), error vs depth in layers.png."]
 
 
 def _passes_section(result: ConvertResult) -> list[str]:

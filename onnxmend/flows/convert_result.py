@@ -17,6 +17,7 @@ from onnxmend.runtime.bench.results import BenchResult
 from onnxmend.runtime.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from onnxmend.runtime.data import DataOptions, InputsUsed
 from onnxmend.runtime.inspect import Inspection
+from onnxmend.runtime.layers.report import LayerReport
 from onnxmend.runtime.validate import Validation
 
 
@@ -64,6 +65,7 @@ class ConvertResult:
     keep_interface: bool = False
     gate_inputs: InputsUsed | None = None  # what the pass gate checked
     saved_outputs: Path | None = None
+    layers: LayerReport | None = None  # run when parity fails: the first source layer that diverges
 
     @property
     def exit_code(self) -> int:
@@ -97,4 +99,8 @@ class ConvertResult:
             data["quantize"] = {"passed": self.allow_no_gain, "verdict": "no-gain", "reason": self.int8_skipped}
         if self.benchmark is not None:
             data["bench"] = self.benchmark.to_json()
+        if self.layers is not None:
+            data["layers"] = {"headline": self.layers.headline(), "first_wrong": self.layers.first_wrong,
+                              "coverage": round(self.layers.layer_map.coverage, 4),
+                              "report": "layers.md", "json": "layers.json", "plot": "layers.png"}
         return data

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Iterable, Literal
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.infra.naming import Namer
+from onnxmend.passes.infra.provenance import rewriting
 
 Preset = Literal["fix", "portable", "none"]
 
@@ -153,7 +154,8 @@ class MatchingPass(Pass):
                 result.skip(node, found)
                 continue
             names = names or Namer(graph)
-            self.rewrite(graph, found, ctx, names)
+            with rewriting(graph, found):  # new nodes answer for the source layers of what they replace
+                self.rewrite(graph, found, ctx, names)
             result.changed += 1
             result.skipped.extend(getattr(found, "declined", ()))
             if getattr(found, "note", ""):

@@ -30,11 +30,12 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import first_line
-from onnxmend.core.graph import import_graph, model_opset, op_histogram, weight_bytes
+from onnxmend.core.graph import model_opset, op_histogram, weight_bytes
 from onnxmend.core.isolated import infer_shapes_isolated
 from onnxmend.core.large import check_model
 from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH, GrowthLimit
+from onnxmend.passes.infra.provenance import import_graph
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
 from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, interface_moved, refresh_shapes
 

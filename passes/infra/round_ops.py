@@ -14,6 +14,7 @@ from onnxmend.core.errors import first_line
 from onnxmend.core.interface import read_interface, write_interface
 from onnxmend.passes.infra.base import InterfaceChange, Pass, PassContext, PassResult
 from onnxmend.passes.infra.graph_ops import op_counts, sweep, toposort
+from onnxmend.passes.infra.provenance import stamp
 from onnxmend.passes.infra.records import PassRecord
 from onnxmend.passes.infra.shapes import infer_new
 
@@ -51,6 +52,7 @@ def apply_once(graph: gs.Graph, p: Pass, ctx: PassContext, round_no: int) -> App
 def export_like(graph: gs.Graph, like: onnx.ModelProto, interface: list[InterfaceChange]) -> onnx.ModelProto:
     """Export ``graph`` keeping the original model's IR version, producer and metadata."""
     model = gs.export_onnx(graph, do_type_check=False)
+    stamp(graph, model)  # node provenance, which graphsurgeon does not carry
     model.ir_version = like.ir_version
     model.producer_name, model.producer_version = like.producer_name, like.producer_version
     model.metadata_props.extend(like.metadata_props)

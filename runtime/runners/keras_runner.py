@@ -2,8 +2,8 @@
 
 A ``keras.Model`` runs untouched in a ``tf.function`` with ``training=False`` (any batch size); a
 SavedModel runs through its ``serving_default`` signature. ``capture`` builds a functional sub-model whose
-outputs are the named layers' outputs (functional and Sequential models; a subclassed model has no graph
-to tap and says so).
+outputs are the named operations' outputs — layers, and the ``keras.ops`` calls between them — (functional
+and Sequential models; a subclassed model has no graph to tap and says so).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class KerasRunner:
         tf = require("tensorflow")
         self.source = source
         self.framework = source.framework
+        self._tap: tuple[tuple[str, ...], Any] | None = None
         specs = source.inputs
         signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in specs]
         if source.kind == "keras-model":
@@ -56,13 +57,18 @@ class KerasRunner:
         if self.source.kind != "keras-model" or not getattr(self.source.model, "inputs", None):
             raise OnnxmendError("This Keras source has no layer graph to tap (a SavedModel or a subclassed model).")
         model = self.source.model
-        layers = {layer.name: layer for layer in model.layers}
+        # operations: the layers and the keras.ops calls between them (a residual ``add``)
+        layers = {layer.name: layer for layer in getattr(model, "operations", None) or model.layers}
         wanted = list(names) if names is not None else [n for n, l in layers.items() if not _is_input(l)]
         unknown = [n for n in wanted if n not in layers]
         if unknown:
             raise OnnxmendError(f"The Keras model has no layer named {unknown[0]!r}.")
-        tap = keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted])
-        values = tap(self._tensors(feeds) if len(model.inputs) > 1 else self._tensors(feeds)[0], training=False)
+        if self._tap is None or self._tap[0] != tuple(wanted):  # the last tap model is kept for the same names
+            self._tap = None
+            self._tap = (tuple(wanted), keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted]))
+        tap = self._tap[1]
+        tensors = self._tensors(feeds)
+        values = tap(tensors if len(model.inputs) > 1 else tensors[0], training=False)
         values = values if isinstance(values, (list, tuple)) else [values]
         return {n: np.asarray(v) for n, v in zip(wanted, values)}
 

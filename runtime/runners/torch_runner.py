@@ -75,7 +75,7 @@ class TorchRunner:
 def _keeper(name: str, into: dict[str, np.ndarray]) -> Callable[..., None]:
     def hook(_module: Any, _inputs: Any, output: Any) -> None:
         tensors = flatten_outputs(output)
-        if tensors:
-            into[name] = tensors[0].detach().cpu().numpy()
+        if tensors:  # a copy: an in-place activation after this module would change a shared buffer
+            into[name] = tensors[0].detach().cpu().numpy().copy()
 
     return hook

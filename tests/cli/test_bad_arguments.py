@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from tests.builders import conv_relu_model
 from tests.builders.cli import messages, onnxmend
@@ -44,6 +44,10 @@ def work(tmp_path: Path) -> Path:
     renamed.graph.input[0].name = "image"
     renamed.graph.node[0].input[0] = "image"
     onnx.save(renamed, tmp_path / "other.onnx")
+    two = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "two",
+                            [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 8, 8]) for n in "ab"],
+                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(two, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), tmp_path / "two.onnx")
     (tmp_path / "net.py").write_text(NET)
     (tmp_path / "user.txt").write_text("the user's notes\n")
     (tmp_path / "theirs").mkdir()
@@ -76,8 +80,9 @@ CASES = {
                                               r"The model does not run on inputs x \[1, 3, 64\]"),
     "a 120 GB --input": (["convert", "model.onnx", "-o", "o", "--input", "x:1x3x200000x50000"],
                          r"Input x of shape 1x3x200000x50000 would take 120 GB"),
-    "a source whose inputs do not match": (["validate", "model.onnx", "--source", "other.onnx"],
-                                           r"The ONNX model's inputs \(x\) do not match the source's \(image\)"),
+    # names that differ are matched by position (a port); two inputs against one cannot be matched
+    "a source whose inputs do not match": (["validate", "model.onnx", "--source", "two.onnx"],
+                                           r"The source takes 2 input\(s\) and the model 1; their interfaces cannot be matched"),
     "-o onto a user's file": (["fix", "model.onnx", "-o", "user.txt"],
                               r"user\.txt exists and was not written by onnxmend; choose another -o or pass --force"),
     "-o into a folder with a user's model": (["convert", "model.onnx", "-o", "theirs"],

@@ -83,7 +83,7 @@ def test_a_list_file_gives_sources_inputs_and_a_problem_per_bad_line(tmp_path: P
 
 def test_zoo_filters_are_names_substrings_or_globs() -> None:
     assert [s.source for s in zoo_sources("tf-same-*-torch*")] == ["zoo:tf-same-conv-torch", "zoo:tf-same-conv-torch-naive"]
-    assert [s.source for s in zoo_sources("gap-keras,depthwise-to")] == ["zoo:depthwise-torch", "zoo:gap-keras"]
+    assert [s.source for s in zoo_sources("gap-keras,depthwise-torch")] == ["zoo:depthwise-torch", "zoo:gap-keras"]
     assert [s.source for s in zoo_sources("tf-same-conv-torch")] == ["zoo:tf-same-conv-torch"]  # not -naive
     assert len(zoo_sources("")) == len(zoo_sources("*")) > 20
     with pytest.raises(OnnxmendError, match=r"^No zoo entry matches 'nothing-like-this'"):

@@ -94,6 +94,8 @@ def command(source: str, out_dir: str | None, export_opts: ExportOptions, preset
         print_data(gate, None, "pass gate inputs")
     print_data(None, result.saved_outputs)
     verdict(f"report: {out / 'report.md'}")
+    if result.layers is not None:
+        verdict(f"[bold]{escape(result.layers.headline())}[/]  per layer: {out / 'layers.md'}, plot {out / 'layers.png'}")
     if result.quantized is not None:
         verdict(f"int8 artifact {out / 'model.int8.onnx'}: {int8_verdict(result.quantized)}")
     elif result.int8_skipped:
