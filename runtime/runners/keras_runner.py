@@ -3,7 +3,7 @@
 A ``keras.Model`` runs untouched in a ``tf.function`` with ``training=False`` (any batch size); a
 SavedModel runs through its ``serving_default`` signature. ``capture`` builds a functional sub-model whose
 outputs are the named operations' outputs — layers, and the ``keras.ops`` calls between them — (functional
-and Sequential models; a subclassed model has no graph to tap and says so).
+and Sequential models; a subclassed model has no graph to tap and says so), run in a ``tf.function`` too.
 """
 
 from __future__ import annotations
@@ -65,12 +65,20 @@ class KerasRunner:
             raise OnnxmendError(f"The Keras model has no layer named {unknown[0]!r}.")
         if self._tap is None or self._tap[0] != tuple(wanted):  # the last tap model is kept for the same names
             self._tap = None
-            self._tap = (tuple(wanted), keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted]))
-        tap = self._tap[1]
-        tensors = self._tensors(feeds)
-        values = tap(tensors if len(model.inputs) > 1 else tensors[0], training=False)
+            self._tap = (tuple(wanted), self._tap_function(
+                keras.Model(inputs=model.inputs, outputs=[layers[n].output for n in wanted])))
+        values = self._tap[1](*self._tensors(feeds))
         values = values if isinstance(values, (list, tuple)) else [values]
         return {n: np.asarray(v) for n, v in zip(wanted, values)}
+
+    def _tap_function(self, tap: Any) -> Callable[..., Any]:
+        """The tap model in a ``tf.function`` (traced once per tap): called eagerly, a Keras model runs op by
+        op, several times slower than the plain inference it is compared with."""
+        tf = require("tensorflow")
+        single = len(self.source.model.inputs) == 1
+        signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in self.source.inputs]
+        return tf.function(lambda *args: tap(args[0] if single else list(args), training=False),
+                           input_signature=signature, autograph=False)
 
     def timed_call(self, feeds: Arrays) -> Callable[[], object]:
         tensors = self._tensors(feeds)
