@@ -17,6 +17,7 @@ from typing import Mapping
 import numpy as np
 import onnx
 
+from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.interface import source_layout_specs
 from onnxmend.runtime.compare import Tolerance
 from onnxmend.runtime.layers.align import Alignment, Token, align
@@ -48,6 +49,16 @@ class Side:
                 for n, layers in zip(self.model.graph.node, resolved_layers(self.model, self.graph))}
 
 
+def _check_input_dtypes(a: Side, b: Side, specs_a, specs_b) -> None:
+    """One sentence when the two ports take inputs of different element types (a float model and a
+    full-int8 .tflite with int8 I/O): the same input cannot be fed to both."""
+    for x, y in zip(specs_a, specs_b):
+        if np.dtype(x.dtype) != np.dtype(y.dtype):
+            raise OnnxmendError(f"{a.label} takes {x.name} as {np.dtype(x.dtype).name} and {b.label} takes {y.name} as "
+                                f"{np.dtype(y.dtype).name}: the two cannot be run on the same input (an int8-I/O model is "
+                                "validated against its own .tflite source, in quantization steps).")
+
+
 def diff_models(a: Side, b: Side, feeds: Mapping[str, np.ndarray], tolerance: Tolerance, budget: int,
                 strategy: str = "chunks") -> LayerReport:
     """Compare every aligned pair of ``a`` and ``b`` on ``feeds`` (in A's source layout)."""
@@ -55,6 +66,7 @@ def diff_models(a: Side, b: Side, feeds: Mapping[str, np.ndarray], tolerance: To
     runner_a = onnx_runner(a.model, provider="cpu", opt_level="disable")
     runner_b = onnx_runner(b.model, provider="cpu", opt_level="disable")
     match = match_inputs(source_layout_specs(a.model), runner_b.inputs, nchw_model=b.nchw)
+    _check_input_dtypes(a, b, source_layout_specs(a.model), runner_b.inputs)
     info_a, info_b = tensor_info(a.model), tensor_info(b.model)
     perms_a = tensor_perms(a.model, input_perms(a.model), info_a)
     perms_b = tensor_perms(b.model, input_perms(b.model, {x.model: x.perm for x in match.inputs}), info_b)
