@@ -21,6 +21,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import import_graph, model_opset
 from onnxmend.core.isolated import infer_shapes_isolated
+from onnxmend.core.large import model_bytes
 from onnxmend.passes.infra.base import Candidates, PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.layout.findings import transpose_findings
@@ -76,7 +77,7 @@ def inspect_model(model: onnx.ModelProto, path: str | Path = "", framework: str 
     inputs = [_io(v) for v in graph.input if v.name not in inits]
     outputs = [_io(v) for v in graph.output]
     dynamic = sorted({d for io in inputs + outputs for d in io["shape"] if isinstance(d, str)})
-    size = Path(path).stat().st_size if path and Path(path).is_file() else model.ByteSize()
+    size = Path(path).stat().st_size if path and Path(path).is_file() else model_bytes(model)  # ByteSize serialises
     result = Inspection(str(path), size, model_opset(model), len(graph.node), ops, inputs, outputs, dynamic)
     imported = import_graph(infer_shapes_isolated(model))
     result.epsilons = _guarded(result, "norm epsilons", lambda: norm_epsilons(model, framework, imported), [])

@@ -43,6 +43,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import import_graph
 from onnxmend.core.isolated import DEFAULT_TIMEOUT_S, graph_worker
+from onnxmend.core.large import is_large, tensor_bytes
 from onnxmend.core.worker import RemoteFailure, WorkerFailure
 from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
@@ -109,18 +110,23 @@ def count_nodes(graph: gs.Graph) -> int:
 
 
 def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
-    data = gs.export_onnx(graph, do_type_check=False).SerializeToString()
+    """The folded graph, evaluated in the graph worker. A graph past protobuf's 2 GiB cannot travel as
+    bytes: it is folded in this process (the size threshold still bounds what a fold may create)."""
+    model = gs.export_onnx(graph, do_type_check=False)
+    if is_large(model):
+        return import_graph(fold_serialised(None, model))  # type: ignore[arg-type]
+    data = model.SerializeToString()
     folded = graph_worker(len(data)).call(
         f"{__name__}:fold_serialised", actor="constant folding (onnxruntime)", doing="folding the graph's constants",
         timeout_s=DEFAULT_TIMEOUT_S + SECONDS_PER_NODE * len(graph.nodes), data=data)
     return import_graph(onnx.load_from_string(folded))
 
 
-def fold_serialised(data: bytes) -> bytes:
+def fold_serialised(data: bytes | None, model: onnx.ModelProto | None = None) -> bytes | onnx.ModelProto:
     """The worker side: fold a serialised model's constants (subgraph partitions stamped with an IR version
-    onnxruntime loads) and send it back serialised."""
-    model = onnx.load_from_string(data)
-    largest = max((int(t.ByteSize()) for t in model.graph.initializer), default=0)
+    onnxruntime loads) and send it back serialised; given ``model`` instead (in process), the folded model."""
+    model = model if model is not None else onnx.load_from_string(data)
+    largest = max((tensor_bytes(t) for t in model.graph.initializer), default=0)
     graph = gs.import_onnx(model)
     for g in all_graphs(graph):
         g.ir_version = min(graph.ir_version or FOLD_IR_VERSION, FOLD_IR_VERSION)
@@ -131,7 +137,8 @@ def fold_serialised(data: bytes) -> bytes:
     for g in all_graphs(graph):
         g.ir_version = None
     graph.ir_version = model.ir_version
-    return gs.export_onnx(graph, do_type_check=False).SerializeToString()
+    folded = gs.export_onnx(graph, do_type_check=False)
+    return folded if data is None else folded.SerializeToString()
 
 
 PASS = FoldConstants
