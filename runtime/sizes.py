@@ -156,7 +156,11 @@ def _try(specs, symbols, sizes, run, seed, plan, label, keep_failure: bool = Tru
         if keep_failure:
             plan.failures.append(f"{label}: the inputs would take {size / 1e6:.0f} MB")
         return None
-    feeds = synthesize(concrete, seed=seed)
+    try:
+        feeds = synthesize(concrete, seed=seed)
+    except MemoryError:  # a declared size (a file's dims of 10^9) past what this machine can allocate
+        plan.failures.append(f"{label}: its inputs ({size / 1e9:.1f} GB) cannot be allocated on this machine")
+        return None
     outputs = _run_feeds(feeds, run, plan, label, keep_failure)
     if outputs is None:
         return None

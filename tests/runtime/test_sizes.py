@@ -52,3 +52,15 @@ def test_sizes_whose_inputs_exceed_the_budget_are_passed_over() -> None:
     largest = max(int(np.prod(s)) * 4 for s in shapes)
     assert largest <= sizes.PROBE_BUDGET_BYTES
     assert any("would take 4295 MB" in f for f in plan.failures)
+
+
+def test_declared_inputs_that_cannot_be_allocated_are_a_reason_not_a_traceback(monkeypatch) -> None:
+    # a file declaring x[1, 10^9] (4 GB of float32) under a memory limit: numpy raises MemoryError
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.45 GiB")
+
+    monkeypatch.setattr(sizes, "synthesize", no_memory)
+    plan = sizes.plan_sizes([TensorSpec("x", (1, 1_000_000_000))], lambda feeds: {"y": feeds["x"]})
+    assert not plan.runnable
+    assert plan.unavailable("the input graph") == ("the input graph cannot run at any input size tried (the declared "
+                                                   "sizes: its inputs (4.0 GB) cannot be allocated on this machine)")
