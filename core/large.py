@@ -17,6 +17,8 @@ serialises the whole model to count it. So here:
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -38,23 +40,38 @@ def tensor_bytes(tensor: onnx.TensorProto) -> int:
     """The size of a tensor's values from its dims and dtype (strings: as stored)."""
     if tensor.data_type == onnx.TensorProto.STRING:
         return sum(len(s) for s in tensor.string_data)
-    try:
-        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-    except (KeyError, TypeError, ValueError):  # an undefined or unknown dtype: count what is stored
+    itemsize = _itemsize(tensor.data_type)
+    if itemsize is None:  # an undefined or unknown dtype: count what is stored
         return tensor.ByteSize()
-    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+    return math.prod(tensor.dims) * itemsize
 
 
-def model_bytes(model: onnx.ModelProto) -> int:
-    """An estimate of ``model``'s size: its initializers and its Constant nodes' values."""
-    size = sum(tensor_bytes(t) for t in model.graph.initializer)
+@functools.lru_cache(maxsize=None)
+def _itemsize(data_type: int) -> int | None:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def model_bytes(model: onnx.ModelProto, stop_at: int | None = None) -> int:
+    """An estimate of ``model``'s size: its initializers and its Constant nodes' values (counting stops
+    once past ``stop_at``, when given)."""
+    size = 0
+    for tensor in model.graph.initializer:
+        size += tensor_bytes(tensor)
+        if stop_at is not None and size >= stop_at:
+            return size
+    tensor_type = onnx.AttributeProto.TENSOR
     for node in model.graph.node:
-        size += sum(tensor_bytes(a.t) for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
+        for attribute in node.attribute:
+            if attribute.type == tensor_type:
+                size += tensor_bytes(attribute.t)
     return size
 
 
 def is_large(model: onnx.ModelProto) -> bool:
-    return model_bytes(model) >= LARGE_MODEL_BYTES
+    return model_bytes(model, stop_at=LARGE_MODEL_BYTES) >= LARGE_MODEL_BYTES
 
 
 def with_initializers(model: onnx.ModelProto, replace: Replace) -> onnx.ModelProto:

@@ -29,11 +29,22 @@ class EliminateDeadNodes(Pass):
         consts_before = len(constants(graph))
         sweep(graph)
         result.changed = (nodes_before - len(graph.nodes)) + (consts_before - len(constants(graph)))
+        result.tidy = True  # the sweep keeps the order of the nodes it keeps
         return result
 
 
 def constants(graph: gs.Graph) -> dict[str, gs.Constant]:
-    return {name: t for name, t in graph.tensors().items() if isinstance(t, gs.Constant)}
+    """The graph's constants by name, in node order, as ``graph.tensors()`` lists them (the last of two
+    that share a name), without building its map of every tensor."""
+    found: dict[str, gs.Constant] = {}
+    for node in graph.nodes:
+        for tensor in node.inputs:
+            if isinstance(tensor, gs.Constant):
+                found[tensor.name] = tensor
+    for tensor in graph.outputs:
+        if isinstance(tensor, gs.Constant):
+            found[tensor.name] = tensor
+    return found
 
 
 PASS = EliminateDeadNodes

@@ -58,6 +58,9 @@ class PassResult:
     # The pass gave up after rewriting part of the graph: whoever runs it must drop that graph and keep
     # the model as it was (cheaper than the pass keeping a full backup copy of a big graph).
     discard: bool = False
+    # The pass swept dead nodes and sorted the graph after its last edit (push-transposes does between its
+    # sweeps): the manager need not walk the whole graph twice more.
+    tidy: bool = False
 
     def skip(self, node: gs.Node | str, reason: str) -> None:
         self.skipped.append(Skip(node if isinstance(node, str) else (node.name or node.op), reason))

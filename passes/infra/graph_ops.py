@@ -10,8 +10,6 @@ bodies) read from the outer scope count as that node's inputs in both.
 
 from __future__ import annotations
 
-import heapq
-
 import onnx_graphsurgeon as gs
 
 
@@ -20,18 +18,21 @@ def sweep(graph: gs.Graph) -> int:
     for tensor in graph.inputs:
         tensor.inputs.clear()  # a graph input has no producer inside the graph
     live: set[int] = set()
-    stack: list[gs.Tensor] = list(graph.outputs)
-    seen: set[int] = set()
-    while stack:
-        tensor = stack.pop()
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
+    stack: list[gs.Node] = []
+    for tensor in graph.outputs:
         for node in tensor.inputs:
             if id(node) not in live:
                 live.add(id(node))
-                stack.extend(node.inputs)
-                stack.extend(outer_inputs(node))
+                stack.append(node)
+    while stack:  # node by node from the outputs, through the producers of what each reads
+        node = stack.pop()
+        for tensor in (*node.inputs, *outer_inputs(node)):
+            for producer in tensor.inputs:
+                if id(producer) not in live:
+                    live.add(id(producer))
+                    stack.append(producer)
+    if len(live) == len(graph.nodes) and all(id(node) in live for node in graph.nodes):
+        return 0
     kept, removed = [], 0
     for node in graph.nodes:
         if id(node) in live:
@@ -45,30 +46,34 @@ def sweep(graph: gs.Graph) -> int:
 
 
 def toposort(graph: gs.Graph) -> None:
-    """Order ``graph.nodes`` so every node comes after the producers of what it reads (stable)."""
+    """Order ``graph.nodes`` so every node comes after the producers of what it reads (stable: an order
+    that is already valid is kept as it is, and a node out of place moves to just before its first reader)."""
     nodes = graph.nodes
-    position = {id(n): i for i, n in enumerate(nodes)}
-    waiting = [0] * len(nodes)
-    readers: list[list[int]] = [[] for _ in nodes]
-    for i, node in enumerate(nodes):
-        producers = {position[id(p)] for t in (*node.inputs, *outer_inputs(node)) for p in t.inputs if id(p) in position}
-        producers.discard(i)
-        waiting[i] = len(producers)
-        for p in producers:
-            readers[p].append(i)
-    ready = [i for i, count in enumerate(waiting) if count == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(i)
-        for r in readers[i]:
-            waiting[r] -= 1
-            if waiting[r] == 0:
-                heapq.heappush(ready, r)
-    if len(order) != len(nodes):
-        raise ValueError("the graph has a cycle; it cannot be sorted")
-    graph.nodes = [nodes[i] for i in order]
+    inside = {id(n) for n in nodes}
+    done: set[int] = set()
+    order: list[gs.Node] = []
+    for first in nodes:
+        if id(first) in done:
+            continue
+        stack, on_stack = [first], {id(first)}
+        while stack:  # depth first through the producers not placed yet; in a valid order there are none
+            node = stack[-1]
+            pending = [p for t in (*node.inputs, *outer_inputs(node)) for p in t.inputs
+                       if id(p) not in done and id(p) in inside and p is not node]
+            if not pending:
+                stack.pop()
+                on_stack.discard(id(node))
+                if id(node) not in done:
+                    done.add(id(node))
+                    order.append(node)
+                continue
+            producer = pending[0]  # one at a time: the stack is the path, so a producer on it is a cycle
+            if id(producer) in on_stack:
+                raise ValueError("the graph has a cycle; it cannot be sorted")
+            stack.append(producer)
+            on_stack.add(id(producer))
+    if any(a is not b for a, b in zip(order, nodes)):
+        graph.nodes = order
 
 
 def outer_inputs(node: gs.Node) -> list[gs.Tensor]:

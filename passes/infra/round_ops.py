@@ -21,32 +21,42 @@ from onnxmend.passes.infra.shapes import infer_new
 
 @dataclass
 class Applied:
-    """One pass run on the round's graph: what it said, its record, and why it failed (empty if it did not)."""
+    """One pass run on the round's graph: what it said, its record, why it failed (empty if it did not),
+    and the graph's op counts after it (what the next pass's record starts from)."""
 
     pass_: Pass
     result: PassResult
     record: PassRecord
     failure: str = ""
+    counts: dict[str, int] | None = None
 
 
-def apply_once(graph: gs.Graph, p: Pass, ctx: PassContext, round_no: int) -> Applied:
-    """Run ``p`` on ``graph``; after a change, sweep dead nodes, re-sort, and infer the new tensors' shapes."""
+def apply_once(graph: gs.Graph, p: Pass, ctx: PassContext, round_no: int,
+               counts: dict[str, int] | None = None) -> Applied:
+    """Run ``p`` on ``graph``; after a change, sweep dead nodes, re-sort, and infer the new tensors' shapes.
+
+    ``counts`` are the graph's op counts when the caller knows them (the previous pass's); a pass that
+    changed nothing left the graph as it was (tests/passes/infra/test_no_change.py), so they carry over
+    uncounted, and a pass that changed nothing is not followed by a sweep, a sort or inference either; nor is
+    one whose result says it left the graph swept and sorted (``tidy``) swept and sorted again.
+    """
     start = time.perf_counter()
-    before = op_counts(graph)
+    before = counts if counts is not None else op_counts(graph)
     try:
         result = p.apply(graph, ctx)
         if result.changed and not result.discard:
-            sweep(graph)
-            toposort(graph)
+            if not result.tidy:
+                sweep(graph)
+                toposort(graph)
             infer_new(graph, ctx.opset)
     except Exception as exc:  # a pass bug must cost the user that pass, never the pipeline
         record = PassRecord(p.name, round_no, "rejected", 0, time.perf_counter() - start)
         return Applied(p, PassResult(), record, f"the pass raised {type(exc).__name__}: {first_line(exc)}")
-    after = op_counts(graph)
+    after = op_counts(graph) if result.changed or result.discard else before
     deltas = {op: (before.get(op, 0), after.get(op, 0))
               for op in sorted(set(before) | set(after)) if before.get(op, 0) != after.get(op, 0)}
     record = PassRecord(p.name, round_no, "applied", result.changed, time.perf_counter() - start, deltas)
-    return Applied(p, result, record)
+    return Applied(p, result, record, counts=after)
 
 
 def export_like(graph: gs.Graph, like: onnx.ModelProto, interface: list[InterfaceChange]) -> onnx.ModelProto:

@@ -65,13 +65,17 @@ class PushTransposes(Pass):
         for _ in range(MAX_SWEEPS):
             skips = {}
             changed = _sweep(graph, names, ctx.opset, skips, _handlers(ctx))
+            if not changed:
+                break  # a sweep that changed nothing left the graph swept and sorted as it was
             sweep(graph)
             toposort(graph)
-            if not changed:
-                break
             result.changed += changed
-        result.changed += _reshape_like_to_reshape(graph, names)
-        sweep(graph)
+        reshaped = _reshape_like_to_reshape(graph, names)
+        if reshaped:
+            sweep(graph)
+            toposort(graph)
+        result.changed += reshaped
+        result.tidy = True
         after = transpose_count(graph)
         if after > before:
             result.changed, result.discard = 0, True
