@@ -38,13 +38,17 @@ def infer_new(graph: gs.Graph, opset: int) -> int:
     """Infer the outputs of nodes whose outputs lack a shape or dtype, in graph order; returns tensors set."""
     updated = 0
     for node in graph.nodes:
-        if any(t.name and (t.shape is None or t.dtype is None) for t in node.outputs):
-            for tensor, shape, elem in _infer(node, opset):
-                if tensor.shape is None or _more_static(shape, tensor.shape):
-                    tensor.shape = shape
-                if tensor.dtype is None and elem:
-                    tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
-                updated += 1
+        for t in node.outputs:  # a plain loop: this runs over every node after every pass that changed one
+            if t.name and (t.shape is None or t.dtype is None):
+                break
+        else:
+            continue
+        for tensor, shape, elem in _infer(node, opset):
+            if tensor.shape is None or _more_static(shape, tensor.shape):
+                tensor.shape = shape
+            if tensor.dtype is None and elem:
+                tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+            updated += 1
     return updated
 
 
