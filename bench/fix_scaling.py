@@ -1,17 +1,31 @@
-"""How the fix pipeline's run time grows with graph size (DESIGN.md: linear; a 100k-node graph in seconds).
+"""How the fix pipeline's run time grows with graph size, beside onnxsim on the same graphs (DESIGN.md:
+linear; a 100k-node graph in ≤ 15 s).
 
 The graph is a chain of tf2onnx-style blocks, 14 nodes each: an NHWC tensor wrapped in a Transpose pair
 around a 1x1 Conv, a decomposed LayerNorm over the last axis, Relu and a residual Add; every pass of the
 fix preset has work on it (push-transposes, fuse-layer-norm, cleanup). Tensors are tiny, so the time is
 the tool's own, not onnxruntime's.
 
-    .venv/bin/python bench/fix_scaling.py [--blocks 100 1000 7000] [--verify]
+For each size the script runs onnxmend's fix preset without the gate, onnxsim (``onnxsim.simplify``, in the
+dev extra), and the fix preset with the numeric gate (``fix --verify``), one after the other in this
+process, and prints one table: wall seconds, CPU seconds of this process (what a busy shared machine
+inflates least), onnxmend/onnxsim ratios, ms per node. Then a per-phase profile of the largest size:
+where the seconds go (each pass, the manager's export, checker and shape inference, graphsurgeon import,
+sweep/toposort, the gate), each phase's own time without the phases it calls.
+
+    .venv/bin/python bench/fix_scaling.py [--nodes 10000 100000] [--no-gate] [--no-onnxsim]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import platform
+import sys
 import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -20,9 +34,8 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxmend.passes.infra.base import PassContext
 from onnxmend.passes.infra.catalogue import resolve
 from onnxmend.passes.infra.manager import run_passes
-from onnxmend.runtime.gate import NumericGate
 
-CHANNELS, SIZE = 8, 4
+CHANNELS, SIZE, BLOCK_NODES = 8, 4, 14
 
 
 def block(i: int, x: str, rng: np.random.Generator) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
@@ -64,24 +77,207 @@ def chain(blocks: int) -> onnx.ModelProto:
     return model
 
 
+# ------------------------------------------------------------------------------------------------ timing
+
+
+@dataclass
+class Spent:
+    wall: float = 0.0
+    cpu: float = 0.0
+    calls: int = 0
+
+
+class Phases:
+    """Wraps functions by name and adds up each one's own wall and CPU time (what it calls that is wrapped
+    too is counted there, not twice). The bench's instrument: the library has no timers of its own."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, Spent] = {}
+        self._stack: list[list[float]] = []
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, attr: str, label: str | Callable[..., str]) -> None:
+        original = getattr(owner, attr)
+        if getattr(original, "_phase_wrapped", False):
+            return
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            name = label if isinstance(label, str) else label(*args, **kwargs)
+            wall, cpu = time.perf_counter(), time.process_time()
+            self._stack.append([0.0, 0.0])
+            try:
+                return original(*args, **kwargs)
+            finally:
+                inner = self._stack.pop()
+                dw, dc = time.perf_counter() - wall, time.process_time() - cpu
+                spent = self.spent.setdefault(name, Spent())
+                spent.wall, spent.cpu, spent.calls = spent.wall + dw - inner[0], spent.cpu + dc - inner[1], spent.calls + 1
+                if self._stack:
+                    self._stack[-1][0] += dw
+                    self._stack[-1][1] += dc
+
+        timed._phase_wrapped = True  # type: ignore[attr-defined]
+        setattr(owner, attr, timed)
+        self._undo.append((owner, attr, original))
+
+    def wrap_everywhere(self, function: Callable, label: str) -> None:
+        """Wrap ``function`` in every onnxmend module that holds it under its own name."""
+        for name, module in list(sys.modules.items()):
+            if name.startswith("onnxmend.") and getattr(module, function.__name__, None) is function:
+                self.wrap(module, function.__name__, label)
+
+    def undo(self) -> None:
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+        self._undo.clear()
+
+
+def instrument(phases: Phases, passes: list, gate: Any) -> None:
+    """The phases the manager's run is made of; the names are the library's, so this follows its code."""
+    import onnx_graphsurgeon as gs
+
+    from onnxmend.core import graph as core_graph
+    from onnxmend.core import isolated
+    from onnxmend.passes.infra import graph_ops, naming, round_ops, shapes
+
+    phases.wrap(gs, "import_onnx", "graphsurgeon import")
+    phases.wrap(onnx.checker, "check_model", "onnx checker")
+    phases.wrap_everywhere(core_graph.infer_shapes, "shape inference (whole model)")
+    phases.wrap_everywhere(isolated.infer_shapes_isolated, "shape inference (worker round trip)")
+    phases.wrap_everywhere(round_ops.export_like, "export")
+    phases.wrap_everywhere(round_ops.refresh_shapes, "shapes back onto the graph")
+    phases.wrap_everywhere(graph_ops.sweep, "sweep")
+    phases.wrap_everywhere(graph_ops.toposort, "toposort")
+    phases.wrap_everywhere(graph_ops.op_counts, "op counts")
+    phases.wrap_everywhere(shapes.infer_new, "local shape inference")
+    phases.wrap(naming.Namer, "__init__", "namer")
+    for p in passes:
+        phases.wrap(p, "apply", f"pass {p.name}")
+    if gate is not None:
+        phases.wrap(gate, "check", "gate")
+
+
+@dataclass
+class Timed:
+    wall: float
+    cpu: float
+    nodes_after: int
+    note: str = ""
+    phases: dict[str, Spent] = field(default_factory=dict)
+
+
+def fix(model: onnx.ModelProto, verify: bool, profile: bool) -> Timed:
+    from onnxmend.runtime.gate import NumericGate
+
+    phases = Phases()
+    wall, cpu = time.perf_counter(), time.process_time()
+    if verify and profile:  # the references at the declared size and the others, then the noise floor
+        phases.wrap(NumericGate, "_noise_floor", "gate: noise floor (onnxruntime optimised)")
+    try:
+        gate = NumericGate(model) if verify else None
+    finally:
+        phases.undo()
+    if gate is not None:
+        floor = phases.spent.get("gate: noise floor (onnxruntime optimised)", Spent())
+        phases.spent["gate: references (unoptimised)"] = Spent(
+            time.perf_counter() - wall - floor.wall, time.process_time() - cpu - floor.cpu, 1)
+    passes = resolve("fix")
+    if profile:
+        instrument(phases, passes, gate)
+    try:
+        fixed, report = run_passes(model, passes, PassContext(opset=17, layout="nchw"), gate=gate)
+    finally:
+        phases.undo()
+    timed = Timed(time.perf_counter() - wall, time.process_time() - cpu, len(fixed.graph.node),
+                  f"{report.rounds} rounds, {len(report.rejected)} rejected", phases.spent)
+    if verify and not report.verified:
+        timed.note += f", NOT verified: {report.unverified_reason}"
+    return timed
+
+
+def simplify(model: onnx.ModelProto) -> Timed | None:
+    if importlib.util.find_spec("onnxsim") is None:
+        return None
+    import onnxsim
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    simplified, ok = onnxsim.simplify(model)
+    return Timed(time.perf_counter() - wall, time.process_time() - cpu, len(simplified.graph.node),
+                 "" if ok else "onnxsim's own check failed")
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+def machine() -> str:
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            lines = info.read().splitlines()
+        model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+        found = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+        flags = " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "fma") if f in found)
+    except OSError:
+        model = platform.processor()
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{model or platform.machine()} ({flags}), {os.cpu_count()} CPUs, load average {load}"
+
+
+def row(nodes: int, ours: Timed, sim: Timed | None, gated: Timed | None) -> str:
+    def ratio(a: float, b: float | None) -> str:
+        return f"{a / b:5.2f}" if b else "  n/a"
+
+    sim_wall = f"{sim.wall:8.1f}" if sim else "     n/a"
+    sim_cpu = f"{sim.cpu:8.1f}" if sim else "     n/a"
+    gate = f"{gated.wall:8.1f}" if gated else "       —"
+    return (f"{nodes:>8} {ours.nodes_after:>7} {ours.wall:8.1f} {ours.cpu:8.1f} {sim_wall} {sim_cpu} "
+            f"{ratio(ours.wall, sim.wall if sim else None):>6} {ratio(ours.cpu, sim.cpu if sim else None):>6} "
+            f"{ours.cpu / nodes * 1e3:7.3f} {gate}  {ours.note}{'; gated: ' + gated.note if gated else ''}")
+
+
+def print_profile(nodes: int, ours: Timed, gated: Timed | None) -> None:
+    print(f"\nPer phase at {nodes} nodes (own time: wall s / CPU s, calls; with the gate: wall s)")
+    total_w, total_c = ours.wall, ours.cpu
+    names = sorted(set(ours.phases) | set(gated.phases if gated else ()),
+                   key=lambda n: -(ours.phases.get(n, Spent()).cpu or (gated.phases[n].wall if gated else 0)))
+    for name in names:
+        mine = ours.phases.get(name, Spent())
+        extra = f"{gated.phases[name].wall:8.2f}" if gated and name in gated.phases else "       —"
+        print(f"  {name:34s} {mine.wall:7.2f} {mine.cpu:7.2f} {mine.calls:5d} {extra}")
+    rest_w = total_w - sum(s.wall for s in ours.phases.values())
+    rest_c = total_c - sum(s.cpu for s in ours.phases.values())
+    rest_g = f"{gated.wall - sum(s.wall for s in gated.phases.values()):8.2f}" if gated else "       —"
+    print(f"  {'manager (the rest)':34s} {rest_w:7.2f} {rest_c:7.2f}       {rest_g}")
+    print(f"  {'total':34s} {total_w:7.2f} {total_c:7.2f}       {f'{gated.wall:8.2f}' if gated else '       —'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--verify", action="store_true", help="Also gate every pass numerically (onnxruntime).")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[10_000, 100_000],
+                        help="Graph sizes (rounded to whole 14-node blocks).")
+    parser.add_argument("--no-gate", action="store_true", help="Skip the runs with the numeric gate.")
+    parser.add_argument("--no-onnxsim", action="store_true", help="Skip onnxsim.")
+    parser.add_argument("--no-profile", action="store_true", help="Skip the per-phase profile.")
     args = parser.parse_args()
-    for blocks in args.blocks:
-        model = chain(blocks)
-        start = time.perf_counter()
-        gate = NumericGate(model) if args.verify else None
-        fixed, report = run_passes(model, resolve("fix"), PassContext(opset=17, layout="nchw"), gate=gate)
-        seconds = time.perf_counter() - start
-        per_pass: dict[str, float] = {}
-        for record in report.records:
-            per_pass[record.name] = per_pass.get(record.name, 0.0) + record.seconds
-        slowest = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(per_pass.items(), key=lambda kv: -kv[1])[:3])
-        print(f"{len(model.graph.node):>7} nodes → {len(fixed.graph.node):>6}: {seconds:7.1f} s "
-              f"({seconds / len(model.graph.node) * 1e3:.2f} ms/node, {report.rounds} rounds; slowest: {slowest})",
-              flush=True)
+    fix(chain(20), verify=False, profile=False)  # warm-up: imports, onnxruntime's first session
+    print(machine(), flush=True)
+    print(f"{'nodes':>8} {'after':>7} {'ours s':>8} {'ours cpu':>8} {'sim s':>8} {'sim cpu':>8} {'ratio':>6} "
+          f"{'r(cpu)':>6} {'ms/node':>7} {'gate s':>8}  (ms/node from CPU time)", flush=True)
+    largest = max(args.nodes)
+    profiles: tuple[int, Timed, Timed | None] | None = None
+    for nodes in args.nodes:
+        model = chain(max(1, round(nodes / BLOCK_NODES)))
+        count = len(model.graph.node)
+        profile = nodes == largest and not args.no_profile
+        ours = fix(model, verify=False, profile=profile)
+        sim = None if args.no_onnxsim else simplify(model)
+        gated = None if args.no_gate else fix(model, verify=True, profile=profile)
+        print(row(count, ours, sim, gated), flush=True)
+        if profile:
+            profiles = (count, ours, gated)
+    print(machine(), flush=True)
+    if profiles:
+        print_profile(*profiles)
 
 
 if __name__ == "__main__":
