@@ -229,10 +229,19 @@ def _conv_bn_chain(depth: int = 12, channels: int = 8, seed: int = 0) -> onnx.Mo
 
 
 def test_the_noise_floor_is_what_onnxruntimes_own_fusions_move_an_output() -> None:
-    gate = NumericGate(_conv_bn_chain())
-    assert 0.0 < gate.noise["y"] < 1e-5  # the fused BNs round differently, by a few ulps of the scale
-    small = NumericGate(conv_relu_model())
-    assert small.noise["y"] < 1e-6 and small.tolerance("y", np.zeros(1, np.float32)).atol == 1e-5
+    model = _conv_bn_chain()
+    gate = NumericGate(model)
+    assert gate.noise is None  # measured only when a rewrite first differs numerically
+    floor = gate._noise_floor(model)
+    assert 0.0 < floor["y"] < 1e-5  # the fused BNs round differently, by a few ulps of the scale
+
+
+def test_the_floor_is_measured_once_on_the_first_numeric_difference() -> None:
+    gate = NumericGate(conv_relu_model())
+    assert gate.check(conv_relu_model()) == "" and gate.noise is None  # an exact rewrite costs no measurement
+    assert "changed" in gate.check(_scaled(conv_relu_model(), 1.00005))
+    assert gate.noise is not None and gate.noise["y"] < 1e-6
+    assert gate.tolerance("y", np.zeros(1, np.float32)).atol == 1e-5
 
 
 def test_a_floor_widens_that_outputs_tolerance_up_to_the_cap_and_never_integers() -> None:
