@@ -96,7 +96,8 @@ def text_problem(model: onnx.ModelProto) -> str:
 def _graph_texts_ok(graph: onnx.GraphProto) -> bool:
     for node in graph.node:
         if not (type(node.name) is str and type(node.op_type) is str and type(node.domain) is str  # noqa: E721
-                and all(type(t) is str for t in node.input) and all(type(t) is str for t in node.output)):  # noqa: E721
+                and all(type(t) is str for t in node.input) and all(type(t) is str for t in node.output)  # noqa: E721
+                and all(type(p.key) is str and type(p.value) is str for p in node.metadata_props)):  # noqa: E721
             return False
         for attr in node.attribute:
             if type(attr.name) is not str or not _utf8(attr):  # noqa: E721
@@ -161,6 +162,9 @@ def _graph_texts(graph: onnx.GraphProto) -> Iterator[tuple[str, object]]:
             yield f"a tensor name of {label}", name
         for attr in node.attribute:
             yield f"an attribute name of {label}", attr.name
+        for prop in node.metadata_props:  # provenance readers parse these
+            yield f"a metadata key of {label}", prop.key
+            yield f"the metadata {_shown(prop.key)} of {label}", prop.value
     for tensor in graph.initializer:
         yield "an initializer name", tensor.name
     for vi in list(graph.input) + list(graph.output) + list(graph.value_info):

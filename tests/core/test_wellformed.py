@@ -55,6 +55,12 @@ def _metadata(m: onnx.ModelProto) -> str:
     return "@MARK3@"
 
 
+def _node_metadata(m: onnx.ModelProto) -> str:
+    # a bit flip in a dynamo export's provenance (pkg.onnxscript.rewriter.rule_name) crashed its reader
+    _node(m, "Conv").metadata_props.add(key="pkg.onnxscript.rewriter.rule_name", value="@MARK5@")
+    return "@MARK5@"
+
+
 def _string_attribute(m: onnx.ModelProto) -> str:
     _node(m, "Conv").attribute.append(helper.make_attribute("auto_pad", "@MARK4@"))
     return "@MARK4@"
@@ -64,6 +70,7 @@ def _string_attribute(m: onnx.ModelProto) -> str:
     (_op_type, r"the op type of node .* is not UTF-8 text"),
     (_node_input, r"a tensor name of node .* is not UTF-8 text"),
     (_metadata, r"metadata 'note' is not UTF-8 text"),
+    (_node_metadata, r"the metadata 'pkg.onnxscript.rewriter.rule_name' of node .* is not UTF-8 text"),
     (_string_attribute, r"the string attribute 'auto_pad' of node .*'Conv'.* is not UTF-8 text"),
 ])
 def test_text_that_is_not_utf8_is_refused(tmp_path: Path, mutate: Callable[[onnx.ModelProto], str], message: str) -> None:
