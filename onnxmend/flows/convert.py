@@ -25,7 +25,7 @@ from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
 from onnxmend.flows.convert_result import ConvertOptions, ConvertResult
 from onnxmend.flows.data import prepare
-from onnxmend.flows.fix import gate_inputs_used
+from onnxmend.flows.fix import gate_for, gate_inputs_used
 from onnxmend.flows.interface import convert_interface
 from onnxmend.flows.layers import layers_after_failed_parity
 from onnxmend.flows.layout import choose_layout, layout_context
@@ -37,8 +37,7 @@ from onnxmend.passes.infra.manager import run_passes
 from onnxmend.passes.infra.records import PipelineReport
 from onnxmend.runtime.bench.options import BenchOptions
 from onnxmend.runtime.bench.results import write_report
-from onnxmend.runtime.data import GATE_CAP, InputsUsed, LoadedInputs
-from onnxmend.runtime.gate import NumericGate
+from onnxmend.runtime.data import InputsUsed, LoadedInputs
 from onnxmend.runtime.inputs import synthesize
 from onnxmend.runtime.inspect import inspect_model
 from onnxmend.runtime.layers.blame import BlameOptions
@@ -160,11 +159,8 @@ def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, opti
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
                       **layout_context(options.layout, layout, options.keep_interface))  # type: ignore[arg-type]
-    gate = None
-    if options.verify:
-        samples = loaded.take(GATE_CAP) if loaded is not None else None
-        gate = NumericGate(raw, None if samples else synthesize(exported.inputs, seed=options.seed), seed=options.seed,
-                           samples=samples)
+    feeds = synthesize(exported.inputs, seed=options.seed) if loaded is None else None
+    gate = gate_for(raw, loaded, feeds, options.seed) if options.verify else None
     try:
         pipeline = run_passes(raw, passes, ctx, gate=gate, progress=say, max_growth=options.max_growth)
         return (*pipeline, gate_inputs_used(gate, loaded, options.seed))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -95,7 +95,7 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     framework = guess_framework(model)
     ctx = PassContext(opset=model_opset(model), preset=preset if preset in ("fix", "portable", "none") else "fix",  # type: ignore[arg-type]
                       framework=framework, **layout_context(layout, io_layout, keep_interface))  # type: ignore[arg-type]
-    gate = _gate(model, verify, loaded, inputs, seed, timeout_s)
+    gate = gate_for(model, loaded, given_feeds(model, inputs, seed), seed, timeout_s) if verify else None
     try:
         fixed, report = run_passes(model, selected, ctx, gate=gate, progress=progress, max_growth=max_growth)
     finally:
@@ -117,14 +117,12 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
     return result
 
 
-def _gate(model: onnx.ModelProto, verify: bool, loaded: LoadedInputs | None, inputs: Sequence[InputArg], seed: int,
-          timeout_s: float) -> NumericGate | None:
-    """The numeric gate on the loaded samples, else at the sizes --input gives (None with --no-verify)."""
-    if not verify:
-        return None
+def gate_for(model: onnx.ModelProto, loaded: LoadedInputs | None, feeds: Mapping[str, np.ndarray] | None, seed: int,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> NumericGate:
+    """The numeric gate of ``model`` on the loaded samples when there are any, else on ``feeds`` (None: the
+    sizes the gate finds); ``convert`` and ``fix`` build theirs here."""
     samples = loaded.take(GATE_CAP) if loaded is not None else None
-    return NumericGate(model, None if samples else given_feeds(model, inputs, seed), seed=seed, timeout_s=timeout_s,
-                       samples=samples)
+    return NumericGate(model, None if samples else feeds, seed=seed, timeout_s=timeout_s, samples=samples)
 
 
 def gate_inputs_used(gate: NumericGate | None, loaded: LoadedInputs | None, seed: int) -> InputsUsed | None:

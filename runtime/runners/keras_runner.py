@@ -26,8 +26,9 @@ class KerasRunner:
         self.source = source
         self.framework = source.framework
         self._tap: tuple[tuple[str, ...], Any] | None = None
-        specs = source.inputs
-        signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in specs]
+        # any batch size: the model's own call, the tap models of capture and the timed call share it
+        self._signature = signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name)
+                                       for s in source.inputs]
         if source.kind == "keras-model":
             names = source.output_names
             self._function = tf.function(lambda *args: call_model(source.model, args, names),
@@ -76,9 +77,8 @@ class KerasRunner:
         op, several times slower than the plain inference it is compared with."""
         tf = require("tensorflow")
         single = len(self.source.model.inputs) == 1
-        signature = [tf.TensorSpec((None, *tf_shape(s.shape)[1:]), s.dtype, name=s.name) for s in self.source.inputs]
         return tf.function(lambda *args: tap(args[0] if single else list(args), training=False),
-                           input_signature=signature, autograph=False)
+                           input_signature=self._signature, autograph=False)
 
     def timed_call(self, feeds: Arrays) -> Callable[[], object]:
         tensors = self._tensors(feeds)
