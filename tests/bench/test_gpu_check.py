@@ -52,6 +52,8 @@ def test_every_step_runs_on_cpu_and_a_failing_model_does_not_stop_the_others(tmp
     assert parity["max_abs_scaled"] <= 1e-4 and parity["vs_source"] == "pass"
     placement = report["steps"]["placement"]
     assert placement["target"] == "cpu" and placement["gate_passed"] and placement["quantized_nodes"] == 4
+    # int8 may time slower than fp32 on a loaded machine: reported, not a failure of the check
+    assert placement["verdict"] in ("pass", "no-gain") and "speedup" in placement["worth"]
     assert placement["ops_by_provider"]["CPUExecutionProvider"]["MatMulInteger"] == 4 and placement["cpu_fallback"] == []
     rows = {(r["subject"], r["provider"]): r for r in report["steps"]["bench"]["rows"]}
     assert set(rows) == {("raw", "cpu"), ("model", "cpu"), ("source", "cpu")}
