@@ -5,10 +5,11 @@ model and the same fixed ONNX file:
 
 - ``plain``: the source framework and onnxruntime (all optimisations) each run the model — warm-up, then
   the median of ``--runs`` timed runs of each; peak RSS of the process;
-- ``capture``: the same warm-up, then the layer comparison prepared once (the source as layers, the map,
-  the probes) and run once cold (the tap model and the exposed onnxruntime session are built) and
-  ``--repeat`` times warm: the capture alone (both sides run with the mapped tensors exposed, in chunks
-  under ``--budget`` MiB) and the whole run (capture, compare, explain); the runs used; peak RSS.
+- ``capture``: what ``validate --layers`` holds for its per-layer step: the layer comparison prepared once
+  (the source as layers, the map, the probes) and run once cold (the tap model and the exposed onnxruntime
+  session are built: the warm-up) and ``--repeat`` times warm: the capture alone (both sides run with the
+  mapped tensors exposed, in chunks under ``--budget`` MiB) and the whole run (capture, compare, explain);
+  the runs used; peak RSS.
 
 The machine is shared: run it when it is quiet, or say it was busy (the script prints the load average).
 
@@ -77,11 +78,11 @@ def measure(phase: str, model: str, folder: Path, seed: int, runs: int, repeat: 
     fixed = onnx.load(str(folder / "fixed.onnx"))
     source = source_model(model, seed)
     feeds = synthesize(source.inputs, seed=seed)
-    runner, candidate = source_runner(source), onnx_runner(fixed, opt_level="all")
-    for _ in range(2):
-        runner.run(feeds), candidate.run(feeds)
     result: dict[str, object] = {"phase": phase}
     if phase == "plain":
+        runner, candidate = source_runner(source), onnx_runner(fixed, opt_level="all")
+        for _ in range(2):
+            runner.run(feeds), candidate.run(feeds)
         result["source_ms"] = _median_ms(lambda: runner.run(feeds), runs)
         result["onnx_ms"] = _median_ms(lambda: candidate.run(feeds), runs)
     else:

@@ -20,7 +20,9 @@ def load(key: str, model: bytes | None, options: dict[str, Any], path: str | Non
     if key not in _SESSIONS:
         while len(_SESSIONS) >= _KEEP:
             _SESSIONS.pop(next(iter(_SESSIONS)))
-        _SESSIONS[key] = OnnxRunner(path if model is None else onnx.load_from_string(model), **options)
+        runner = OnnxRunner(path if model is None else onnx.load_from_string(model), **options)
+        runner.session  # noqa: B018 - built here, so a graph onnxruntime refuses fails the load, not a run
+        _SESSIONS[key] = runner
     session = _SESSIONS[key].session
     return session.provider, session.fallback_reason
 

@@ -3,7 +3,8 @@
 ``capture`` exposes intermediate tensors by adding them as graph outputs (types from one shape inference,
 kept), serializing, and taking the outputs off again — no copy of the weights beyond the serialized bytes
 the extra session is built from. The last widened session is kept for a capture of the same names, and
-dropped before a different one is built, so at most one is alive.
+dropped before a different one is built, so at most one is alive. The plain session is built on first use:
+a runner that only captures (``validate --layers``, the int8 layer errors) never holds the weights twice.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class OnnxRunner:
         self.proto = model if isinstance(model, onnx.ModelProto) else None
         self.path = None if isinstance(model, onnx.ModelProto) else Path(model)
         self.options = dict(provider=provider, threads=threads, opt_level=opt_level, tf32=tf32)
-        source = model if isinstance(model, onnx.ModelProto) else str(model)
-        self.session: Session = create_session(source, **self.options)  # type: ignore[arg-type]
+        self._session: Session | None = None  # built on first use: a runner used only to capture never builds it
         self._types: dict[str, onnx.ValueInfoProto] | None = None
         self._exposed: tuple[tuple[str, ...], Session] | None = None  # the last widened session, reused
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            source = self.proto if self.proto is not None else str(self.path)
+            self._session = create_session(source, **self.options)  # type: ignore[arg-type]
+        return self._session
 
     @property
     def label(self) -> str:

@@ -24,6 +24,27 @@ def test_onnx_capture_exposes_tensors_and_leaves_the_model_as_it_was() -> None:
     np.testing.assert_array_equal(runner.run(feeds)["y"], np.maximum(captured["a"], 0))
 
 
+def test_a_runner_that_only_captures_never_builds_the_plain_session() -> None:
+    """validate --layers captures only: a plain session beside the widened one held the weights twice
+    (ConvNeXtTiny: ~230 MiB of its peak)."""
+    model = conv_relu_model()
+    runner = OnnxRunner(model)
+    runner.capture(seeded_feeds(model), ["c"])
+    assert runner._session is None
+    runner.run(seeded_feeds(model))
+    assert runner._session is not None
+
+
+def test_a_graph_onnxruntime_refuses_fails_the_isolated_load_not_a_later_run() -> None:
+    from onnxmend.runtime.runners import isolated_child
+
+    model = conv_relu_model()
+    model.graph.node[0].op_type = "NoSuchOp"
+    with pytest.raises(Exception, match="NoSuchOp"):
+        isolated_child.load("refused", model.SerializeToString(), {})
+    assert "refused" not in isolated_child._SESSIONS
+
+
 def test_torch_capture_keys_by_module_path_and_copies() -> None:
     torch = pytest.importorskip("torch")
     from onnxmend.runtime.runners.torch_runner import TorchRunner
