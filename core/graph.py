@@ -189,12 +189,23 @@ def infer_shapes(model: onnx.ModelProto, strict: bool = False) -> onnx.ModelProt
     handle comes back as given. Strict mode raises, for gates that must reject an invalid rewrite.
 
     A large model (:mod:`onnxmend.core.large`: past 1 GiB) is inferred on its skeleton and annotated in
-    place, so the model returned is the one given."""
+    place, so the model returned is the one given.
+
+    When inference with data propagation raises, inference without it decides: onnx's data propagation
+    refuses some valid graphs (onnx 1.23: an Unsqueeze of a constant ``Range`` feeding a broadcast ``Sub``
+    is propagated as if still 1-D, "Invalid rank for Sub broadcasting: (4) vs (6)")."""
     try:
-        if is_large(model):
-            return infer_shapes_in_place(model, strict)
-        return onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=True)
+        return _infer(model, strict, data_prop=True)
     except Exception:  # inference raises InferenceError, ValidationError, RuntimeError, ...
-        if strict:
-            raise
-        return model
+        try:
+            return _infer(model, strict, data_prop=False)
+        except Exception:
+            if strict:
+                raise
+            return model
+
+
+def _infer(model: onnx.ModelProto, strict: bool, data_prop: bool) -> onnx.ModelProto:
+    if is_large(model):
+        return infer_shapes_in_place(model, strict, data_prop)
+    return onnx.shape_inference.infer_shapes(model, check_type=strict, strict_mode=strict, data_prop=data_prop)

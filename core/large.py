@@ -107,10 +107,10 @@ def check_model(model: onnx.ModelProto, full_check: bool = False) -> None:
         onnx.checker.check_model(path, full_check=full_check)
 
 
-def infer_shapes_in_place(model: onnx.ModelProto, strict: bool) -> onnx.ModelProto:
-    """Shape inference (with data propagation) on ``model``'s skeleton, its findings written onto ``model``."""
+def infer_shapes_in_place(model: onnx.ModelProto, strict: bool, data_prop: bool = True) -> onnx.ModelProto:
+    """Shape inference on ``model``'s skeleton, its findings written onto ``model``."""
     inferred = onnx.shape_inference.infer_shapes(skeleton(model), check_type=strict, strict_mode=strict,
-                                                 data_prop=True)
+                                                 data_prop=data_prop)
     return adopt_inferred(model, inferred)
 
 

@@ -15,6 +15,9 @@ After::
 
     If(cond) ─ then: Add(x, 2k) ─ else: …        (an If on a constant condition is replaced by its branch)
 
+When graphsurgeon's flattening of a constant-condition If leaves a reader of a folded branch value
+unconnected (ONNX's expanded AffineGrid: a nested If's Div), the graph is folded again with the Ifs kept.
+
 Static reads of a shape (``Shape`` with its ``start``/``end``, and ``Gather``/``Slice`` of it) are folded
 first (:mod:`~onnxmend.passes.cleanup.shape_reads`; graphsurgeon's shape folding ignores ``start``/``end``),
 then onnx-graphsurgeon's ``fold_constants`` does the evaluation, with onnxruntime on the CPU — on whatever
@@ -125,20 +128,37 @@ def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
 def fold_serialised(data: bytes | None, model: onnx.ModelProto | None = None) -> bytes | onnx.ModelProto:
     """The worker side: fold a serialised model's constants (subgraph partitions stamped with an IR version
     onnxruntime loads) and send it back serialised; given ``model`` instead (in process), the folded model."""
-    model = model if model is not None else onnx.load_from_string(data)
+    graph = _folded(model if model is not None else onnx.load_from_string(data), flatten=True)
+    if _dangling(graph) and data is not None:
+        # a flattened If left a reader unconnected: fold again with the Ifs kept, from the bytes (the first
+        # fold renamed the initializers it flattened in place; past 2 GiB there are no bytes, and the
+        # manager's checker rejects the broken fold)
+        graph = _folded(onnx.load_from_string(data), flatten=False)
+    folded = gs.export_onnx(graph, do_type_check=False)
+    return folded if data is None else folded.SerializeToString()
+
+
+def _folded(model: onnx.ModelProto, flatten: bool) -> gs.Graph:
     largest = max((tensor_bytes(t) for t in model.graph.initializer), default=0)
     graph = gs.import_onnx(model)
     for g in all_graphs(graph):
         g.ir_version = min(graph.ir_version or FOLD_IR_VERSION, FOLD_IR_VERSION)
-    graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic",
+    graph.fold_constants(error_ok=False, fold_shapes=False, partitioning="basic", flatten_subgraphs=flatten,
                          size_threshold=max(MIN_SIZE_THRESHOLD, largest))
     for g in list(all_graphs(graph)):
         sweep(g)
     for g in all_graphs(graph):
         g.ir_version = None
     graph.ir_version = model.ir_version
-    folded = gs.export_onnx(graph, do_type_check=False)
-    return folded if data is None else folded.SerializeToString()
+    return graph
+
+
+def _dangling(graph: gs.Graph) -> list[str]:
+    """Tensors the main graph's nodes read that no node of it produces (graphsurgeon, flattening an If whose
+    branch had a value folded, can leave a reader on the If's output or on the branch's old tensor)."""
+    known = {id(t) for t in graph.inputs} | {id(t) for node in graph.nodes for t in node.outputs}
+    return [t.name for node in graph.nodes for t in node.inputs
+            if t.name and isinstance(t, gs.Variable) and id(t) not in known]
 
 
 PASS = FoldConstants

@@ -83,7 +83,10 @@ class FoldShapeChains(MatchingPass):
             return
         reshape = match.reshape
         reshape.inputs[1] = gs.Constant(names(f"{reshape.outputs[0].name}_target"), np.asarray(match.target, np.int64))
-        reshape.attrs["allowzero"] = match.allowzero
+        if match.allowzero:
+            reshape.attrs["allowzero"] = 1
+        else:  # 0 is the default, and before opset 14 the attribute does not exist
+            reshape.attrs.pop("allowzero", None)
 
 
 def _leaves_chain(tensor: gs.Tensor) -> bool:

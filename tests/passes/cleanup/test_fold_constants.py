@@ -13,9 +13,9 @@ from onnx import helper
 
 from onnxmend.core.graph import op_histogram
 from onnxmend.passes.cleanup.eliminate_dead_nodes import EliminateDeadNodes
-from onnxmend.passes.cleanup.fold_constants import FoldConstants
+from onnxmend.passes.cleanup.fold_constants import FoldConstants, fold_serialised
 from onnxmend.passes.infra.base import PassContext
-from tests.builders import apply, assert_same, make_model, ops, run, run_passes, value
+from tests.builders import apply, assert_same, make_model, node, ops, run, run_passes, value
 from tests.builders.peers import if_and_loop
 
 
@@ -57,6 +57,37 @@ def test_fold_constants_replaces_an_if_on_a_constant_condition_by_its_branch():
     model.graph.node[2].input[0] = "always"
     out, _ = apply(model, FoldConstants())
     assert ops(out) == ["Add", "Loop"]
+    assert_same(model, out)
+
+
+def _step_model() -> onnx.ModelProto:
+    """y = x * step + start, (start, step) from an If on a constant condition whose branch divides by a
+    dim of x (ONNX's expanded AffineGrid in small)."""
+    f32 = onnx.TensorProto.FLOAT
+    scalar = lambda name: helper.make_tensor_value_info(name, f32, [])  # noqa: E731
+    then = helper.make_graph([node("Div", ["two", "d_float"], "step_then"), node("Div", ["step_then", "two"], "half"),
+                              node("Add", ["minus_one", "half"], "start_then")], "then", [],
+                             [scalar("start_then"), scalar("step_then")])
+    other = helper.make_graph([node("Identity", ["zero"], "start_else"), node("Identity", ["zero"], "step_else")],
+                              "else", [], [scalar("start_else"), scalar("step_else")])
+    nodes = [node("Shape", ["x"], "s"), node("Gather", ["s", "axis2"], "d", axis=0), node("Cast", ["d"], "d_float", to=f32),
+             node("Equal", ["i0", "i0"], "cond"),
+             helper.make_node("If", ["cond"], ["start", "step"], then_branch=then, else_branch=other),
+             node("Mul", ["x", "step"], "m"), node("Add", ["m", "start"], "y")]
+    inits = {"two": np.float32(2), "minus_one": np.float32(-1), "zero": np.float32(0), "axis2": np.int64(2),
+             "i0": np.int64(0)}
+    return make_model(nodes, [value("x", [1, 1, 4, 5])], ["y"], {k: np.asarray(v) for k, v in inits.items()})
+
+
+def test_an_if_that_graphsurgeon_flattens_into_a_broken_graph_is_folded_with_the_if_kept():
+    """graphsurgeon flattening this If left the Mul reading the If's old output (the checker refused the
+    graph and the manager rolled the pass back): the worker folds it again without flattening."""
+    model = _step_model()
+    folded = onnx.load_from_string(fold_serialised(model.SerializeToString()))
+    onnx.checker.check_model(folded, full_check=True)
+    assert [n.op_type for n in folded.graph.node] == ["Shape", "Gather", "Cast", "If", "Mul", "Add"]
+    out, _ = apply(model, FoldConstants())  # with the shape read folded first, the whole If folds
+    assert sorted(ops(out)) == ["Add", "Mul"]
     assert_same(model, out)
 
 

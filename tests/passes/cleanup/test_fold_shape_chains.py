@@ -28,7 +28,8 @@ def _assert_same(before: onnx.ModelProto, after: onnx.ModelProto, shape: tuple[i
         np.testing.assert_array_equal(ref, act)
 
 
-def _view_model(dims: list[str], out_shape: list, x_shape: list, extra=(), concat=None) -> onnx.ModelProto:
+def _view_model(dims: list[str], out_shape: list, x_shape: list, extra=(), concat=None,
+                opset: int = 17) -> onnx.ModelProto:
     """x ─MatMul─ q; q ─Reshape(Concat(dims))─ y, each dim ``shape:i`` (Shape(x)[i]) or ``c:N``: what torch's
     legacy exporter writes for ``q.view(b, t, 4, 4)``."""
     nodes = [node("MatMul", ["x", "w"], "q"), node("Shape", ["x"], "s")]
@@ -46,7 +47,7 @@ def _view_model(dims: list[str], out_shape: list, x_shape: list, extra=(), conca
     if extra:
         inits["two"] = np.asarray([2], np.int64)
     nodes += list(extra) + [node("Concat", concat or pieces, "target", axis=0), node("Reshape", ["q", "target"], "y")]
-    return make_model(nodes, [value("x", x_shape)], [value("y", out_shape)], inits)
+    return make_model(nodes, [value("x", x_shape)], [value("y", out_shape)], inits, opset=opset)
 
 
 def test_a_dynamic_batch_is_copied_with_zero():
@@ -56,6 +57,16 @@ def test_a_dynamic_batch_is_copied_with_zero():
     assert _target(out) == [0, 8, 4, 4]
     _assert_same(model, out, (3, 8, 16))
     assert apply(out, FoldShapeChains())[1].changed == 0
+
+
+def test_before_opset_14_the_target_is_written_without_allowzero():
+    """Reshape has no allowzero before opset 14: writing it (even as 0) made the checker refuse the graph."""
+    model = _view_model(["shape:0", "c:8", "c:4", "c:4"], ["b", 8, 4, 4], ["b", 8, 16], opset=13)
+    out, result = apply(model, FoldShapeChains())
+    reshape = next(n for n in out.graph.node if n.op_type == "Reshape")
+    assert result.changed == 1 and _target(out) == [0, 8, 4, 4] and not reshape.attribute
+    onnx.checker.check_model(out, full_check=True)
+    _assert_same(model, out, (3, 8, 16))
 
 
 def test_two_copied_dims_and_one_inferred():
