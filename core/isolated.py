@@ -22,7 +22,7 @@ import logging
 import onnx
 
 from onnxmend.core.graph import infer_shapes
-from onnxmend.core.large import adopt_inferred, is_large, skeleton
+from onnxmend.core.large import adopt_inferred, is_heavy, is_large, skeleton
 from onnxmend.core.worker import RemoteFailure, Worker, memory_limit_bytes
 
 log = logging.getLogger(__name__)
@@ -50,16 +50,19 @@ def graph_worker(model_bytes: int) -> Worker:
 
 
 def infer_shapes_isolated(model: onnx.ModelProto, what: str = "the input graph", strict: bool = False,
-                          timeout_s: float = DEFAULT_TIMEOUT_S) -> onnx.ModelProto:
+                          timeout_s: float = DEFAULT_TIMEOUT_S, in_place: bool = False) -> onnx.ModelProto:
     """:func:`~onnxmend.core.graph.infer_shapes` (with data propagation) run in the graph worker.
 
     A hang, a memory bomb or a crash raises :class:`~onnxmend.core.worker.WorkerFailure` (an OnnxmendError,
     one sentence). Lenient mode returns the model as given when inference fails; strict mode raises (a
     :class:`~onnxmend.core.worker.RemoteFailure` naming the inference error).
+
+    A heavy model (:func:`~onnxmend.core.large.is_heavy`) travels as its skeleton and what inference found
+    is written onto ``model`` itself when ``in_place`` (or when it is large), else onto a copy of it.
     """
-    large = is_large(model)  # past 1 GiB the worker infers the skeleton (tensors stubbed), found shapes come back
+    heavy = is_heavy(model)  # the worker infers the skeleton (big tensors stubbed), found shapes come back
     try:
-        data = (skeleton(model) if large else model).SerializeToString()
+        data = (skeleton(model) if heavy else model).SerializeToString()
     except Exception:  # past protobuf's 2 GiB: inference cannot take it either, in any process
         if strict:
             raise
@@ -73,7 +76,17 @@ def infer_shapes_isolated(model: onnx.ModelProto, what: str = "the input graph",
             raise
         log.debug("shape inference of %s failed in its worker: %s", what, exc)
         return model
-    return adopt_inferred(model, onnx.load_from_string(inferred)) if large else onnx.load_from_string(inferred)
+    if not heavy:
+        return onnx.load_from_string(inferred)
+    if not (in_place or is_large(model)):
+        model = _copy(model)
+    return adopt_inferred(model, onnx.load_from_string(inferred))
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
 
 
 def infer_serialised(data: bytes, strict: bool) -> bytes:

@@ -11,6 +11,9 @@ serialises the whole model to count it. So here:
   initializers of 1 MiB or more keep their name, dtype and dims but point at an empty external file
   (neither needs a big tensor's values; data propagation reads small integer tensors only), and what
   inference found is written back onto the model (:func:`infer_shapes_in_place`);
+- past :data:`HEAVY_MODEL_BYTES` (:func:`is_heavy`) the checker and the graph worker's shape inference use
+  the skeleton too: the weights would be serialised, copied into the worker and back only to be ignored
+  (keras VGG16, 553 MB: the graph worker peaked at 2.8 GB inferring the shapes of the input graph);
 - :func:`write_external` writes a model with external data by streaming each tensor's bytes to the data
   file and saving a skeleton that points into it; the model itself is not touched.
 """
@@ -29,6 +32,7 @@ import onnx
 from onnx import numpy_helper
 
 LARGE_MODEL_BYTES = 1 << 30
+HEAVY_MODEL_BYTES = 64 << 20
 STRIPPED_BYTES = 1 << 20
 ALIGNMENT = 4096  # tensors start on page boundaries in the data file, so onnxruntime can map them
 _PLACEHOLDER = "onnxmend-stripped.bin"
@@ -74,6 +78,11 @@ def is_large(model: onnx.ModelProto) -> bool:
     return model_bytes(model, stop_at=LARGE_MODEL_BYTES) >= LARGE_MODEL_BYTES
 
 
+def is_heavy(model: onnx.ModelProto) -> bool:
+    """Weights enough that checking and inferring on the skeleton beats serialising them."""
+    return model_bytes(model, stop_at=HEAVY_MODEL_BYTES) >= HEAVY_MODEL_BYTES
+
+
 def with_initializers(model: onnx.ModelProto, replace: Replace) -> onnx.ModelProto:
     """A copy of ``model`` in which each initializer is ``replace(tensor)``, or a copy of it when None."""
     copy = onnx.ModelProto()
@@ -95,9 +104,9 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def check_model(model: onnx.ModelProto, full_check: bool = False) -> None:
-    """The ONNX checker, on the model itself or (when it is large) on its skeleton, saved with a
+    """The ONNX checker, on the model itself or (when it is heavy) on its skeleton, saved with a
     placeholder data file (the checker wants the external file to exist; it does not read it)."""
-    if not is_large(model):
+    if not is_heavy(model):
         onnx.checker.check_model(model, full_check=full_check)
         return
     with tempfile.TemporaryDirectory(prefix="onnxmend-check-") as folder:
