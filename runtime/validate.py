@@ -112,6 +112,14 @@ def _compare(model: onnx.ModelProto, plan: SizePlan, criterion: Comparator, work
         runner = IsolatedOnnxRunner(model, "the ONNX model", worker, provider=provider, threads=threads, opt_level="all")
     except Exception as exc:  # onnxruntime refuses the graph, or crashed loading it
         return _failed(f"onnxruntime cannot load the ONNX model ({first_line(exc)})", plan, facts)
+    try:
+        return _run_sets(runner, model, plan, criterion, facts, export, start)
+    finally:
+        runner.close()  # the session (and its weights) leaves the worker before the next model's comes
+
+
+def _run_sets(runner: IsolatedOnnxRunner, model: onnx.ModelProto, plan: SizePlan, criterion: Comparator,
+              facts: Mapping[str, object], export: Export, start: float) -> Validation:
     # a port of the source (a torch port of a Keras model): inputs by name or position, layouts adapted
     candidate = for_source(SourceLayout(runner, model), model, export)
     _check_interfaces(candidate.inputs, plan.sets[0].feeds)
