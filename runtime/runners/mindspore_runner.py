@@ -13,8 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from onnxmend.core.deps import require
-from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.remote import Recipe, live
+from onnxmend.runtime.runners.hooks import capture_with_hooks
 
 
 def _flatten(result: Any) -> list[Any]:
@@ -35,27 +35,10 @@ def run(key: str, recipe: Recipe, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 def capture(key: str, recipe: Recipe, inputs: list[np.ndarray], names: list[str] | None) -> dict[str, np.ndarray]:
     cell = live(key, recipe)
-    cells = {n: c for n, c in cell.cells_and_names() if n}
-    wanted = list(names) if names is not None else list(cells)
-    unknown = [n for n in wanted if n not in cells]
-    if unknown:
-        raise OnnxmendError(f"The MindSpore Cell has no sub-cell named {unknown[0]!r}.")
-    captured: dict[str, np.ndarray] = {}
-
-    def keeper(name: str) -> Callable[..., None]:
-        def hook(_cell: Any, _args: Any, output: Any) -> None:
-            tensors = _flatten(output)
-            if tensors:
-                captured[name] = np.array(tensors[0].asnumpy())
-        return hook
-
-    handles = [cells[n].register_forward_hook(keeper(n)) for n in wanted]
-    try:
-        run(key, recipe, inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
+    return capture_with_hooks({n: c for n, c in cell.cells_and_names() if n}, names,
+                              lambda sub, hook: sub.register_forward_hook(hook),
+                              lambda output: next((np.array(t.asnumpy()) for t in _flatten(output)), None),
+                              lambda: run(key, recipe, inputs), "The MindSpore Cell has no sub-cell named")
 
 
 def timed(key: str, recipe: Recipe, inputs: list[np.ndarray]) -> Callable[[], object]:

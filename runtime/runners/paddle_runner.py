@@ -17,6 +17,7 @@ from onnxmend.core.deps import require
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.exporters.paddle.child import InferenceModel
 from onnxmend.exporters.remote import Recipe, live
+from onnxmend.runtime.runners.hooks import capture_with_hooks
 
 
 def _flatten(result: Any) -> list[Any]:
@@ -51,27 +52,10 @@ def capture(key: str, recipe: Recipe, inputs: list[np.ndarray], names: list[str]
     model = live(key, recipe)
     if isinstance(model, InferenceModel):
         raise OnnxmendError("A saved Paddle inference model has no sublayers to tap; use its Layer factory instead.")
-    sublayers = dict(model.named_sublayers())
-    wanted = list(names) if names is not None else list(sublayers)
-    unknown = [n for n in wanted if n not in sublayers]
-    if unknown:
-        raise OnnxmendError(f"The Paddle Layer has no sublayer named {unknown[0]!r}.")
-    captured: dict[str, np.ndarray] = {}
-
-    def keeper(name: str) -> Callable[..., None]:
-        def hook(_layer: Any, _inputs: Any, output: Any) -> None:
-            tensors = _flatten(output)
-            if tensors:
-                captured[name] = _numpy(tensors[:1])[0]
-        return hook
-
-    handles = [sublayers[n].register_forward_post_hook(keeper(n)) for n in wanted]
-    try:
-        run(key, recipe, inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
+    return capture_with_hooks(dict(model.named_sublayers()), names,
+                              lambda layer, hook: layer.register_forward_post_hook(hook),
+                              lambda output: next(iter(_numpy(_flatten(output)[:1])), None),
+                              lambda: run(key, recipe, inputs), "The Paddle Layer has no sublayer named")
 
 
 def timed(key: str, recipe: Recipe, inputs: list[np.ndarray]) -> Callable[[], object]:
