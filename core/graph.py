@@ -7,8 +7,6 @@ The onnx-graphsurgeon helpers read or rewire tensors; none of them runs a model.
 from __future__ import annotations
 
 import collections
-import functools
-import math
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -16,7 +14,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import OnnxmendError, first_line
-from onnxmend.core.large import infer_shapes_in_place, is_large
+from onnxmend.core.large import infer_shapes_in_place, is_large, tensor_bytes
 
 # ---------------------------------------------------------------------------------------- ModelProto
 
@@ -30,22 +28,7 @@ def weight_bytes(model: onnx.ModelProto) -> int:
     from their dims and dtypes: cheap, nothing is serialised or copied."""
     tensors = list(model.graph.initializer)
     tensors += [a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
-    return sum(_tensor_bytes(t) for t in tensors)
-
-
-def _tensor_bytes(tensor: onnx.TensorProto) -> int:
-    itemsize = _itemsize(tensor.data_type)
-    if itemsize is None:  # undefined or string tensors: count what is stored
-        return tensor.ByteSize()
-    return math.prod(tensor.dims) * itemsize  # plain ints: numpy per tensor cost 0.3 s on 28,000 tensors
-
-
-@functools.lru_cache(maxsize=None)
-def _itemsize(data_type: int) -> int | None:
-    try:
-        return onnx.helper.tensor_dtype_to_np_dtype(data_type).itemsize
-    except (KeyError, TypeError, ValueError):
-        return None
+    return sum(tensor_bytes(t) for t in tensors)
 
 
 def human_bytes(count: float) -> str:
