@@ -117,7 +117,10 @@ def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
     bytes: it is folded in this process (the size threshold still bounds what a fold may create)."""
     model = gs.export_onnx(graph, do_type_check=False)
     if is_large(model):
-        return import_graph(fold_serialised(None, model))  # type: ignore[arg-type]
+        try:
+            return import_graph(fold_serialised(None, model))  # type: ignore[arg-type]
+        except Exception as exc:  # onnxruntime or graphsurgeon failing in process: a skip, as from the worker
+            raise ValueError(f"{type(exc).__name__}: {first_line(exc, 200)}") from exc
     data = model.SerializeToString()
     folded = graph_worker(len(data)).call(
         f"{__name__}:fold_serialised", actor="constant folding (onnxruntime)", doing="folding the graph's constants",

@@ -31,6 +31,24 @@ def test_fold_constants_folds_a_constant_subgraph():
     assert report.records[0].changed == 2
 
 
+def test_a_fold_that_fails_in_process_past_2_gib_is_a_skip_with_its_reason(monkeypatch):
+    """Past 2 GiB the graph folds in this process: an onnxruntime error there skips the pass (as from the
+    worker) instead of raising out of it."""
+    from onnxmend.passes.cleanup import fold_constants
+
+    def broken(data, model=None):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : kernel failed")
+
+    monkeypatch.setattr(fold_constants, "is_large", lambda model: True)
+    monkeypatch.setattr(fold_constants, "fold_serialised", broken)
+    nodes = [helper.make_node("Mul", ["c", "c"], ["c4"]), helper.make_node("Add", ["x", "c4"], ["y"])]
+    model = make_model(nodes, [value("x", [2])], [value("y", [2])], {"c": np.full((2,), 2.0, np.float32)})
+    out, result = apply(model, FoldConstants())
+    assert result.changed == 0 and sorted(ops(out)) == ["Add", "Mul"]
+    (skip,) = result.skipped
+    assert skip.reason.startswith("constant folding failed: RuntimeError: [ONNXRuntimeError]")
+
+
 def _subgraph_ops(model: onnx.ModelProto) -> dict[str, list[str]]:
     return {a.g.name: sorted(n.op_type for n in a.g.node) for n in model.graph.node for a in n.attribute
             if a.type == onnx.AttributeProto.GRAPH}
