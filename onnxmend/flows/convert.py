@@ -159,8 +159,10 @@ def _fix(raw: onnx.ModelProto, exported: Export, passes: list, layout: str, opti
     preset = options.preset if not options.passes else "fix"
     ctx = PassContext(opset=model_opset(raw), preset=preset, framework=exported.framework,  # type: ignore[arg-type]
                       **layout_context(options.layout, layout, options.keep_interface))  # type: ignore[arg-type]
-    feeds = synthesize(exported.inputs, seed=options.seed) if loaded is None else None
-    gate = gate_for(raw, loaded, feeds, options.seed) if options.verify else None
+    gate = None
+    if options.verify:  # synthetic feeds only for a gate, and only when nothing was loaded
+        feeds = synthesize(exported.inputs, seed=options.seed) if loaded is None else None
+        gate = gate_for(raw, loaded, feeds, options.seed)
     try:
         pipeline = run_passes(raw, passes, ctx, gate=gate, progress=say, max_growth=options.max_growth)
         return (*pipeline, gate_inputs_used(gate, loaded, options.seed))
