@@ -6,7 +6,8 @@ downloaded) at its default input size, then either loads ``--weights`` or draws
 
 Conversion wraps the model in a ``tf.function`` with an input signature and runs
 ``tf2onnx.convert.from_function`` (``from_keras`` breaks with Keras 3), with the workarounds of
-:mod:`onnxmend.exporters.keras.tf_compat` active only while tracing. Inputs stay NHWC (layout ``"NHWC"`` for
+:mod:`onnxmend.exporters.keras.tf_compat` active only while tracing; models with more than 256 MB of weights
+are traced with their weights as inputs (:mod:`onnxmend.exporters.keras.weights_as_inputs`). Inputs stay NHWC (layout ``"NHWC"`` for
 4-D, ``"NLC"`` for 3-D inputs). The batch axis is static 1 unless ``--dynamic-batch`` (then ``"batch"``)
 or ``--input name:2x224x224x3`` says otherwise. ONNX input and output names are the Keras input and
 output layer names (``predictions`` for keras.applications), sanitised for TensorFlow.
@@ -30,6 +31,7 @@ from onnxmend.core.deps import require
 from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
 from onnxmend.exporters.base import Export, SourceModel
+from onnxmend.exporters.keras import weights_as_inputs
 from onnxmend.exporters.keras.calls import call_model, tf_name, tf_shape
 from onnxmend.exporters.keras.init import realistic_random_init
 from onnxmend.exporters.keras.specs import (
@@ -42,6 +44,7 @@ from onnxmend.exporters.keras.specs import (
     stable_input_names,
 )
 from onnxmend.exporters.keras.tf_compat import convert_function
+from onnxmend.exporters.keras.weights_as_inputs import HEAVY_KERAS_BYTES, bind_weights, weight_feeding_function
 from onnxmend.exporters.options import ExportOptions, InputArg
 
 log = logging.getLogger(__name__)
@@ -98,15 +101,23 @@ def export_keras_model(
     out_names = output_names(model)
     signature = [tf.TensorSpec(tf_shape(s.shape), s.dtype, name=s.name) for s in inputs]
 
-    @tf.function(input_signature=signature, autograph=False)
-    def export_fn(*args):
-        return call_model(model, args, out_names)
-
     start = time.perf_counter()
     weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
-    onnx_model, rewrites = convert_function(export_fn, signature, options.opset, f"Keras model {model.name!r}", weights)
-    seconds = time.perf_counter() - start
+    what = f"Keras model {model.name!r}"
     notes = []
+    if weights > HEAVY_KERAS_BYTES:
+        feed = weight_feeding_function(model, signature, lambda args: call_model(model, args, out_names))
+        onnx_model, rewrites = convert_function(feed.function, feed.signature, options.opset, what)
+        bound, folded = bind_weights(onnx_model, feed.variables)
+        notes.append(f"traced with its {bound} weights of {weights_as_inputs.FED_BYTES / (1 << 20):g} MiB or more as inputs, bound "
+                     f"afterwards ({folded} data-movement ops on them folded): tf2onnx held no copy of them")
+    else:
+        @tf.function(input_signature=signature, autograph=False)
+        def export_fn(*args):
+            return call_model(model, args, out_names)
+
+        onnx_model, rewrites = convert_function(export_fn, signature, options.opset, what)
+    seconds = time.perf_counter() - start
     if rewrites.grouped_convs or rewrites.depthwise_convs:
         notes.append(
             f"traced {rewrites.depthwise_convs} depthwise and {rewrites.grouped_convs} grouped Conv2D "

@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 _KERAS_TF_NN = "keras.src.backend.tensorflow.nn"
 _CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"  # tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS
-LARGE_MODEL_BYTES = 256_000_000
 
 
 @dataclass
@@ -128,11 +127,8 @@ def unknown_ops(model: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def convert_function(function: Any, signature: list[Any], opset: int, what: str,
-                     weights: int = 0) -> tuple[onnx.ModelProto, TraceRewrites]:
+def convert_function(function: Any, signature: list[Any], opset: int, what: str) -> tuple[onnx.ModelProto, TraceRewrites]:
     """Trace ``function`` (a ``tf.function``) with the Keras workarounds on and convert it with tf2onnx.
-
-    ``weights`` (bytes) past :data:`LARGE_MODEL_BYTES` take tf2onnx's large-model path (:func:`_from_function`).
 
     Raises OnnxmendError when tf2onnx fails or leaves TensorFlow ops that ONNX does not have.
     """
@@ -140,7 +136,7 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str,
     try:
         with traceable_keras_ops() as rewrites:
             captured = captured_constants(function.get_concrete_function(*signature))
-            model = _from_function(tf2onnx, function, signature, opset, weights > LARGE_MODEL_BYTES)
+            model = _from_function(tf2onnx, function, signature, opset)
     except Exception as exc:  # tf2onnx raises anything from ValueError to TF internals
         raise OnnxmendError(
             f"tf2onnx could not convert {what} ({type(exc).__name__}: {first_line(exc, 200)})."
@@ -157,20 +153,10 @@ def convert_function(function: Any, signature: list[Any], opset: int, what: str,
     return model, rewrites
 
 
-def _from_function(tf2onnx: Any, function: Any, signature: list[Any], opset: int, large: bool) -> onnx.ModelProto:
+def _from_function(tf2onnx: Any, function: Any, signature: list[Any], opset: int) -> onnx.ModelProto:
     """tf2onnx's conversion with its optimizers unguarded (see :func:`optimizer_without_copies`); when that
-    raises, once more the way tf2onnx runs by default, so a failing optimizer is skipped as it always was.
-
-    ``large``: tf2onnx's large-model path, which freezes the variables without copying them into the
-    GraphDef that TensorFlow imports and optimises (grappler is skipped; the passes clean the graph
-    instead). keras:VGG16's export stayed under 4× its 0.5 GB of weights only this way; its tensors come
-    back as external data, put back into the model here.
-    """
+    raises, once more the way tf2onnx runs by default, so a failing optimizer is skipped as it always was."""
     kwargs = dict(input_signature=signature, opset=opset, custom_op_handlers=custom_op_handlers())
-    if large:
-        with fresh_node_protos(), _numpy_product():
-            model, storage = tf2onnx.convert.from_function(function, large_model=True, **kwargs)
-        return _internalise(model, storage.name_to_tensor_data)
     try:
         with optimizer_without_copies(), fresh_node_protos():
             return tf2onnx.convert.from_function(function, **kwargs)[0]
@@ -178,30 +164,6 @@ def _from_function(tf2onnx: Any, function: Any, signature: list[Any], opset: int
         log.warning("tf2onnx failed with its optimizers unguarded (%s); converting again with them guarded",
                     first_line(exc))
         return tf2onnx.convert.from_function(function, **kwargs)[0]
-
-
-def _internalise(model: onnx.ModelProto, data: dict[str, bytes]) -> onnx.ModelProto:
-    """Move the external tensors of tf2onnx's large-model output into the model, emptying ``data``."""
-    for tensor in model.graph.initializer:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            location = next(e.value for e in tensor.external_data if e.key == "location")
-            tensor.raw_data = data.pop(location)
-            del tensor.external_data[:]
-            tensor.data_location = onnx.TensorProto.DEFAULT
-    return model
-
-
-@contextmanager
-def _numpy_product() -> Iterator[None]:
-    """tf2onnx 1.17's large-model path calls ``np.product``, which numpy 2 removed."""
-    missing = not hasattr(np, "product")
-    if missing:
-        np.product = np.prod  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        if missing:
-            del np.product  # type: ignore[attr-defined]
 
 
 @contextmanager

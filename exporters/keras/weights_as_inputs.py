@@ -1,0 +1,140 @@
+"""Heavy Keras models are traced with their weights as inputs, so tf2onnx never holds a copy of them.
+
+tf2onnx freezes a function's variables into constants and then copies every constant through TensorFlow's
+GraphDef, its own graph, its constant folding and its optimizers: keras:VGG16 (0.55 GB of weights) peaked at
+4.3 GB in the conversion alone and took 46 s. Past :data:`HEAVY_KERAS_BYTES` the function handed to tf2onnx
+instead takes every variable's value as an argument (Keras' ``StatelessScope`` feeds them to the layers), so
+the traced graph holds no weights; afterwards each weight input becomes an initializer read once from its
+Keras variable, and the data movement tf2onnx left on the weights is folded. Only variables of
+:data:`FED_BYTES` or more are fed: the small ones (norm affines, biases, BatchNorm statistics) stay frozen
+constants, because tf2onnx's transpose optimizer moves layout Transposes through their ops only when it can
+rewrite them (fed, ConvNeXtTiny's LayerNorms stopped fusing: 513 nodes after fix instead of 167). VGG16's conversion then takes
+under a second and adds no more than its weights::
+
+    before binding                                   after binding and folding
+    input ─ Transpose ─ Conv ─ ...                   input ─ Transpose ─ Conv ─ ...
+    weight_0 (graph input) ─ Transpose ─┘            weight_0' (initializer, OIHW) ┘
+    weight_1 (graph input) ─ Reshape ─ Squeeze ─┘    weight_1' (initializer) ───────┘
+
+Folded here are only the exact data-movement ops (:data:`FOLDED_OPS`) whose inputs are all constant and that a
+weight reaches; arithmetic on weights (a BatchNorm's scale, say) is left to the fix passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from onnxmend.core.deps import require
+from onnxmend.core.errors import OnnxmendError
+
+log = logging.getLogger(__name__)
+
+HEAVY_KERAS_BYTES = 256_000_000
+FED_BYTES = 1 << 20  # variables this big or bigger are fed; smaller ones (norm affines, biases) stay frozen
+WEIGHT_PREFIX = "onnxmend_weight_"
+FOLDED_OPS = frozenset({
+    "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten", "Cast", "Concat", "Split", "Slice",
+    "Gather",
+})
+
+
+@dataclass
+class WeightFeed:
+    """A traced function that takes the model's inputs followed by every weight, and the weights it takes."""
+
+    function: Any
+    signature: list[Any]
+    variables: dict[str, Any]  # ONNX input name -> the Keras variable whose value it takes
+
+
+def weight_feeding_function(model: Any, signature: Sequence[Any], call: Callable[[Sequence[Any]], Any]) -> WeightFeed:
+    """``call(args)`` traced as ``f(*inputs, *weights)``: the layers read each weight from its argument."""
+    tf = require("tensorflow")
+    keras = require("keras")
+    variables = [v for v in list(model.trainable_variables) + list(model.non_trainable_variables)
+                 if _bytes(v) >= FED_BYTES]
+    names = [f"{WEIGHT_PREFIX}{i}" for i in range(len(variables))]
+    weight_specs = [tf.TensorSpec(tuple(int(d) for d in v.shape), v.dtype, name=n) for v, n in zip(variables, names)]
+    full = list(signature) + weight_specs
+    count = len(signature)
+
+    @tf.function(input_signature=full, autograph=False)
+    def fed(*args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, args[count:]))):
+            return call(args[:count])
+
+    return WeightFeed(fed, full, dict(zip(names, variables)))
+
+
+def _bytes(variable: Any) -> int:
+    return int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
+
+
+def bind_weights(model: onnx.ModelProto, variables: dict[str, Any]) -> tuple[int, int]:
+    """Turn the weight inputs of ``model`` into initializers holding the variables' values; returns how many
+    were bound and how many ops were folded after binding. A weight the graph does not read is dropped."""
+    graph = model.graph
+    fed = [vi for vi in graph.input if vi.name.startswith(WEIGHT_PREFIX)]
+    unknown = [vi.name for vi in fed if vi.name not in variables]
+    if unknown:
+        raise OnnxmendError(f"tf2onnx named weight inputs onnxmend did not feed: {', '.join(unknown[:3])}.")
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    for vi in fed:
+        graph.input.remove(vi)
+        if vi.name in read:
+            value = np.asarray(variables[vi.name].numpy())
+            graph.initializer.append(onnx.numpy_helper.from_array(value, vi.name))
+    bound = {vi.name for vi in fed if vi.name in read}
+    return len(bound), fold_weight_chains(model, bound)
+
+
+def fold_weight_chains(model: onnx.ModelProto, weights: set[str]) -> int:
+    """Fold, in graph order, every :data:`FOLDED_OPS` node whose inputs are all initializers and that one of
+    ``weights`` reaches; the weights and folded inputs nothing reads any more are removed (other initializers
+    stay as they were). Returns the number folded."""
+    graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    values = {t.name: t for t in graph.initializer}
+    reached, consumed = set(weights), set()
+    kept, folded = [], 0
+    for node in graph.node:
+        inputs = [n for n in node.input if n]
+        if (node.op_type in FOLDED_OPS and node.domain in ("", "ai.onnx") and inputs
+                and all(n in values for n in inputs) and any(n in reached for n in inputs)):
+            feeds = {n: onnx.numpy_helper.to_array(values[n]) for n in inputs}
+            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, feeds)
+            for name, result in zip(node.output, results):
+                values[name] = onnx.numpy_helper.from_array(np.asarray(result), name)
+                reached.add(name)
+            consumed.update(inputs)
+            folded += 1
+            continue
+        kept.append(node)
+    read = {n for node in kept for n in node.input} | {o.name for o in graph.output}
+    read |= {n for node in kept for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH
+             for n in _outer_reads(attr.g)}
+    del graph.node[:]
+    graph.node.extend(kept)
+    initializers = [t for name, t in values.items() if name in read or name not in reached | consumed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    if folded:
+        log.info("folded %d data-movement op(s) on the weights after binding them", folded)
+    return folded
+
+
+def _outer_reads(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads, its own nested subgraphs included (outer-scope values among them)."""
+    names = {n for node in graph.node for n in node.input}
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                names |= _outer_reads(attr.g)
+    return names
