@@ -22,7 +22,7 @@ import keras  # noqa: E402  (after the skip above)
 from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError  # noqa: E402
 from onnxmend.exporters import export  # noqa: E402
 from onnxmend.exporters.base import Export  # noqa: E402
-from onnxmend.exporters.keras import tf_compat  # noqa: E402
+from onnxmend.exporters.keras import tf_compat, weights_as_inputs  # noqa: E402
 from onnxmend.exporters.keras.init import realistic_random_init  # noqa: E402
 from onnxmend.exporters.keras.source import export_keras_model, export_keras_source, load_weights  # noqa: E402
 from onnxmend.exporters.options import ExportOptions, InputArg  # noqa: E402
@@ -125,15 +125,34 @@ def test_tracing_patch_is_undone_so_the_runner_runs_keras_untouched(exported):
     assert source_runner(exported).run(synthesize(exported.inputs, seed=3))["logits"].shape == (1, 10)
 
 
-def test_large_model_path_matches_keras_and_keeps_no_external_data(model, monkeypatch):
-    """Models past LARGE_MODEL_BYTES take tf2onnx's large-model path (no GraphDef copy of the weights)."""
-    monkeypatch.setattr(tf_compat, "LARGE_MODEL_BYTES", 0)
+def test_heavy_models_are_traced_with_their_big_weights_as_inputs(model, monkeypatch):
+    """Past HEAVY_KERAS_BYTES the weights of FED_BYTES or more are arguments of the traced function, bound
+    as initializers afterwards: no weight input is left, the data movement tf2onnx put on them is folded,
+    parity holds, and the fix passes make of it the graph they make of the plain export."""
+    from onnxmend.exporters.keras import source
+    from onnxmend.passes.infra.base import PassContext
+    from onnxmend.passes.infra.catalogue import resolve
+    from onnxmend.passes.infra.manager import run_passes
+
+    plain = export_keras_model(model, "small", ExportOptions(dynamic_batch=True))
+    monkeypatch.setattr(source, "HEAVY_KERAS_BYTES", 0)
+    monkeypatch.setattr(weights_as_inputs, "FED_BYTES", 2048)  # the two grouped kernels; not the smaller ones
     exported = export_keras_model(model, "small", ExportOptions(dynamic_batch=True))
+    graph = exported.model.graph
     onnx.checker.check_model(exported.model, full_check=True)
-    assert all(t.data_location == onnx.TensorProto.DEFAULT and not t.external_data for t in exported.model.graph.initializer)
-    assert not hasattr(np, "product") or np.__version__.startswith("1.")  # the numpy shim is undone
+    assert [i.name for i in graph.input] == ["image"]
+    constants = {t.name for t in graph.initializer}
+    read = {n for node in graph.node for n in node.input}
+    assert constants <= read
+    assert not [n.op_type for n in graph.node if n.op_type in weights_as_inputs.FOLDED_OPS
+                and all(i in constants for i in n.input if i)]
+    assert any(note.startswith("traced with its 2 weights of 0.00195312 MiB or more as inputs")
+               for note in exported.notes), exported.notes
     comparison, _ = parity(exported, batch=3)
     assert comparison.verdict == "pass" and comparison.worst_max_abs_scaled <= 1e-4
+    ctx = PassContext(opset=17, preset="fix", framework="keras")
+    fixed = [run_passes(e.model, resolve("fix", None), ctx)[0] for e in (plain, exported)]
+    assert histogram(fixed[0]) == histogram(fixed[1])
 
 
 def test_tf2onnx_switches_are_restored_after_a_conversion(exported):
@@ -280,6 +299,19 @@ def test_realistic_init_is_seeded_and_undoes_tiny_layer_scale():
     assert (report.layer_scales, report.batch_norms_calibrated, report.calibration) == (1, 1, "graph")
     scale = first.layers[-1].scale.numpy()
     assert scale.min() >= 0.05 and scale.max() <= 0.5
+
+
+def test_realistic_init_draws_in_chunks_the_values_of_one_float64_draw(monkeypatch):
+    """Chunked drawing (no float64 copy of a big kernel) gives bit for bit the values one draw gave."""
+    from onnxmend.exporters.keras import init
+
+    monkeypatch.setattr(init, "_DRAW_CHUNK", 1000)
+    for sample, a, b in (("normal", 0.0, 0.3), ("uniform", 0.5, 1.5)):
+        expected = getattr(np.random.default_rng(11), sample)(a, b, (37, 29, 3)).astype(np.float32)
+        rng = np.random.default_rng(11)
+        drawn = init._drawn(getattr(rng, sample), a, b, (37, 29, 3), np.dtype(np.float32))
+        assert drawn.dtype == np.float32
+        np.testing.assert_array_equal(drawn, expected)
 
 
 def test_realistic_init_standardises_batch_norm_inputs():
