@@ -22,3 +22,34 @@ def test_dedupe_initializers_shares_identical_constants_and_keeps_distinct_ones(
     assert report.records[0].changed == 1
     _, second = run_passes(fixed, [DedupeInitializers()])
     assert second.records == []
+
+
+def test_dedupe_hashes_unloaded_constants_from_their_bytes_and_leaves_them_unloaded():
+    """Tensors graphsurgeon has not loaded are hashed from raw_data: duplicates still share one, the
+    survivors stay lazy (exported from their own tensor), and equal bytes of another dtype or shape, or a
+    tensor stored in typed fields, are told apart."""
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    from onnxmend.passes.cleanup.dedupe_initializers import DedupeInitializers
+    from onnxmend.passes.infra.base import PassContext
+    from tests.builders import init as const
+
+    a = np.arange(4, dtype=np.float32)
+    typed = helper.make_tensor("T", onnx.TensorProto.FLOAT, [4], a.tolist())  # float_data, not raw_data
+    nodes = [helper.make_node("Add", ["x", "A"], ["t"]), helper.make_node("Mul", ["t", "B"], ["u"]),
+             helper.make_node("Sub", ["u", "T"], ["v"]), helper.make_node("Reshape", ["v", "S"], ["w"]),
+             helper.make_node("Div", ["w", "R"], ["y"]), helper.make_node("Identity", ["I"], ["z"])]
+    same_bytes_int = a.view(np.int32)
+    model = make_model(nodes, [value("x", [4])], [value("y", [2, 2]), value("z", [4], onnx.TensorProto.INT32)],
+                       [const("A", a), const("B", a.copy()), typed, const("S", np.array([2, 2], np.int64)),
+                        const("R", a.reshape(2, 2)), const("I", same_bytes_int)])
+    graph = gs.import_onnx(model)
+    result = DedupeInitializers().apply(graph, PassContext(opset=17))
+    assert result.changed == 2  # B -> A, and T (typed, loaded to hash) -> A
+    used = {t.name for node in graph.nodes for t in node.inputs if isinstance(t, gs.Constant)}
+    assert used == {"A", "S", "R", "I"}  # R: same bytes, other shape; I: same bytes, other dtype
+    tensors = graph.tensors()
+    assert all(isinstance(tensors[n]._values, gs.ir.tensor.LazyValues) for n in ("A", "S", "R", "I"))
+    fixed, _ = run_passes(model, [DedupeInitializers()])
+    assert sorted(t.name for t in fixed.graph.initializer) == ["A", "I", "R", "S"]
