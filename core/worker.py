@@ -186,7 +186,8 @@ def _limit_memory(limit: int) -> None:
 def _send(stream: BinaryIO | None, value: object) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     assert stream is not None
-    stream.write(_HEADER.pack(len(data)) + data)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)  # not concatenated to the header: that would copy a big message once more
     stream.flush()
 
 
