@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.large import model_bytes, write_external
+from onnxmend.core.large import HEAVY_MODEL_BYTES, model_bytes, write_external, write_streamed
 from onnxmend.core.wellformed import check_structure, check_tensor_data, tensors
 
 # Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we
@@ -99,9 +99,14 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
     target = Path(target)
     if external_threshold is None:
         external_threshold = EXTERNAL_DATA_THRESHOLD
-    if model_bytes(model) < external_threshold:
+    size = model_bytes(model)
+    if size < external_threshold:
         with atomic_path(target) as tmp:
-            onnx.save_model(model, str(tmp))
+            if size < HEAVY_MODEL_BYTES:
+                onnx.save_model(model, str(tmp))
+            else:  # one initializer serialised at a time, not the whole model
+                with open(tmp, "wb") as stream:
+                    write_streamed(model, stream)
         return target
     data_name = target.name + ".data"
     target.parent.mkdir(parents=True, exist_ok=True)

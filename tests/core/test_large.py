@@ -110,3 +110,68 @@ def test_the_fix_pipeline_runs_a_large_model_verified(model, tmp_path, monkeypat
     assert all(after[name] == digest for name, digest in tensor_hashes(model).items())
     assert np.array_equal(onnx.numpy_helper.to_array(fixed.graph.initializer[0]),
                           onnx.numpy_helper.to_array(model.graph.initializer[0]))
+
+
+def test_heavy_models_travel_to_the_onnxruntime_worker_as_a_file(model, monkeypatch) -> None:
+    """Past HEAVY_MODEL_BYTES the isolated session loads the model from a file with external data written
+    one tensor at a time (no serialised, pickled and framed copies of the weights); outputs are unchanged."""
+    from onnxmend.runtime.runners import isolated
+    from onnxmend.runtime.runners.ort_runner import OnnxRunner
+
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, WIDTH)).astype(np.float32)}
+    expected = OnnxRunner(model).run(feeds)
+    loads: list[tuple[bool, bool]] = []
+    call_load = isolated.IsolatedOnnxRunner._call_load
+
+    def spy(self, key, data, path):
+        loads.append((data is None, path is not None))
+        return call_load(self, key, data, path)
+
+    monkeypatch.setattr(isolated.IsolatedOnnxRunner, "_call_load", spy)
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 1_000_000)
+    runner = isolated.IsolatedOnnxRunner(model, "the test model", isolated.shared_worker())
+    try:
+        got = runner.run(feeds)
+    finally:
+        runner.close()
+    assert loads == [(True, True)]
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value)
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 1 << 40)
+    small = isolated.IsolatedOnnxRunner(model, "the test model", isolated.shared_worker())
+    try:
+        small.run(feeds)
+    finally:
+        small.close()
+    assert loads[-1] == (False, False)
+
+
+def test_heavy_models_are_written_one_initializer_at_a_time(model, tmp_path, monkeypatch) -> None:
+    """The streamed encoding parses to the same model (re-serialised: the same bytes), and save_model uses
+    it past HEAVY_MODEL_BYTES (onnx.save_model would serialise the whole model at once)."""
+    import io
+
+    tagged = onnx.ModelProto()
+    tagged.CopyFrom(model)
+    onnx.helper.set_model_props(tagged, {"onnxmend.source": "test"})
+    tagged.graph.doc_string = "graph fields before and after the initializers survive"
+    stream = io.BytesIO()
+    large.write_streamed(tagged, stream)
+    assert onnx.load_from_string(stream.getvalue()).SerializeToString() == tagged.SerializeToString()
+
+    import onnxmend.core.fileio as fileio
+
+    written: list[int] = []
+    streamed = large.write_streamed
+    monkeypatch.setattr(fileio, "write_streamed", lambda m, s: (written.append(1), streamed(m, s)))
+    monkeypatch.setattr(fileio, "HEAVY_MODEL_BYTES", 1_000_000)
+    path = save_model(tagged, tmp_path / "m.onnx")
+    assert written == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    assert tensor_hashes(load_model(path)) == tensor_hashes(tagged)
+    assert onnx.load(str(path)).SerializeToString() == tagged.SerializeToString()
+    broken = onnx.ModelProto()
+    broken.CopyFrom(tagged)
+    broken.graph.initializer[0].raw_data = broken.graph.initializer[0].raw_data[:-4]  # one value short
+    with pytest.raises(ValueError, match="encodes to"):
+        save_model(broken, tmp_path / "broken.onnx")
+    assert not (tmp_path / "broken.onnx").exists()
