@@ -34,7 +34,7 @@ import onnx_graphsurgeon as gs
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import model_opset, op_histogram, weight_bytes
 from onnxmend.core.isolated import infer_shapes_isolated
-from onnxmend.core.large import check_model
+from onnxmend.core.large import check_model, is_heavy
 from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH, GrowthLimit
 from onnxmend.passes.infra.provenance import import_graph
@@ -82,6 +82,10 @@ def run_passes(
     pipeline = _Pipeline(list(passes), ctx, gate, growth, report, progress)
     with collector_paused():
         model = pipeline.run(infer_shapes_isolated(model), max_rounds)  # untrusted: inference runs in a worker
+    if is_heavy(model):
+        # The last round's graph and each round's input model are garbage in reference cycles (graphsurgeon
+        # constants still point at their tensors): freed now, not whenever the collector next runs.
+        gc.collect()
     report.ops_after = op_histogram(model)
     report.weights_after = weight_bytes(model)
     return model, report
