@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.large import HEAVY_MODEL_BYTES, model_bytes, write_external, write_streamed
+from onnxmend.core.large import HEAVY_MODEL_BYTES, is_heavy, model_bytes, tensor_bytes, write_external, write_streamed
+from onnxmend.core.lazy import LAZY_MIN_BYTES, is_lazy, make_lazy
 from onnxmend.core.wellformed import check_structure, check_tensor_data, tensors
 
 # Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we
@@ -131,9 +132,12 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     return load_model_and_layout(path)[0]
 
 
-def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto, bool]:
+def load_model_and_layout(path: str | os.PathLike[str], lazy: bool = False) -> tuple[onnx.ModelProto, bool]:
     """:func:`load_model`, and whether the file kept its tensors in external data (so that a rewrite of
-    it can be saved the same way)."""
+    it can be saved the same way).
+
+    ``lazy``: a heavy model's big external initializers are not read in; they keep pointing into the data
+    file (:mod:`onnxmend.core.lazy`), which must stay in place while the model is in use."""
     path = Path(path)
     if not path.exists():
         raise OnnxmendError(f"{path} does not exist.")
@@ -152,11 +156,27 @@ def load_model_and_layout(path: str | os.PathLike[str]) -> tuple[onnx.ModelProto
     if locations:
         _check_external(path, locations)
         try:
-            onnx.load_external_data_for_model(model, str(path.parent))
+            if lazy and is_heavy(model):
+                _load_lazily(model, path.parent)
+            else:
+                onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # a truncated data file, offsets past its end
             raise OnnxmendError(f"{path}'s external data cannot be read ({type(exc).__name__}: {str(exc)[:160]}).") from exc
     check_tensor_data(model, path)
     return model, bool(locations)
+
+
+def _load_lazily(model: onnx.ModelProto, folder: Path) -> None:
+    """Big external initializers of the main graph point into their file; every other external tensor is
+    read in."""
+    for tensor in model.graph.initializer:
+        size = tensor_bytes(tensor)
+        if tensor.data_location == onnx.TensorProto.EXTERNAL and size >= LAZY_MIN_BYTES:
+            make_lazy(tensor, folder, size)
+    for stored in tensors(model):
+        tensor = stored.tensor
+        if tensor.data_location == onnx.TensorProto.EXTERNAL and not is_lazy(tensor):
+            onnx.external_data_helper.load_external_data_for_tensor(tensor, str(folder))
 
 
 def external_locations(model: onnx.ModelProto) -> list[str]:

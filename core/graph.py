@@ -15,6 +15,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.large import infer_shapes_in_place, is_large, tensor_bytes
+from onnxmend.core.lazy import attach, has_lazy
 
 # ---------------------------------------------------------------------------------------- ModelProto
 
@@ -49,10 +50,13 @@ def import_graph(model: onnx.ModelProto) -> gs.Graph:
     """graphsurgeon's view of ``model``; a model it cannot import (a dtype it does not know, a tensor it
     cannot read) is one sentence, not a traceback from deep inside the importer."""
     try:
-        return gs.import_onnx(model)
+        graph = gs.import_onnx(model)
     except Exception as exc:  # the importer raises its own exception type, KeyError, ValueError, ...
         raise OnnxmendError(f"The graph cannot be read by onnx-graphsurgeon ({type(exc).__name__}: "
                             f"{first_line(exc, 200)}).") from exc
+    if has_lazy(model):
+        attach(graph)  # weights still in the input's data file are read from there when a pass needs them
+    return graph
 
 
 # --------------------------------------------------------------------------------- graphsurgeon reading

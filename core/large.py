@@ -33,6 +33,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxmend.core.lazy import copy_into, is_lazy, materialised
+
 LARGE_MODEL_BYTES = 1 << 30
 HEAVY_MODEL_BYTES = 64 << 20
 STRIPPED_BYTES = 1 << 20
@@ -99,9 +101,9 @@ def with_initializers(model: onnx.ModelProto, replace: Replace) -> onnx.ModelPro
 def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with its initializers of 1 MiB or more pointing at an empty external file."""
     def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor_bytes(tensor) < STRIPPED_BYTES:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL and tensor_bytes(tensor) < STRIPPED_BYTES:
             return None
-        return _external_stub(tensor, _PLACEHOLDER)
+        return _external_stub(tensor, _PLACEHOLDER)  # external ones too: the placeholder is the file that exists
     return with_initializers(model, stub)
 
 
@@ -143,6 +145,10 @@ def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold
     beside it (one tensor at a time, page-aligned); ``model`` is left as it was."""
     with open(path.parent / data_name, "wb") as data:
         def spill(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+            if is_lazy(tensor):  # still in the input's data file: copied across, a chunk at a time
+                offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
+                data.seek(offset)
+                return _external_stub(tensor, data_name, offset, copy_into(tensor, data))
             if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
                     or tensor_bytes(tensor) < threshold):
                 return None
@@ -167,13 +173,13 @@ def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
     _copy_fields(model, shell, skip="graph")
     _copy_fields(model.graph, graph, skip="initializer")
     graph_head = graph.SerializeToString()
-    sizes = [_encoded_size(tensor) for tensor in model.graph.initializer]
+    sizes = [_encoded_size(tensor) for tensor in model.graph.initializer]  # a lazy tensor: as if inline
     graph_size = len(graph_head) + sum(1 + len(_varint(n)) + n for n in sizes)
     stream.write(shell.SerializeToString())
     stream.write(bytes([_GRAPH_TAG]) + _varint(graph_size))
     stream.write(graph_head)
     for tensor, size in zip(model.graph.initializer, sizes):
-        data = tensor.SerializeToString()
+        data = materialised(tensor).SerializeToString()
         if len(data) != size:
             raise ValueError(f"tensor {tensor.name!r} encodes to {len(data)} bytes, not the {size} counted")
         stream.write(bytes([_INITIALIZER_TAG]) + _varint(size))
@@ -183,10 +189,15 @@ def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
 def _encoded_size(tensor: onnx.TensorProto) -> int:
     """The size of ``tensor``'s encoding, without serialising its ``raw_data`` (``ByteSize`` would): the
     rest of the tensor plus the raw_data field, whose length is what the dims and dtype say."""
-    if not tensor.HasField("raw_data") or _itemsize(tensor.data_type) is None:
+    lazy = is_lazy(tensor)
+    if not lazy and (not tensor.HasField("raw_data") or _itemsize(tensor.data_type) is None):
         return tensor.ByteSize()
     rest = onnx.TensorProto()
-    _copy_fields(tensor, rest, skip="raw_data")
+    if lazy:  # what materialised() writes: name, dtype, doc string, dims, raw_data
+        rest.name, rest.data_type, rest.doc_string = tensor.name, tensor.data_type, tensor.doc_string
+        rest.dims.extend(tensor.dims)
+    else:
+        _copy_fields(tensor, rest, skip="raw_data")
     length = tensor_bytes(tensor)
     return rest.ByteSize() + 1 + len(_varint(length)) + length
 

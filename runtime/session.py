@@ -10,7 +10,9 @@ import contextlib
 import functools
 import io
 import logging
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Mapping
 
 import numpy as np
@@ -18,6 +20,8 @@ import onnx
 import onnxruntime as ort
 
 from onnxmend.core.errors import OnnxmendError, first_line
+from onnxmend.core.fileio import save_model
+from onnxmend.core.lazy import has_lazy
 
 log = logging.getLogger(__name__)
 # onnxruntime logs provider-load failures as C++ errors on stderr; we report them in one sentence instead.
@@ -126,7 +130,15 @@ def create_session(
     opt_level: OptLevel = "all",
     tf32: bool = False,
 ) -> Session:
-    """Create a session on CUDA if asked (or ``auto`` and available), falling back to CPU with a reason."""
+    """Create a session on CUDA if asked (or ``auto`` and available), falling back to CPU with a reason.
+
+    A model whose weights are still in its input's data file (:mod:`onnxmend.core.lazy`) is saved with
+    external data to a temporary folder and loaded from there (onnxruntime cannot read those references).
+    """
+    if isinstance(model, onnx.ModelProto) and has_lazy(model):
+        with tempfile.TemporaryDirectory(prefix="onnxmend-session-") as folder:
+            path = save_model(model, Path(folder) / "model.onnx", external_threshold=0)
+            return create_session(str(path), provider, threads, opt_level, tf32)
     source = model if isinstance(model, (str, bytes)) else model.SerializeToString()
     opts = session_options(threads, opt_level)
     fallback: str | None = None
