@@ -11,7 +11,8 @@ After::
                    └ Add ─ …
 
 Values are compared by a SHA-1 of their bytes with dtype and shape. A constant graphsurgeon has not loaded
-yet is hashed from its tensor's stored bytes, so it stays unloaded (and is exported from its own tensor, not
+yet is hashed from its tensor's stored bytes (a weight still in the input's data file: read from there in
+chunks), so it stays unloaded (and is exported from its own tensor, not
 copied through numpy: keras VGG16 held its 0.55 GB of weights once more for each copy).
 """
 
@@ -25,6 +26,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.graph import replace_uses
+from onnxmend.core.lazy import digest, is_lazy
 from onnxmend.passes.cleanup.eliminate_dead_nodes import constants
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 
@@ -59,11 +61,22 @@ def _key(const: gs.Constant) -> tuple[str, tuple[int, ...], str]:
     """dtype, shape and SHA-1 of the values: from the stored bytes of an unloaded tensor when it has them in
     ``raw_data`` (the bytes numpy would give, little-endian C order), else from the loaded array."""
     lazy = const._values
+    if isinstance(lazy, gs.ir.tensor.LazyValues) and _in_file(lazy.tensor):
+        return _dtype(lazy.tensor), tuple(int(d) for d in lazy.tensor.dims), digest(lazy.tensor)
     if isinstance(lazy, gs.ir.tensor.LazyValues) and _raw_bytes(lazy.tensor) is not None:
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(lazy.tensor.data_type))
-        return str(dtype), tuple(int(d) for d in lazy.tensor.dims), hashlib.sha1(lazy.tensor.raw_data).hexdigest()
+        dtype = _dtype(lazy.tensor)
+        return dtype, tuple(int(d) for d in lazy.tensor.dims), hashlib.sha1(lazy.tensor.raw_data).hexdigest()
     values = np.asarray(const.values)
     return str(values.dtype), values.shape, hashlib.sha1(values.tobytes()).hexdigest()
+
+
+def _dtype(tensor: onnx.TensorProto) -> str:
+    return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)))
+
+
+def _in_file(tensor: onnx.TensorProto) -> bool:
+    """A weight still in the input's data file (:mod:`onnxmend.core.lazy`), hashed from there in chunks."""
+    return sys.byteorder == "little" and tensor.data_type in _RAW_AS_NUMPY and is_lazy(tensor)
 
 
 def _raw_bytes(tensor: onnx.TensorProto) -> bytes | None:

@@ -47,6 +47,7 @@ from onnxmend.core.errors import first_line
 from onnxmend.core.graph import import_graph
 from onnxmend.core.isolated import DEFAULT_TIMEOUT_S, graph_worker
 from onnxmend.core.large import is_large, tensor_bytes
+from onnxmend.core.lazy import LazyFileValues
 from onnxmend.core.worker import RemoteFailure, WorkerFailure
 from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
@@ -114,7 +115,10 @@ def count_nodes(graph: gs.Graph) -> int:
 
 def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
     """The folded graph, evaluated in the graph worker. A graph past protobuf's 2 GiB cannot travel as
-    bytes: it is folded in this process (the size threshold still bounds what a fold may create)."""
+    bytes: it is folded in this process (the size threshold still bounds what a fold may create). Weights
+    still in the input's data file are read first where a foldable node takes them; the others travel as
+    references to the file and come back as such."""
+    _read_foldable_inputs(graph)
     model = gs.export_onnx(graph, do_type_check=False)
     if is_large(model):
         try:
@@ -126,6 +130,18 @@ def _fold_in_worker(graph: gs.Graph) -> gs.Graph:
         f"{__name__}:fold_serialised", actor="constant folding (onnxruntime)", doing="folding the graph's constants",
         timeout_s=DEFAULT_TIMEOUT_S + SECONDS_PER_NODE * len(graph.nodes), data=data)
     return import_graph(onnx.load_from_string(folded))
+
+
+def _read_foldable_inputs(graph: gs.Graph) -> None:
+    """Load the file-backed constants (:class:`~onnxmend.core.lazy.LazyFileValues`) that nodes with only
+    constant inputs read: what the fold evaluates must be in memory, in this process or the worker."""
+    for g in all_graphs(graph):
+        for node in g.nodes:
+            present = [t for t in node.inputs if t.name]
+            if present and all(isinstance(t, gs.Constant) for t in present):
+                for tensor in present:
+                    if isinstance(tensor._values, LazyFileValues):
+                        tensor.values  # noqa: B018  (graphsurgeon caches what it loads)
 
 
 def fold_serialised(data: bytes | None, model: onnx.ModelProto | None = None) -> bytes | onnx.ModelProto:
