@@ -11,7 +11,7 @@ import onnx
 
 from onnxmend import __version__
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.fileio import EXTERNAL_DATA_THRESHOLD, load_model_and_layout, save_model
+from onnxmend.core.fileio import EXTERNAL_DATA_THRESHOLD, external_locations, load_model_and_layout, save_model
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata, source_layout_specs
 from onnxmend.core.interface_diff import TensorChange
@@ -87,9 +87,7 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
         raise OnnxmendError("--input and --load-inputs both give the gate its inputs; give one of them.")
     claim_file(output_path, force)
     file = prepare(data, force, protect=[input_path, output_path])
-    model, external = load_model_and_layout(input_path)
-    if external or model_bytes(model) >= EXTERNAL_DATA_THRESHOLD:
-        claim_data_file(output_path, force)
+    model, external = _load_input(input_path, output_path, force)
     loaded = fit_model(file, model) if file is not None else None
     selected = resolve(preset, passes)
     framework = guess_framework(model)
@@ -115,6 +113,25 @@ def fix(input_path: str | Path, output_path: str | Path, preset: str = "fix", pa
         result.saved_outputs, used = _save(data.save, model, fixed, names, gate, loaded, inputs, seed)
         result.inputs = result.inputs or used
     return result
+
+
+def _load_input(input_path: Path, output_path: Path, force: bool) -> tuple[onnx.ModelProto, bool]:
+    """The input model (a heavy one's big external weights left in its data file) and whether it had external
+    data; refuses an output whose data file is not ours to replace, or is the input's."""
+    model, external = load_model_and_layout(input_path, lazy=True)
+    if external and _writes_input_data(input_path, output_path):
+        raise OnnxmendError(f"The output's data file {output_path.name}.data is the input's external data; onnxmend "
+                            "never overwrites its input. Choose another -o.")
+    if external or model_bytes(model) >= EXTERNAL_DATA_THRESHOLD:
+        claim_data_file(output_path, force)
+    return model, external
+
+
+def _writes_input_data(input_path: Path, output_path: Path) -> bool:
+    """True when the output's data file would be one the input's tensors are stored in."""
+    locations = external_locations(onnx.load(str(input_path), load_external_data=False))
+    target = output_path.with_name(output_path.name + ".data").resolve()
+    return any((input_path.parent / location).resolve() == target for location in locations)
 
 
 def gate_for(model: onnx.ModelProto, loaded: LoadedInputs | None, feeds: Mapping[str, np.ndarray] | None, seed: int,

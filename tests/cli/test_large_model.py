@@ -57,3 +57,62 @@ def test_fix_never_writes_over_a_data_file_it_did_not_write(tmp_path) -> None:
     assert (tmp_path / "out" / "m.onnx.data").read_text() == "the user's notes"
     fix(source, tmp_path / "out" / "m.onnx", verify=False, force=True)
     fix(source, tmp_path / "out" / "m.onnx", verify=False)  # its own output: replaced without --force
+
+
+def test_a_heavy_model_is_fixed_with_its_weights_left_in_the_input_file(tmp_path, monkeypatch) -> None:
+    """Past HEAVY_MODEL_BYTES ``fix`` reads big external weights only where a pass needs them: the loaded
+    model holds references into the input's data file, the gate and the writer copy the bytes across, a fold
+    reads the weight it folds, dedupe hashes them from the file; outputs and untouched tensors are equal."""
+    import hashlib
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxmend.core import large, lazy
+    from onnxmend.flows.fix import fix
+    from onnxmend.runtime.session import create_session
+
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 100_000)
+    monkeypatch.setattr(fileio, "LAZY_MIN_BYTES", 1000)
+    rng = np.random.default_rng(0)
+    w1, w2 = (rng.standard_normal((256, 256), dtype=np.float32) / 16 for _ in range(2))
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["a"]), helper.make_node("Transpose", ["w2"], ["w2t"]),
+             helper.make_node("MatMul", ["a", "w2t"], ["b"]), helper.make_node("MatMul", ["b", "w3"], ["y"])]
+    graph = helper.make_graph(nodes, "lazy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 256])],
+                              [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+                               numpy_helper.from_array(w1.copy(), "w3")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    source = fileio.save_model(model, tmp_path / "in" / "model.onnx", external_threshold=0)
+    files = {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in source.parent.iterdir()}
+
+    loaded, external = fileio.load_model_and_layout(source, lazy=True)
+    assert external and all(lazy.is_lazy(t) for t in loaded.graph.initializer)
+    assert loaded.ByteSize() < 2_000 < model.ByteSize() // 100
+    feeds = {"x": rng.standard_normal((2, 256), dtype=np.float32)}
+    expected = create_session(model).run(feeds)["y"]
+    np.testing.assert_array_equal(create_session(loaded).run(feeds)["y"], expected)  # through a saved copy
+    result = fix(source, tmp_path / "out" / "fixed.onnx")
+    assert result.exit_code == 0 and result.pipeline.verified, (result.pipeline.unverified_reason, result.pipeline.notes)
+    applied = {r.name: r.changed for r in result.pipeline.records if r.status == "applied"}
+    assert applied.get("fold-constants") and applied.get("dedupe-initializers") == 1, result.pipeline.notes
+    written = onnx.load(str(tmp_path / "out" / "fixed.onnx"), load_external_data=False)
+    assert {e.value for t in written.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "fixed.onnx.data"}
+    assert [n.op_type for n in written.graph.node] == ["MatMul", "MatMul", "MatMul"]
+    fixed = fileio.load_model(tmp_path / "out" / "fixed.onnx")
+    assert tensor_hashes(fixed)["w1"] == tensor_hashes(model)["w1"]
+    np.testing.assert_allclose(create_session(fixed).run(feeds)["y"], expected, rtol=1e-5, atol=1e-6)
+    assert {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in source.parent.iterdir()} == files
+
+
+def test_fix_refuses_an_output_whose_data_file_is_the_inputs(tmp_path) -> None:
+    """Even with --force: the output's data file would replace the one the input's weights are read from."""
+    from onnxmend.core.errors import OnnxmendError
+    from onnxmend.flows.fix import fix
+
+    source = fileio.save_model(build(SIZE, WIDTH), tmp_path / "m.onnx", external_threshold=0)
+    source.rename(tmp_path / "a.onnx")  # a.onnx keeps naming m.onnx.data
+    before = (tmp_path / "m.onnx.data").read_bytes()
+    with pytest.raises(OnnxmendError, match=r"m\.onnx\.data is the input's external data"):
+        fix(tmp_path / "a.onnx", tmp_path / "m.onnx", verify=False, force=True)
+    assert (tmp_path / "m.onnx.data").read_bytes() == before and not (tmp_path / "m.onnx").exists()
