@@ -22,7 +22,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -116,36 +115,40 @@ def round_trip(folder: Path, total_bytes: int, width: int = WIDTH, verify: bool 
 
 def run_fix(source: Path, target: Path, verify: bool) -> tuple[int, float, float, float, str]:
     """``onnxmend fix`` in a child process: its exit code, wall seconds, the peak RSS of its largest process
-    (getrusage) and of its whole process tree (onnxmend and its onnxruntime worker, sampled every 50 ms),
-    in MiB, and its last lines of output."""
+    (each process's own high-water mark, VmHWM, read every 50 ms) and of its whole process tree (onnxmend and
+    its onnxruntime worker, VmRSS summed every 50 ms), in MiB, and its last lines of output. Not getrusage:
+    a child forked from this process counts this process's memory (the model it built) until it execs."""
     args = [sys.executable, "-m", "onnxmend", "fix", str(source), "-o", str(target)] + ([] if verify else ["--no-verify"])
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
-        tree_peak = 0
+        tree_peak, largest = 0, 0
         while child.poll() is None:
-            tree_peak = max(tree_peak, _tree_rss_kib(child.pid))
+            total, highest = _tree_rss_kib(child.pid)
+            tree_peak, largest = max(tree_peak, total), max(largest, highest)
             time.sleep(0.05)
         seconds = time.perf_counter() - start
         log.seek(0)
         tail = "\n".join(log.read().strip().splitlines()[-12:])
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return child.returncode, seconds, largest / 1024, tree_peak / 1024, tail
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """The resident memory of ``pid`` and all its descendants (Linux /proc), in KiB."""
-    total, todo = 0, [pid]
+def _tree_rss_kib(pid: int) -> tuple[int, int]:
+    """The resident memory of ``pid`` and all its descendants, and the largest high-water mark among them
+    (Linux /proc), in KiB."""
+    total, highest, todo = 0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{current}/status").read_text().splitlines()
+                          if ":" in line)
+            total += int(fields["VmRSS"].split()[0])
+            highest = max(highest, int(fields["VmHWM"].split()[0]))
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, StopIteration, ValueError):  # the process ended while we looked
+        except (OSError, KeyError, ValueError):  # the process ended while we looked
             continue
-    return total
+    return total, highest
 
 
 def compare_outputs(source: Path, target: Path, width: int) -> float:
