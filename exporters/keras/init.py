@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_BATCH = 4
 _DRAW_CHUNK = 1 << 20
+_ASSIGN_BLOCK = 16 << 20
 _NORM_LAYERS = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization")
 
 
@@ -99,7 +100,23 @@ def _init_layer(layer: Any, rng: np.random.Generator, report: InitReport) -> Non
             draw, report.biases = (rng.normal, 0.0, 0.05), report.biases + 1
         else:
             continue
-        var.assign(_drawn(*draw, shape, np.dtype(var.dtype)))
+        _assign(var, *draw, shape, np.dtype(var.dtype))
+
+
+def _assign(var: Any, sample: Callable[..., np.ndarray], a: float, b: float, shape: tuple[int, ...],
+            dtype: np.dtype) -> None:
+    """Draw ``var``'s values and assign them; a big variable block of rows by block of rows (the same values,
+    drawn in the same order), so that neither the whole array nor its tensor copy is ever held (VGG16's fc1,
+    411 MB, took three times that on top of the model; by blocks, one copy of it, which TensorFlow makes for a
+    sliced assignment, so the blocks are large: 16M values)."""
+    rows = max(1, _ASSIGN_BLOCK // max(1, math.prod(shape[1:]))) if shape else 0
+    target = getattr(var, "_value", None)  # the backend's variable, which takes sliced assignments
+    if not shape or shape[0] <= rows or not hasattr(target, "__getitem__"):
+        var.assign(_drawn(sample, a, b, shape, dtype))
+        return
+    for start in range(0, shape[0], rows):
+        stop = min(shape[0], start + rows)
+        target[start:stop].assign(_drawn(sample, a, b, (stop - start, *shape[1:]), dtype))
 
 
 def _drawn(sample: Callable[..., np.ndarray], a: float, b: float, shape: tuple[int, ...],

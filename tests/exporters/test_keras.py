@@ -6,9 +6,11 @@ The four keras.applications models are ``slow`` (each is converted once per modu
 from __future__ import annotations
 
 import collections
+import gc
 import sys
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,7 +21,9 @@ pytest.importorskip("tf2onnx")
 
 import keras  # noqa: E402  (after the skip above)
 
+from onnxmend.core import lazy  # noqa: E402
 from onnxmend.core.errors import BadSourceError, MissingDependencyError, OnnxmendError  # noqa: E402
+from onnxmend.core.large import check_model  # noqa: E402
 from onnxmend.exporters import export  # noqa: E402
 from onnxmend.exporters.base import Export  # noqa: E402
 from onnxmend.exporters.keras import tf_compat, weights_as_inputs  # noqa: E402
@@ -136,23 +140,30 @@ def test_heavy_models_are_traced_with_their_big_weights_as_inputs(model, monkeyp
 
     plain = export_keras_model(model, "small", ExportOptions(dynamic_batch=True))
     monkeypatch.setattr(source, "HEAVY_KERAS_BYTES", 0)
-    monkeypatch.setattr(weights_as_inputs, "FED_BYTES", 2048)  # the two grouped kernels; not the smaller ones
+    monkeypatch.setattr(weights_as_inputs, "FED_BYTES", 1024)  # the grouped kernels and the Dense one; not the rest
     exported = export_keras_model(model, "small", ExportOptions(dynamic_batch=True))
     graph = exported.model.graph
-    onnx.checker.check_model(exported.model, full_check=True)
+    check_model(exported.model, full_check=True)
     assert [i.name for i in graph.input] == ["image"]
+    stored = [t for t in graph.initializer if lazy.is_lazy(t)]
+    assert [t.name for t in stored] == [weights_as_inputs.WEIGHT_PREFIX + "3"]  # the Dense kernel, read as is
+    store = Path(lazy.source(stored[0])[0]).parent
     constants = {t.name for t in graph.initializer}
     read = {n for node in graph.node for n in node.input}
     assert constants <= read
     assert not [n.op_type for n in graph.node if n.op_type in weights_as_inputs.FOLDED_OPS
                 and all(i in constants for i in n.input if i)]
-    assert any(note.startswith("traced with its 2 weights of 0.00195312 MiB or more as inputs")
+    assert any(note.startswith("traced with its 4 weights of 0.000976562 MiB or more as inputs")
                for note in exported.notes), exported.notes
     comparison, _ = parity(exported, batch=3)
     assert comparison.verdict == "pass" and comparison.worst_max_abs_scaled <= 1e-4
     ctx = PassContext(opset=17, preset="fix", framework="keras")
     fixed = [run_passes(e.model, resolve("fix", None), ctx)[0] for e in (plain, exported)]
     assert histogram(fixed[0]) == histogram(fixed[1])
+    assert store.is_dir()
+    del exported, graph, stored, fixed
+    gc.collect()
+    assert not store.exists(), "the weights' file goes with the export"
 
 
 def test_tf2onnx_switches_are_restored_after_a_conversion(exported):
@@ -443,3 +454,21 @@ def test_application_with_weights_and_input_size(tmp_path):
     # graph vs eager TF differ in the last bits (up to ~2e-4 on logits of ~10 with oneDNN's AVX-512 kernels);
     # other weights would differ by O(1)
     np.testing.assert_allclose(reference["predictions"], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_realistic_init_assigns_big_weights_block_by_block_with_the_same_values(monkeypatch):
+    """A variable past the draw chunk is assigned a block of rows at a time: the values are those of one
+    whole-array draw (the kernel and the bias after it, from the same generator)."""
+    from onnxmend.exporters.keras import init
+
+    def build() -> keras.Model:
+        inp = keras.Input((64,))
+        return keras.Model(inp, keras.layers.Dense(48)(inp))
+
+    whole, blocks = build(), build()
+    realistic_random_init(whole, seed=5)
+    monkeypatch.setattr(init, "_ASSIGN_BLOCK", 100)  # 2 rows of 48 per block: 32 blocks for the kernel
+    monkeypatch.setattr(init, "_DRAW_CHUNK", 30)
+    realistic_random_init(blocks, seed=5)
+    for a, b in zip(whole.weights, blocks.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
