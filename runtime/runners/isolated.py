@@ -105,7 +105,7 @@ class IsolatedOnnxRunner:
             key = key or f"large-{uuid.uuid4().hex}{options}"
             with tempfile.TemporaryDirectory(prefix="onnxmend-ort-") as folder:
                 path = save_model(model, Path(folder) / "model.onnx", external_threshold=0)
-                self._call_load(key, None, str(path))
+                self._call_load(key, None, str(path), {"prepack": False})  # the weights held once
         else:
             data = model.SerializeToString()
             key = key or hashlib.sha1(data).hexdigest() + options
@@ -113,7 +113,7 @@ class IsolatedOnnxRunner:
         self._loaded[key] = self.worker.generation
         return key
 
-    def _call_load(self, key: str, data: bytes | None, path: str | None) -> None:
+    def _call_load(self, key: str, data: bytes | None, path: str | None, extra: dict | None = None) -> None:
         self.provider, self.fallback_reason = self.worker.call(
             f"{CHILD}:load", actor="onnxruntime", doing=f"loading {self.what}", timeout_s=self.timeout_s,
-            key=key, model=data, path=path, options=self.options)
+            key=key, model=data, path=path, options={**self.options, **(extra or {})})
