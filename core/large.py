@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from onnxmend.core.lazy import copy_into, is_lazy, materialised
+from onnxmend.core.lazy import LAZY_MIN_BYTES, copy_into, has_lazy, is_lazy, make_lazy
 
 LARGE_MODEL_BYTES = 1 << 30
 HEAVY_MODEL_BYTES = 64 << 20
@@ -108,9 +108,10 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def check_model(model: onnx.ModelProto, full_check: bool = False) -> None:
-    """The ONNX checker, on the model itself or (when it is heavy) on its skeleton, saved with a
-    placeholder data file (the checker wants the external file to exist; it does not read it)."""
-    if not is_heavy(model):
+    """The ONNX checker, on the model itself or (when it is heavy, or reads weights from a data file) on its
+    skeleton, saved with a placeholder data file (the checker wants the external file to exist; it does not
+    read it)."""
+    if not is_heavy(model) and not has_lazy(model):
         onnx.checker.check_model(model, full_check=full_check)
         return
     with tempfile.TemporaryDirectory(prefix="onnxmend-check-") as folder:
@@ -162,28 +163,73 @@ def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold
     onnx.save_model(bones, str(path))
 
 
+def spill(model: onnx.ModelProto, path: Path, min_bytes: int = LAZY_MIN_BYTES) -> onnx.ModelProto:
+    """A copy of ``model`` whose initializers of ``min_bytes`` or more are written to ``path`` (one at a time,
+    page-aligned) and read from there when needed (:mod:`onnxmend.core.lazy`); ``model`` is not changed.
+    ``path`` must outlive the copy and every model made from it."""
+    with open(path, "ab") as data:
+        def out(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
+                    or tensor_bytes(tensor) < min_bytes):
+                return None
+            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
+                numpy_helper.to_array(tensor))
+            return append_lazy(data, path, tensor, raw)
+        return with_initializers(model, out)
+
+
+def append_lazy(data: BinaryIO, path: Path, like: onnx.TensorProto, payload: bytes | memoryview) -> onnx.TensorProto:
+    """Append ``payload`` (the values of a tensor named, typed and shaped as ``like``) to the open data file
+    ``data`` at ``path``, page-aligned; returns a tensor that reads them from there lazily."""
+    end = data.seek(0, os.SEEK_END)
+    offset = -(-end // ALIGNMENT) * ALIGNMENT
+    data.write(b"\0" * (offset - end))  # padding written, not sought: the file is open for appending
+    length = data.write(payload)
+    data.flush()
+    stub = _external_stub(like, path.name, offset, length)
+    make_lazy(stub, path.parent, tensor_bytes(stub))
+    return stub
+
+
 def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
     """Write ``model``'s protobuf encoding to ``stream`` holding one initializer's encoding at a time.
 
     The model without its graph, then the graph field (ModelProto field 7): the graph without its
-    initializers, then each initializer as a GraphProto field 5. Protobuf parsers accept fields in any
-    order, so this parses to the same model (re-serialised, the same bytes).
+    initializers, then each initializer as a GraphProto field 5 (a weight still in its input's data file:
+    its other fields, then its bytes copied from the file as ``raw_data``, a chunk at a time). Protobuf
+    parsers accept fields in any order, so this parses to the same model (re-serialised, the same bytes).
     """
     shell, graph = onnx.ModelProto(), onnx.GraphProto()
     _copy_fields(model, shell, skip="graph")
     _copy_fields(model.graph, graph, skip="initializer")
     graph_head = graph.SerializeToString()
-    sizes = [_encoded_size(tensor) for tensor in model.graph.initializer]  # a lazy tensor: as if inline
+    sizes = [_encoded_size(tensor) for tensor in model.graph.initializer]
     graph_size = len(graph_head) + sum(1 + len(_varint(n)) + n for n in sizes)
     stream.write(shell.SerializeToString())
     stream.write(bytes([_GRAPH_TAG]) + _varint(graph_size))
     stream.write(graph_head)
     for tensor, size in zip(model.graph.initializer, sizes):
-        data = materialised(tensor).SerializeToString()
+        stream.write(bytes([_INITIALIZER_TAG]) + _varint(size))
+        if is_lazy(tensor):
+            length = tensor_bytes(tensor)
+            stream.write(_lazy_head(tensor).SerializeToString() + bytes([_RAW_DATA_TAG]) + _varint(length))
+            if copy_into(tensor, stream) != length:
+                raise ValueError(f"tensor {tensor.name!r}'s data file holds fewer bytes than its dims say")
+            continue
+        data = tensor.SerializeToString()
         if len(data) != size:
             raise ValueError(f"tensor {tensor.name!r} encodes to {len(data)} bytes, not the {size} counted")
-        stream.write(bytes([_INITIALIZER_TAG]) + _varint(size))
         stream.write(data)
+
+
+def _lazy_head(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    """What a file-backed tensor is written with besides its bytes: name, dtype, doc string, dims."""
+    head = onnx.TensorProto()
+    head.name, head.data_type = tensor.name, tensor.data_type
+    if tensor.HasField("doc_string"):
+        head.doc_string = tensor.doc_string
+    head.dims.extend(tensor.dims)
+    return head
 
 
 def _encoded_size(tensor: onnx.TensorProto) -> int:
@@ -192,17 +238,17 @@ def _encoded_size(tensor: onnx.TensorProto) -> int:
     lazy = is_lazy(tensor)
     if not lazy and (not tensor.HasField("raw_data") or _itemsize(tensor.data_type) is None):
         return tensor.ByteSize()
-    rest = onnx.TensorProto()
-    if lazy:  # what materialised() writes: name, dtype, doc string, dims, raw_data
-        rest.name, rest.data_type, rest.doc_string = tensor.name, tensor.data_type, tensor.doc_string
-        rest.dims.extend(tensor.dims)
+    if lazy:
+        rest = _lazy_head(tensor)
     else:
+        rest = onnx.TensorProto()
         _copy_fields(tensor, rest, skip="raw_data")
     length = tensor_bytes(tensor)
     return rest.ByteSize() + 1 + len(_varint(length)) + length
 
 
-_GRAPH_TAG = 7 << 3 | 2  # ModelProto.graph, length-delimited (raw_data, TensorProto field 9: one tag byte too)
+_GRAPH_TAG = 7 << 3 | 2  # ModelProto.graph, length-delimited
+_RAW_DATA_TAG = 9 << 3 | 2  # TensorProto.raw_data
 _INITIALIZER_TAG = 5 << 3 | 2  # GraphProto.initializer, length-delimited
 
 
@@ -218,7 +264,9 @@ def _varint(value: int) -> bytes:
 def _external_stub(tensor: onnx.TensorProto, location: str, offset: int | None = None,
                    length: int | None = None) -> onnx.TensorProto:
     stub = onnx.TensorProto()
-    stub.name, stub.data_type, stub.doc_string = tensor.name, tensor.data_type, tensor.doc_string
+    stub.name, stub.data_type = tensor.name, tensor.data_type
+    if tensor.HasField("doc_string"):  # proto2: an empty one set would be written
+        stub.doc_string = tensor.doc_string
     stub.dims.extend(tensor.dims)
     stub.data_location = onnx.TensorProto.EXTERNAL
     entries = [("location", location)] + ([("offset", str(offset)), ("length", str(length))] if length is not None else [])

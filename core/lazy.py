@@ -111,7 +111,9 @@ def materialised(tensor: onnx.TensorProto) -> onnx.TensorProto:
     if not is_lazy(tensor):
         return tensor
     copy = onnx.TensorProto()
-    copy.name, copy.data_type, copy.doc_string = tensor.name, tensor.data_type, tensor.doc_string
+    copy.name, copy.data_type = tensor.name, tensor.data_type
+    if tensor.HasField("doc_string"):
+        copy.doc_string = tensor.doc_string
     copy.dims.extend(tensor.dims)
     copy.raw_data = read_bytes(tensor)
     return copy

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import difflib
 import logging
+import shutil
+import tempfile
 import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -105,12 +108,15 @@ def export_keras_model(
     weights = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     what = f"Keras model {model.name!r}"
     notes = []
+    store = None
     if weights > HEAVY_KERAS_BYTES:
-        feed = weight_feeding_function(model, signature, lambda args: call_model(model, args, out_names))
-        onnx_model, rewrites = convert_function(feed.function, feed.signature, options.opset, what)
-        bound, folded = bind_weights(onnx_model, feed.variables)
-        notes.append(f"traced with its {bound} weights of {weights_as_inputs.FED_BYTES / (1 << 20):g} MiB or more as inputs, bound "
-                     f"afterwards ({folded} data-movement ops on them folded): tf2onnx held no copy of them")
+        store = Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))
+        try:
+            onnx_model, rewrites, note = _export_weights_as_inputs(model, signature, out_names, options, what, store)
+        except BaseException:
+            shutil.rmtree(store, ignore_errors=True)
+            raise
+        notes.append(note)
     else:
         @tf.function(input_signature=signature, autograph=False)
         def export_fn(*args):
@@ -123,12 +129,28 @@ def export_keras_model(
             f"traced {rewrites.depthwise_convs} depthwise and {rewrites.grouped_convs} grouped Conv2D "
             "without Keras' XLA wrapper so tf2onnx can convert them"
         )
-    return Export(
+    exported = Export(
         onnx_model, inputs, graph_output_specs(onnx_model),
         SourceModel("keras-model", "keras", model, tuple(inputs), tuple(_graph_output_names(onnx_model, out_names))),
         "keras", f"tf2onnx {tf2onnx.__version__} (opset {options.opset})", source, seconds, notes,
         declared_inputs=own_inputs, declared_outputs=own_outputs,
     )
+    if store is not None:  # the weights' file lives as long as the export (or to the end of the process)
+        weakref.finalize(exported, shutil.rmtree, str(store), True)
+    return exported
+
+
+def _export_weights_as_inputs(model: Any, signature: list[Any], out_names: Sequence[str], options: ExportOptions,
+                              what: str, store: Path) -> tuple[Any, Any, str]:
+    """A heavy model converted with its big weights as inputs, then bound to a file in ``store`` that the
+    model's initializers read from (:mod:`onnxmend.exporters.keras.weights_as_inputs`)."""
+    feed = weight_feeding_function(model, signature, lambda args: call_model(model, args, out_names))
+    onnx_model, rewrites = convert_function(feed.function, feed.signature, options.opset, what)
+    bound, folded = bind_weights(onnx_model, feed.variables, store / "weights.bin")
+    mib = weights_as_inputs.FED_BYTES / (1 << 20)
+    return onnx_model, rewrites, (f"traced with its {bound} weights of {mib:g} MiB or more as inputs, bound "
+                                  f"afterwards ({folded} data-movement ops on them folded): tf2onnx held no copy "
+                                  "of them, and they stay in a temporary file until the model is written")
 
 
 def load_keras_source(source: str, options: ExportOptions) -> SourceModel:

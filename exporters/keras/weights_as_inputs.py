@@ -22,9 +22,12 @@ weight reaches; arithmetic on weights (a BatchNorm's scale, say) is left to the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -33,6 +36,8 @@ from onnx.reference import ReferenceEvaluator
 
 from onnxmend.core.deps import require
 from onnxmend.core.errors import OnnxmendError
+from onnxmend.core.large import append_lazy
+from onnxmend.core.lazy import materialised
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +82,35 @@ def _bytes(variable: Any) -> int:
     return int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
 
 
-def bind_weights(model: onnx.ModelProto, variables: dict[str, Any]) -> tuple[int, int]:
+def bind_weights(model: onnx.ModelProto, variables: dict[str, Any], store: Path | None = None) -> tuple[int, int]:
     """Turn the weight inputs of ``model`` into initializers holding the variables' values; returns how many
-    were bound and how many ops were folded after binding. A weight the graph does not read is dropped."""
+    were bound and how many ops were folded after binding. A weight the graph does not read is dropped.
+
+    With ``store`` (a file path) the values are written there, one variable at a time, and the initializers
+    read them from it when needed (:mod:`onnxmend.core.lazy`): the model never holds them in memory."""
     graph = model.graph
     fed = [vi for vi in graph.input if vi.name.startswith(WEIGHT_PREFIX)]
     unknown = [vi.name for vi in fed if vi.name not in variables]
     if unknown:
         raise OnnxmendError(f"tf2onnx named weight inputs onnxmend did not feed: {', '.join(unknown[:3])}.")
     read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-    for vi in fed:
-        graph.input.remove(vi)
-        if vi.name in read:
-            value = np.asarray(variables[vi.name].numpy())
-            graph.initializer.append(onnx.numpy_helper.from_array(value, vi.name))
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(open(store, "ab")) if store is not None else None
+        for vi in fed:
+            graph.input.remove(vi)
+            if vi.name in read:
+                graph.initializer.append(_bound(variables[vi.name], vi.name, data, store))
     bound = {vi.name for vi in fed if vi.name in read}
     return len(bound), fold_weight_chains(model, bound)
+
+
+def _bound(variable: Any, name: str, data: BinaryIO | None, store: Path | None) -> onnx.TensorProto:
+    value = np.ascontiguousarray(variable.numpy())
+    if data is None or store is None or sys.byteorder != "little":
+        return onnx.numpy_helper.from_array(value, name)
+    like = onnx.TensorProto(name=name, data_type=onnx.helper.np_dtype_to_tensor_dtype(value.dtype),
+                            dims=list(value.shape))
+    return append_lazy(data, store, like, memoryview(value).cast("B"))
 
 
 def fold_weight_chains(model: onnx.ModelProto, weights: set[str]) -> int:
@@ -108,7 +126,7 @@ def fold_weight_chains(model: onnx.ModelProto, weights: set[str]) -> int:
         inputs = [n for n in node.input if n]
         if (node.op_type in FOLDED_OPS and node.domain in ("", "ai.onnx") and inputs
                 and all(n in values for n in inputs) and any(n in reached for n in inputs)):
-            feeds = {n: onnx.numpy_helper.to_array(values[n]) for n in inputs}
+            feeds = {n: onnx.numpy_helper.to_array(materialised(values[n])) for n in inputs}
             results = ReferenceEvaluator(node, opsets={"": opset}).run(None, feeds)
             for name, result in zip(node.output, results):
                 values[name] = onnx.numpy_helper.from_array(np.asarray(result), name)

@@ -6,8 +6,12 @@ This module orchestrates; exporters, passes and runtime compute. Every artifact 
 
 from __future__ import annotations
 
+import gc
 import logging
+import shutil
+import tempfile
 import time
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -19,6 +23,7 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import save_model, write_json, write_text
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata
+from onnxmend.core.large import is_heavy, spill
 from onnxmend.core.outputs import claim_dir
 from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
@@ -78,8 +83,10 @@ def convert(source: str, out_dir: str | Path, options: ConvertOptions | None = N
     exported = export(source, replace(options.export, seed=options.seed,
                                       keep_interface=options.keep_interface or options.export.keep_interface))
     seconds["export"] = time.perf_counter() - start
+    _stamp(exported.model, exported)
+    if is_heavy(exported.model):
+        keep_weights_on_disk(exported)
     raw = exported.model
-    _stamp(raw, exported)
     loaded = file.fit(exported.inputs) if file is not None else None  # arrays as the source takes them
 
     start = time.perf_counter()
@@ -194,6 +201,17 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress, loade
         write_report(result.benchmark, out)
     if options.quantize or options.bench:
         write_json(out / "report.json", result.to_json())
+
+
+def keep_weights_on_disk(exported: Export) -> None:
+    """Write a heavy export's big weights to a temporary file and keep only references to them in memory
+    (:func:`onnxmend.core.large.spill`): the raw export, the fixed graph and the models of every round share
+    that one copy (keras VGG16: three 0.55 GB copies in memory otherwise). The file goes when ``exported``
+    does (or at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))
+    weakref.finalize(exported, shutil.rmtree, str(folder), True)
+    exported.model = spill(exported.model, folder / "raw.weights")
+    gc.collect()  # the in-memory model is garbage in reference cycles left by the exporter: freed now
 
 
 def _stamp(model: onnx.ModelProto, exported: Export) -> None:
