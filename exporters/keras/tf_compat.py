@@ -127,7 +127,8 @@ def unknown_ops(model: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def convert_function(function: Any, signature: list[Any], opset: int, what: str) -> tuple[onnx.ModelProto, TraceRewrites]:
+def convert_function(function: Any, signature: list[Any], opset: int,
+                     what: str) -> tuple[onnx.ModelProto, TraceRewrites]:
     """Trace ``function`` (a ``tf.function``) with the Keras workarounds on and convert it with tf2onnx.
 
     Raises OnnxmendError when tf2onnx fails or leaves TensorFlow ops that ONNX does not have.

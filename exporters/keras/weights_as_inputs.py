@@ -3,21 +3,22 @@
 tf2onnx freezes a function's variables into constants and then copies every constant through TensorFlow's
 GraphDef, its own graph, its constant folding and its optimizers: keras:VGG16 (0.55 GB of weights) peaked at
 4.3 GB in the conversion alone and took 46 s. Past :data:`HEAVY_KERAS_BYTES` the function handed to tf2onnx
-instead takes every variable's value as an argument (Keras' ``StatelessScope`` feeds them to the layers), so
-the traced graph holds no weights; afterwards each weight input becomes an initializer read once from its
-Keras variable, and the data movement tf2onnx left on the weights is folded. Only variables of
-:data:`FED_BYTES` or more are fed: the small ones (norm affines, biases, BatchNorm statistics) stay frozen
-constants, because tf2onnx's transpose optimizer moves layout Transposes through their ops only when it can
-rewrite them (fed, ConvNeXtTiny's LayerNorms stopped fusing: 513 nodes after fix instead of 167). VGG16's conversion then takes
-under a second and adds no more than its weights::
+instead takes the variables' values as arguments (Keras' ``StatelessScope`` feeds them to the layers), so
+the traced graph holds none of them; afterwards each weight input becomes an initializer, written from its
+Keras variable to a file the model reads it from (:mod:`onnxmend.core.lazy`), and the data movement tf2onnx
+left on the weights is folded. VGG16's conversion then takes under a second and adds nothing to the weights
+the Keras model holds::
 
     before binding                                   after binding and folding
     input ─ Transpose ─ Conv ─ ...                   input ─ Transpose ─ Conv ─ ...
     weight_0 (graph input) ─ Transpose ─┘            weight_0' (initializer, OIHW) ┘
     weight_1 (graph input) ─ Reshape ─ Squeeze ─┘    weight_1' (initializer) ───────┘
 
-Folded here are only the exact data-movement ops (:data:`FOLDED_OPS`) whose inputs are all constant and that a
-weight reaches; arithmetic on weights (a BatchNorm's scale, say) is left to the fix passes.
+Only variables of :data:`FED_BYTES` or more are fed: the small ones (norm affines, biases, BatchNorm
+statistics) stay frozen constants, because tf2onnx's transpose optimizer moves layout Transposes through
+their ops only when it can rewrite them (with them fed, ConvNeXtTiny's LayerNorms stopped fusing: 513 nodes
+after fix instead of 167). Folded here are only the exact data-movement ops (:data:`FOLDED_OPS`) whose inputs
+are all constant and that a weight reaches; arithmetic on weights is left to the fix passes.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def bind_weights(model: onnx.ModelProto, variables: dict[str, Any], store: Path 
 
 def _bound(variable: Any, name: str, data: BinaryIO | None, store: Path | None) -> onnx.TensorProto:
     value = np.ascontiguousarray(variable.numpy())
-    if data is None or store is None or sys.byteorder != "little":
+    if data is None or store is None or sys.byteorder != "little":  # the file holds little-endian bytes
         return onnx.numpy_helper.from_array(value, name)
     like = onnx.TensorProto(name=name, data_type=onnx.helper.np_dtype_to_tensor_dtype(value.dtype),
                             dims=list(value.shape))

@@ -61,11 +61,13 @@ def _key(const: gs.Constant) -> tuple[str, tuple[int, ...], str]:
     """dtype, shape and SHA-1 of the values: from the stored bytes of an unloaded tensor when it has them in
     ``raw_data`` (the bytes numpy would give, little-endian C order), else from the loaded array."""
     lazy = const._values
-    if isinstance(lazy, gs.ir.tensor.LazyValues) and _in_file(lazy.tensor):
-        return _dtype(lazy.tensor), tuple(int(d) for d in lazy.tensor.dims), digest(lazy.tensor)
-    if isinstance(lazy, gs.ir.tensor.LazyValues) and _raw_bytes(lazy.tensor) is not None:
-        dtype = _dtype(lazy.tensor)
-        return dtype, tuple(int(d) for d in lazy.tensor.dims), hashlib.sha1(lazy.tensor.raw_data).hexdigest()
+    if isinstance(lazy, gs.ir.tensor.LazyValues):
+        dims = tuple(int(d) for d in lazy.tensor.dims)
+        if _in_file(lazy.tensor):
+            return _dtype(lazy.tensor), dims, digest(lazy.tensor)
+        raw = _raw_bytes(lazy.tensor)
+        if raw is not None:
+            return _dtype(lazy.tensor), dims, hashlib.sha1(raw).hexdigest()
     values = np.asarray(const.values)
     return str(values.dtype), values.shape, hashlib.sha1(values.tobytes()).hexdigest()
 
@@ -81,7 +83,7 @@ def _in_file(tensor: onnx.TensorProto) -> bool:
 
 def _raw_bytes(tensor: onnx.TensorProto) -> bytes | None:
     """The tensor's ``raw_data`` when that is all of its values as numpy lays them out; None otherwise."""
-    if (sys.byteorder != "little" or tensor.data_location == onnx.TensorProto.EXTERNAL or not tensor.HasField("raw_data")
-            or tensor.data_type not in _RAW_AS_NUMPY):
+    if (sys.byteorder != "little" or tensor.data_location == onnx.TensorProto.EXTERNAL
+            or not tensor.HasField("raw_data") or tensor.data_type not in _RAW_AS_NUMPY):
         return None
     return tensor.raw_data
