@@ -1,18 +1,19 @@
-"""Heavy models with external data, read without their weights: tensors keep pointing into the input's files.
+"""Weights left in a data file: heavy models read without loading every tensor.
 
-``fix`` of a model whose big initializers live in external data loads the graph and leaves each of those
-tensors where it is: its ``location`` becomes ``onnxmend-lazy:/absolute/path/of/the/data/file`` (offset and
-length kept), a spelling no ONNX reader accepts, so a tensor that reached onnxruntime or a file without being
-read here fails loudly instead of silently. Everything that needs values goes through this module:
+Two places keep a heavy model's big initializers (1 MiB and up) on disk: ``fix`` of a model with external
+data leaves them in the input's data file, and a heavy export (``convert``) writes them once to a temporary
+file that the raw export, the fixed graph and every round read from. Such a tensor's ``location`` becomes
+``onnxmend-lazy:/absolute/path/of/the/data/file`` (offset and length kept), a spelling no ONNX reader
+accepts, so a tensor that reached onnxruntime or a file without being read here fails loudly instead of
+silently. Everything that needs values goes through this module:
 
 - graphsurgeon constants of such tensors load through :class:`LazyFileValues` (``import_graph`` attaches it),
   so a pass that reads a weight reads that weight only;
-- writers copy the bytes from the input's file into the output's (:func:`copy_into`) or put them inline
-  (:func:`materialised`), one tensor at a time;
-- :func:`digest` hashes a tensor's bytes in chunks (dedupe-initializers).
+- writers copy the bytes from the file into the output's (:func:`copy_into`) or inline, one tensor at a time;
+- :func:`digest` hashes a tensor's bytes in chunks (dedupe-initializers);
+- ``create_session`` saves such a model with external data and loads it from there.
 
-Small external tensors (under :data:`LAZY_MIN_BYTES`) and tensors outside the main graph's initializers are
-read in at load time, as before.
+Small external tensors and tensors outside the main graph's initializers are read in at load time.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def make_lazy(tensor: onnx.TensorProto, folder: Path, expected: int) -> None:
     size = path.stat().st_size
     if length < 0:
         length = size - offset
-    if length != expected or offset + length > size:
+    if offset < 0 or length != expected or offset + length > size:
         raise ValueError(f"tensor {tensor.name!r} needs {expected} bytes at offset {offset} of {location}, "
                          f"which has {max(0, size - offset)} there")
     _set_entries(tensor, {"location": f"{LAZY_PREFIX}{path}", "offset": str(offset), "length": str(length)})

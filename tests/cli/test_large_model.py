@@ -116,3 +116,20 @@ def test_fix_refuses_an_output_whose_data_file_is_the_inputs(tmp_path) -> None:
     with pytest.raises(OnnxmendError, match=r"m\.onnx\.data is the input's external data"):
         fix(tmp_path / "a.onnx", tmp_path / "m.onnx", verify=False, force=True)
     assert (tmp_path / "m.onnx.data").read_bytes() == before and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_heavy_models_short_data_file_is_one_sentence(tmp_path, monkeypatch) -> None:
+    """Weights left in the data file are checked against it when the model is loaded: a truncated file is
+    refused there, with the tensor named, not when a pass or the writer reaches it."""
+    from onnxmend.core import large
+    from onnxmend.core.errors import OnnxmendError
+    from onnxmend.flows.fix import fix
+
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 100_000)
+    monkeypatch.setattr(fileio, "LAZY_MIN_BYTES", 1000)
+    source = fileio.save_model(build(SIZE, WIDTH), tmp_path / "in" / "m.onnx", external_threshold=0)
+    data = tmp_path / "in" / "m.onnx.data"
+    data.write_bytes(data.read_bytes()[:-1000])
+    with pytest.raises(OnnxmendError, match=r"external data cannot be read .*tensor 'w45' needs 65536 bytes"):
+        fix(source, tmp_path / "out" / "m.onnx", verify=False)
+    assert not (tmp_path / "out" / "m.onnx").exists()
