@@ -85,6 +85,8 @@ class RoundTrip:
     fix_seconds: float
     fix_peak_rss_mib: float  # the largest single process (onnxmend itself, or its onnxruntime worker)
     fix_tree_peak_rss_mib: float  # onnxmend and its worker together
+    fix_tree_peak_anon_mib: float  # the same, anonymous memory only (RSS less mapped files, e.g. the weights
+    # onnxruntime maps from external data: clean pages the kernel can drop and read again)
     hashes_compared: int
     hashes_equal: int
     outputs_equal: bool
@@ -103,40 +105,41 @@ def round_trip(folder: Path, total_bytes: int, width: int = WIDTH, verify: bool 
     source = save_model(model, folder / "in" / "model.onnx", external_threshold=external_threshold)
     del model
     target = folder / "out" / "fixed.onnx"
-    code, seconds, rss, tree, tail = run_fix(source, target, verify)
+    code, seconds, rss, tree, anon, tail = run_fix(source, target, verify)
     fixed = load_model(target)
     after = tensor_hashes(fixed)
     del fixed
     common = [name for name in before if name in after]
     diff = compare_outputs(source, target, width)
-    return RoundTrip(size, _files(source.parent), _files(target.parent), code, seconds, rss, tree, len(common),
+    return RoundTrip(size, _files(source.parent), _files(target.parent), code, seconds, rss, tree, anon, len(common),
                      sum(before[n] == after[n] for n in common), diff == 0.0, diff, tail)
 
 
-def run_fix(source: Path, target: Path, verify: bool) -> tuple[int, float, float, float, str]:
+def run_fix(source: Path, target: Path, verify: bool) -> tuple[int, float, float, float, float, str]:
     """``onnxmend fix`` in a child process: its exit code, wall seconds, the peak RSS of its largest process
-    (each process's own high-water mark, VmHWM, read every 50 ms) and of its whole process tree (onnxmend and
-    its onnxruntime worker, VmRSS summed every 50 ms), in MiB, and its last lines of output. Not getrusage:
-    a child forked from this process counts this process's memory (the model it built) until it execs."""
+    (each process's own high-water mark, VmHWM, read every 50 ms), of its whole process tree (onnxmend and
+    its onnxruntime worker, VmRSS summed every 50 ms) and of the tree's anonymous memory (RssAnon), in MiB,
+    and its last lines of output. Not getrusage: a child forked from this process counts this process's
+    memory (the model it built) until it execs."""
     args = [sys.executable, "-m", "onnxmend", "fix", str(source), "-o", str(target)] + ([] if verify else ["--no-verify"])
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
-        tree_peak, largest = 0, 0
+        tree_peak, largest, anon_peak = 0, 0, 0
         while child.poll() is None:
-            total, highest = _tree_rss_kib(child.pid)
-            tree_peak, largest = max(tree_peak, total), max(largest, highest)
+            total, highest, anon = _tree_rss_kib(child.pid)
+            tree_peak, largest, anon_peak = max(tree_peak, total), max(largest, highest), max(anon_peak, anon)
             time.sleep(0.05)
         seconds = time.perf_counter() - start
         log.seek(0)
         tail = "\n".join(log.read().strip().splitlines()[-12:])
-    return child.returncode, seconds, largest / 1024, tree_peak / 1024, tail
+    return child.returncode, seconds, largest / 1024, tree_peak / 1024, anon_peak / 1024, tail
 
 
-def _tree_rss_kib(pid: int) -> tuple[int, int]:
-    """The resident memory of ``pid`` and all its descendants, and the largest high-water mark among them
-    (Linux /proc), in KiB."""
-    total, highest, todo = 0, 0, [pid]
+def _tree_rss_kib(pid: int) -> tuple[int, int, int]:
+    """The resident memory of ``pid`` and all its descendants, the largest high-water mark among them, and
+    their anonymous resident memory (Linux /proc), in KiB."""
+    total, highest, anon, todo = 0, 0, 0, [pid]
     while todo:
         current = todo.pop()
         try:
@@ -144,11 +147,12 @@ def _tree_rss_kib(pid: int) -> tuple[int, int]:
                           if ":" in line)
             total += int(fields["VmRSS"].split()[0])
             highest = max(highest, int(fields["VmHWM"].split()[0]))
+            anon += int(fields["RssAnon"].split()[0])
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, KeyError, ValueError):  # the process ended while we looked
             continue
-    return total, highest
+    return total, highest, anon
 
 
 def compare_outputs(source: Path, target: Path, width: int) -> float:
