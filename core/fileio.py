@@ -14,8 +14,9 @@ from typing import Callable, Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.large import HEAVY_MODEL_BYTES, is_heavy, model_bytes, tensor_bytes, write_external, write_streamed
+from onnxmend.core.large import HEAVY_MODEL_BYTES, is_heavy, model_bytes, tensor_bytes
 from onnxmend.core.lazy import LAZY_MIN_BYTES, is_lazy, make_lazy
+from onnxmend.core.weight_files import write_external, write_streamed
 from onnxmend.core.wellformed import check_structure, check_tensor_data, tensors
 
 # Protobuf cannot serialise a single message past 2 GiB; from this size (estimated from the tensors) we

@@ -14,7 +14,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import OnnxmendError, first_line
-from onnxmend.core.large import infer_shapes_in_place, is_large, tensor_bytes
+from onnxmend.core.large import infer_shapes_in_place, is_large, node_initializers, tensor_bytes
 from onnxmend.core.lazy import attach, has_lazy
 
 # ---------------------------------------------------------------------------------------- ModelProto
@@ -25,11 +25,19 @@ def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def weight_bytes(model: onnx.ModelProto) -> int:
-    """Bytes of the model's constant tensors (initializers and Constant nodes, external data included),
-    from their dims and dtypes: cheap, nothing is serialised or copied."""
+    """Bytes of the model's constant tensors (initializers, those of If/Loop/Scan bodies, and Constant nodes;
+    external data included), from their dims and dtypes: cheap, nothing is serialised or copied."""
     tensors = list(model.graph.initializer)
-    tensors += [a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    for node in model.graph.node:
+        op = node.op_type
+        if op == "Constant":
+            tensors += [a.t for a in node.attribute if a.name == "value"]
+        elif op in _CONTROL_FLOW:
+            tensors += list(node_initializers(node))
     return sum(tensor_bytes(t) for t in tensors)
+
+
+_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 
 
 def human_bytes(count: float) -> str:

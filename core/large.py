@@ -14,10 +14,7 @@ serialises the whole model to count it. So here:
 - past :data:`HEAVY_MODEL_BYTES` (:func:`is_heavy`) the checker and the graph worker's shape inference use
   the skeleton too: the weights would be serialised, copied into the worker and back only to be ignored
   (keras VGG16, 553 MB: the graph worker peaked at 2.8 GB inferring the shapes of the input graph);
-- :func:`write_external` writes a model with external data by streaming each tensor's bytes to the data
-  file and saving a skeleton that points into it; the model itself is not touched;
-- :func:`write_streamed` writes a heavy model inline, one initializer at a time: ``onnx.save_model``
-  serialises the whole model first (keras VGG16: 1.5 GB more at the moment a 0.55 GB model was saved).
+- writing such models one tensor at a time is :mod:`onnxmend.core.weight_files`.
 """
 
 from __future__ import annotations
@@ -27,13 +24,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from onnxmend.core.lazy import LAZY_MIN_BYTES, copy_into, has_lazy, is_lazy, make_lazy
+from onnxmend.core.lazy import has_lazy
 
 LARGE_MODEL_BYTES = 1 << 30
 HEAVY_MODEL_BYTES = 64 << 20
@@ -48,14 +44,14 @@ def tensor_bytes(tensor: onnx.TensorProto) -> int:
     """The size of a tensor's values from its dims and dtype (strings: as stored)."""
     if tensor.data_type == onnx.TensorProto.STRING:
         return sum(len(s) for s in tensor.string_data)
-    itemsize = _itemsize(tensor.data_type)
+    itemsize = dtype_itemsize(tensor.data_type)
     if itemsize is None:  # an undefined or unknown dtype: count what is stored
         return tensor.ByteSize()
     return math.prod(tensor.dims) * itemsize
 
 
 @functools.lru_cache(maxsize=None)
-def _itemsize(data_type: int) -> int | None:
+def dtype_itemsize(data_type: int) -> int | None:
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).itemsize
     except (KeyError, TypeError, ValueError):
@@ -88,13 +84,39 @@ def is_heavy(model: onnx.ModelProto) -> bool:
 
 
 def with_initializers(model: onnx.ModelProto, replace: Replace) -> onnx.ModelProto:
-    """A copy of ``model`` in which each initializer is ``replace(tensor)``, or a copy of it when None."""
+    """A copy of ``model`` in which each initializer is ``replace(tensor)``, or a copy of it when None; the
+    initializers of subgraphs (graphsurgeon exports an outer weight that only a branch reads there) too."""
     copy = onnx.ModelProto()
-    _copy_fields(model, copy, skip="graph")
-    _copy_fields(model.graph, copy.graph, skip="initializer")
+    copy_fields(model, copy, skip="graph")
+    copy_fields(model.graph, copy.graph, skip="initializer")
     for tensor in model.graph.initializer:
         new = replace(tensor)
         copy.graph.initializer.add().CopyFrom(new if new is not None else tensor)
+    for tensor in subgraph_initializers(copy.graph):
+        new = replace(tensor)
+        if new is not None:
+            tensor.CopyFrom(new)
+    return copy
+
+
+def subgraph_initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """The initializers of every subgraph below ``graph`` (If branches, Loop and Scan bodies), depth first."""
+    for node in graph.node:
+        yield from node_initializers(node)
+
+
+def node_initializers(node: onnx.NodeProto) -> Iterator[onnx.TensorProto]:
+    """The initializers of ``node``'s subgraphs and of theirs, depth first."""
+    for attribute in node.attribute:
+        bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
+        for body in bodies:
+            yield from body.initializer
+            yield from subgraph_initializers(body)
+
+
+def _copied(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    copy = onnx.TensorProto()
+    copy.CopyFrom(tensor)
     return copy
 
 
@@ -103,7 +125,7 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     def stub(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
         if tensor.data_location != onnx.TensorProto.EXTERNAL and tensor_bytes(tensor) < STRIPPED_BYTES:
             return None
-        return _external_stub(tensor, _PLACEHOLDER)  # external ones too: the placeholder is the file that exists
+        return external_stub(tensor, _PLACEHOLDER)  # external ones too: the placeholder is the file that exists
     return with_initializers(model, stub)
 
 
@@ -137,131 +159,15 @@ def adopt_inferred(model: onnx.ModelProto, inferred: onnx.ModelProto) -> onnx.Mo
         mine.CopyFrom(theirs)
     for mine, theirs in zip(graph.node, found.node):
         if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in mine.attribute):
-            mine.CopyFrom(theirs)  # subgraph bodies carry their own value_info
+            # subgraph bodies carry their own value_info; their initializers are the model's, not the stubs
+            weights = [_copied(t) for t in node_initializers(mine)]
+            mine.CopyFrom(theirs)
+            for stub, weight in zip(node_initializers(mine), weights):
+                stub.CopyFrom(weight)
     return model
 
 
-def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold: int = 1024) -> None:
-    """Save ``model`` at ``path`` with every initializer of ``threshold`` bytes or more in ``data_name``
-    beside it (one tensor at a time, page-aligned); ``model`` is left as it was."""
-    with open(path.parent / data_name, "wb") as data:
-        def spill(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-            if is_lazy(tensor):  # still in the input's data file: copied across, a chunk at a time
-                offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
-                data.seek(offset)
-                return _external_stub(tensor, data_name, offset, copy_into(tensor, data))
-            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
-                    or tensor_bytes(tensor) < threshold):
-                return None
-            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
-                numpy_helper.to_array(tensor))
-            offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
-            data.seek(offset)
-            data.write(raw)
-            return _external_stub(tensor, data_name, offset, len(raw))
-        bones = with_initializers(model, spill)
-    onnx.save_model(bones, str(path))
-
-
-def spill(model: onnx.ModelProto, path: Path, min_bytes: int = LAZY_MIN_BYTES) -> onnx.ModelProto:
-    """A copy of ``model`` whose initializers of ``min_bytes`` or more are written to ``path`` (one at a time,
-    page-aligned) and read from there when needed (:mod:`onnxmend.core.lazy`); ``model`` is not changed.
-    ``path`` must outlive the copy and every model made from it."""
-    with open(path, "ab") as data:
-        def out(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
-                    or tensor_bytes(tensor) < min_bytes):
-                return None
-            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
-                numpy_helper.to_array(tensor))
-            return append_lazy(data, path, tensor, raw)
-        return with_initializers(model, out)
-
-
-def append_lazy(data: BinaryIO, path: Path, like: onnx.TensorProto, payload: bytes | memoryview) -> onnx.TensorProto:
-    """Append ``payload`` (the values of a tensor named, typed and shaped as ``like``) to the open data file
-    ``data`` at ``path``, page-aligned; returns a tensor that reads them from there lazily."""
-    end = data.seek(0, os.SEEK_END)
-    offset = -(-end // ALIGNMENT) * ALIGNMENT
-    data.write(b"\0" * (offset - end))  # padding written, not sought: the file is open for appending
-    length = data.write(payload)
-    data.flush()
-    stub = _external_stub(like, path.name, offset, length)
-    make_lazy(stub, path.parent, tensor_bytes(stub))
-    return stub
-
-
-def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
-    """Write ``model``'s protobuf encoding to ``stream`` holding one initializer's encoding at a time.
-
-    The model without its graph, then the graph field (ModelProto field 7): the graph without its
-    initializers, then each initializer as a GraphProto field 5 (a weight still in its input's data file:
-    its other fields, then its bytes copied from the file as ``raw_data``, a chunk at a time). Protobuf
-    parsers accept fields in any order, so this parses to the same model (re-serialised, the same bytes).
-    """
-    shell, graph = onnx.ModelProto(), onnx.GraphProto()
-    _copy_fields(model, shell, skip="graph")
-    _copy_fields(model.graph, graph, skip="initializer")
-    graph_head = graph.SerializeToString()
-    sizes = [_encoded_size(tensor) for tensor in model.graph.initializer]
-    graph_size = len(graph_head) + sum(1 + len(_varint(n)) + n for n in sizes)
-    stream.write(shell.SerializeToString())
-    stream.write(bytes([_GRAPH_TAG]) + _varint(graph_size))
-    stream.write(graph_head)
-    for tensor, size in zip(model.graph.initializer, sizes):
-        stream.write(bytes([_INITIALIZER_TAG]) + _varint(size))
-        if is_lazy(tensor):
-            length = tensor_bytes(tensor)
-            stream.write(_lazy_head(tensor).SerializeToString() + bytes([_RAW_DATA_TAG]) + _varint(length))
-            if copy_into(tensor, stream) != length:
-                raise ValueError(f"tensor {tensor.name!r}'s data file holds fewer bytes than its dims say")
-            continue
-        data = tensor.SerializeToString()
-        if len(data) != size:
-            raise ValueError(f"tensor {tensor.name!r} encodes to {len(data)} bytes, not the {size} counted")
-        stream.write(data)
-
-
-def _lazy_head(tensor: onnx.TensorProto) -> onnx.TensorProto:
-    """What a file-backed tensor is written with besides its bytes: name, dtype, doc string, dims."""
-    head = onnx.TensorProto()
-    head.name, head.data_type = tensor.name, tensor.data_type
-    if tensor.HasField("doc_string"):
-        head.doc_string = tensor.doc_string
-    head.dims.extend(tensor.dims)
-    return head
-
-
-def _encoded_size(tensor: onnx.TensorProto) -> int:
-    """The size of ``tensor``'s encoding, without serialising its ``raw_data`` (``ByteSize`` would): the
-    rest of the tensor plus the raw_data field, whose length is what the dims and dtype say."""
-    lazy = is_lazy(tensor)
-    if not lazy and (not tensor.HasField("raw_data") or _itemsize(tensor.data_type) is None):
-        return tensor.ByteSize()
-    if lazy:
-        rest = _lazy_head(tensor)
-    else:
-        rest = onnx.TensorProto()
-        _copy_fields(tensor, rest, skip="raw_data")
-    length = tensor_bytes(tensor)
-    return rest.ByteSize() + 1 + len(_varint(length)) + length
-
-
-_GRAPH_TAG = 7 << 3 | 2  # ModelProto.graph, length-delimited
-_RAW_DATA_TAG = 9 << 3 | 2  # TensorProto.raw_data
-_INITIALIZER_TAG = 5 << 3 | 2  # GraphProto.initializer, length-delimited
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _external_stub(tensor: onnx.TensorProto, location: str, offset: int | None = None,
+def external_stub(tensor: onnx.TensorProto, location: str, offset: int | None = None,
                    length: int | None = None) -> onnx.TensorProto:
     stub = onnx.TensorProto()
     stub.name, stub.data_type = tensor.name, tensor.data_type
@@ -276,7 +182,7 @@ def _external_stub(tensor: onnx.TensorProto, location: str, offset: int | None =
     return stub
 
 
-def _copy_fields(source, target, skip: str) -> None:
+def copy_fields(source, target, skip: str) -> None:
     """Every set field of ``source`` onto ``target`` but ``skip``."""
     for field, value in source.ListFields():
         if field.name == skip:

@@ -44,7 +44,17 @@ def is_lazy(tensor: onnx.TensorProto) -> bool:
 
 
 def has_lazy(model: onnx.ModelProto) -> bool:
-    return any(t.data_location == onnx.TensorProto.EXTERNAL and is_lazy(t) for t in model.graph.initializer)
+    """Whether an initializer of the graph or of a subgraph (graphsurgeon moves an outer weight that only a
+    branch reads into that branch) reads from a file."""
+    return _graph_has_lazy(model.graph)
+
+
+def _graph_has_lazy(graph: onnx.GraphProto) -> bool:
+    if any(t.data_location == onnx.TensorProto.EXTERNAL and is_lazy(t) for t in graph.initializer):
+        return True
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    return any(_graph_has_lazy(body) for node in graph.node for a in node.attribute if a.type in graph_types
+               for body in ([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs))
 
 
 def make_lazy(tensor: onnx.TensorProto, folder: Path, expected: int) -> None:

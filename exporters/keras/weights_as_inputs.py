@@ -37,8 +37,8 @@ from onnx.reference import ReferenceEvaluator
 
 from onnxmend.core.deps import require
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.large import append_lazy
 from onnxmend.core.lazy import materialised
+from onnxmend.core.weight_files import append_lazy
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import save_model, write_json, write_text
 from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata
-from onnxmend.core.large import is_heavy, spill
+from onnxmend.core.large import is_heavy
 from onnxmend.core.outputs import claim_dir
+from onnxmend.core.weight_files import spill
 from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
@@ -205,7 +206,7 @@ def _extras(result: ConvertResult, options: ConvertOptions, say: Progress, loade
 
 def keep_weights_on_disk(exported: Export) -> None:
     """Write a heavy export's big weights to a temporary file and keep only references to them in memory
-    (:func:`onnxmend.core.large.spill`): the raw export, the fixed graph and the models of every round share
+    (:func:`onnxmend.core.weight_files.spill`): the raw export, the fixed graph and the models of every round share
     that one copy (keras VGG16: three 0.55 GB copies in memory otherwise). The file goes when ``exported``
     does (or at exit)."""
     folder = Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))

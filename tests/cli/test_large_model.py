@@ -133,3 +133,39 @@ def test_a_heavy_models_short_data_file_is_one_sentence(tmp_path, monkeypatch) -
     with pytest.raises(OnnxmendError, match=r"external data cannot be read .*tensor 'w45' needs 65536 bytes"):
         fix(source, tmp_path / "out" / "m.onnx", verify=False)
     assert not (tmp_path / "out" / "m.onnx").exists()
+
+
+def test_a_heavy_weight_that_only_a_branch_reads_travels_with_the_branch(tmp_path, monkeypatch) -> None:
+    """graphsurgeon exports an outer weight that only an If branch reads into that branch: the checker's
+    skeleton, shape inference's write-back, the gate's file and the output all carry it (it used to reach
+    onnxruntime as a reference to the input's file, and every pass of the round was rejected)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnxmend.core import large
+    from onnxmend.flows.fix import fix
+    from onnxmend.runtime.session import create_session
+
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 100_000)
+    monkeypatch.setattr(fileio, "LAZY_MIN_BYTES", 1000)
+    rng = np.random.default_rng(0)
+    w = [rng.standard_normal((128, 128), dtype=np.float32) / 11 for _ in range(3)]
+    out = helper.make_tensor_value_info
+    then = helper.make_graph([helper.make_node("MatMul", ["h", "w2"], ["t"])], "then", [], [out("t", TensorProto.FLOAT, [1, 128])])
+    other = helper.make_graph([helper.make_node("Identity", ["h"], ["e"])], "else", [], [out("e", TensorProto.FLOAT, [1, 128])])
+    nodes = [helper.make_node("Transpose", ["w1"], ["w1t"]), helper.make_node("MatMul", ["x", "w1t"], ["a"]),
+             helper.make_node("MatMul", ["a", "w0"], ["h"]), helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+             helper.make_node("Greater", ["s", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)]
+    graph = helper.make_graph(nodes, "branch", [out("x", TensorProto.FLOAT, [1, 128])], [out("y", TensorProto.FLOAT, [1, 128])],
+                              [numpy_helper.from_array(a, f"w{i}") for i, a in enumerate(w)]
+                              + [numpy_helper.from_array(np.float32(0), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    source = fileio.save_model(model, tmp_path / "in" / "model.onnx", external_threshold=0)
+    result = fix(source, tmp_path / "out" / "fixed.onnx")
+    assert result.exit_code == 0 and not result.pipeline.rejected, result.pipeline.notes
+    assert {r.name for r in result.pipeline.records if r.status == "applied"} >= {"fold-constants"}
+    fixed = fileio.load_model(tmp_path / "out" / "fixed.onnx")
+    for sign in (1.0, -1.0):  # both branches
+        feeds = {"x": sign * np.abs(rng.standard_normal((1, 128), dtype=np.float32))}
+        np.testing.assert_allclose(create_session(fixed).run(feeds)["y"], create_session(model).run(feeds)["y"],
+                                   rtol=1e-5, atol=1e-6)

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from bench.large_model import build, tensor_hashes
-from onnxmend.core import large
+from onnxmend.core import large, weight_files
 from onnxmend.core.fileio import load_model, save_model
 from onnxmend.core.graph import infer_shapes
 
@@ -156,13 +156,13 @@ def test_heavy_models_are_written_one_initializer_at_a_time(model, tmp_path, mon
     onnx.helper.set_model_props(tagged, {"onnxmend.source": "test"})
     tagged.graph.doc_string = "graph fields before and after the initializers survive"
     stream = io.BytesIO()
-    large.write_streamed(tagged, stream)
+    weight_files.write_streamed(tagged, stream)
     assert onnx.load_from_string(stream.getvalue()).SerializeToString() == tagged.SerializeToString()
 
     import onnxmend.core.fileio as fileio
 
     written: list[int] = []
-    streamed = large.write_streamed
+    streamed = weight_files.write_streamed
     monkeypatch.setattr(fileio, "write_streamed", lambda m, s: (written.append(1), streamed(m, s)))
     monkeypatch.setattr(fileio, "HEAVY_MODEL_BYTES", 1_000_000)
     path = save_model(tagged, tmp_path / "m.onnx")
@@ -185,14 +185,14 @@ def test_spilled_models_read_their_big_weights_from_one_file(model, tmp_path) ->
     from onnxmend.core import lazy
 
     before = model.SerializeToString()
-    spilled = large.spill(model, tmp_path / "weights.bin", min_bytes=1_000_000)
+    spilled = weight_files.spill(model, tmp_path / "weights.bin", min_bytes=1_000_000)
     assert model.SerializeToString() == before
     stored = [t for t in spilled.graph.initializer if lazy.is_lazy(t)]
     assert [t.name for t in stored] == [t.name for t in model.graph.initializer if t.name.startswith("w")]
     assert all(lazy.source(t)[1] % large.ALIGNMENT == 0 for t in stored)
     assert spilled.ByteSize() < 100_000 and (tmp_path / "weights.bin").stat().st_size >= len(stored) * WIDTH * WIDTH * 4
     stream = io.BytesIO()
-    large.write_streamed(spilled, stream)  # the file's bytes copied in as raw_data, a chunk at a time
+    weight_files.write_streamed(spilled, stream)  # the file's bytes copied in as raw_data, a chunk at a time
     assert onnx.load_from_string(stream.getvalue()).SerializeToString() == before
     assert tensor_hashes(load_model(save_model(spilled, tmp_path / "out" / "m.onnx", external_threshold=0))) == \
         tensor_hashes(model)
