@@ -32,6 +32,10 @@ from onnxmend.core.errors import OnnxmendError
 log = logging.getLogger(__name__)
 
 CALIBRATION_BATCH = 4
+# Keras keeps every activation of a functional graph's run until it ends: past this many input values
+# (four 224x224 RGB images) the calibration batch shrinks, down to 1 (keras:EfficientNetB7 at 600x600: a
+# batch of 4 held 10 GB of activations).
+CALIBRATION_VALUES = CALIBRATION_BATCH * 224 * 224 * 3
 _DRAW_CHUNK = 1 << 20
 _ASSIGN_BLOCK = 16 << 20
 _NORM_LAYERS = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization")
@@ -64,7 +68,8 @@ def realistic_random_init(
     """Overwrite ``model``'s weights in place with seeded, activation-preserving random values.
 
     ``calibration`` is one batch per model input for the BatchNormalization statistics; by default a
-    seeded batch of ``CALIBRATION_BATCH`` drawn from ``value_range`` (standard normal when ``None``).
+    seeded batch of ``CALIBRATION_BATCH`` (fewer for big inputs, see :data:`CALIBRATION_VALUES`) drawn from
+    ``value_range`` (standard normal when ``None``).
     """
     rng = np.random.default_rng(seed)
     report = InitReport()
@@ -146,9 +151,12 @@ def _calibration_batch(model: Any, rng: np.random.Generator, value_range) -> lis
         raise OnnxmendError(
             f"Keras model {model.name!r} declares no inputs; pass calibration batches to realistic_random_init."
         ) from exc
+    samples = [tuple(d if d is not None else 32 for d in tensor.shape[1:]) for tensor in tensors]
+    per_sample = max(1, sum(math.prod(s) for s in samples))
+    size = max(1, min(CALIBRATION_BATCH, CALIBRATION_VALUES // per_sample))
     batch = []
-    for tensor in tensors:
-        shape = (CALIBRATION_BATCH, *(d if d is not None else 32 for d in tensor.shape[1:]))
+    for tensor, sample in zip(tensors, samples):
+        shape = (size, *sample)
         if value_range is None:
             values = rng.standard_normal(shape)
         else:

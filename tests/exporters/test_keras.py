@@ -472,3 +472,19 @@ def test_realistic_init_assigns_big_weights_block_by_block_with_the_same_values(
     realistic_random_init(blocks, seed=5)
     for a, b in zip(whole.weights, blocks.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_the_calibration_batch_shrinks_for_big_inputs(monkeypatch):
+    """Keras holds every activation of the calibration run: a big input gets a smaller batch, never 0."""
+    from onnxmend.exporters.keras import init
+
+    inp = keras.Input((64, 64, 3))
+    model = keras.Model(inp, keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(inp)))
+    rng = np.random.default_rng(0)
+    assert [b.shape for b in init._calibration_batch(model, rng, None)] == [(4, 64, 64, 3)]
+    monkeypatch.setattr(init, "CALIBRATION_VALUES", 2 * 64 * 64 * 3 + 5)
+    assert [b.shape for b in init._calibration_batch(model, rng, None)] == [(2, 64, 64, 3)]
+    monkeypatch.setattr(init, "CALIBRATION_VALUES", 10)
+    assert [b.shape for b in init._calibration_batch(model, rng, None)] == [(1, 64, 64, 3)]
+    report = init.realistic_random_init(model, seed=0)
+    assert report.batch_norms_calibrated == 1 and report.calibration == "graph"
