@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import onnx
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.large import HEAVY_MODEL_BYTES, is_heavy, model_bytes, tensor_bytes
+from onnxmend.core.large import is_heavy, model_bytes, tensor_bytes
 from onnxmend.core.lazy import LAZY_MIN_BYTES, is_lazy, make_lazy
 from onnxmend.core.weight_files import write_external, write_streamed
 from onnxmend.core.wellformed import check_structure, check_tensor_data, tensors
@@ -101,12 +101,11 @@ def save_model(model: onnx.ModelProto, target: str | os.PathLike[str],
     target = Path(target)
     if external_threshold is None:
         external_threshold = EXTERNAL_DATA_THRESHOLD
-    size = model_bytes(model)
-    if size < external_threshold:
+    if model_bytes(model) < external_threshold:
         with atomic_path(target) as tmp:
-            if size < HEAVY_MODEL_BYTES:
+            if not is_heavy(model):
                 onnx.save_model(model, str(tmp))
-            else:  # one initializer serialised at a time, not the whole model
+            else:  # one initializer serialised at a time (a weight still in a file: copied in from there)
                 with open(tmp, "wb") as stream:
                     write_streamed(model, stream)
         return target

@@ -14,8 +14,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxmend.core.errors import OnnxmendError, first_line
-from onnxmend.core.large import infer_shapes_in_place, is_large, node_initializers, tensor_bytes
-from onnxmend.core.lazy import attach, has_lazy
+from onnxmend.core.large import CONTROL_FLOW, has_lazy, infer_shapes_in_place, is_large, node_initializers, tensor_bytes
+from onnxmend.core.lazy import attach
 
 # ---------------------------------------------------------------------------------------- ModelProto
 
@@ -32,12 +32,10 @@ def weight_bytes(model: onnx.ModelProto) -> int:
         op = node.op_type
         if op == "Constant":
             tensors += [a.t for a in node.attribute if a.name == "value"]
-        elif op in _CONTROL_FLOW:
+        elif op in CONTROL_FLOW:
             tensors += list(node_initializers(node))
     return sum(tensor_bytes(t) for t in tensors)
 
-
-_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
 
 
 def human_bytes(count: float) -> str:

@@ -43,20 +43,6 @@ def is_lazy(tensor: onnx.TensorProto) -> bool:
     return tensor.data_location == onnx.TensorProto.EXTERNAL and _entry(tensor, "location").startswith(LAZY_PREFIX)
 
 
-def has_lazy(model: onnx.ModelProto) -> bool:
-    """Whether an initializer of the graph or of a subgraph (graphsurgeon moves an outer weight that only a
-    branch reads into that branch) reads from a file."""
-    return _graph_has_lazy(model.graph)
-
-
-def _graph_has_lazy(graph: onnx.GraphProto) -> bool:
-    if any(t.data_location == onnx.TensorProto.EXTERNAL and is_lazy(t) for t in graph.initializer):
-        return True
-    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-    return any(_graph_has_lazy(body) for node in graph.node for a in node.attribute if a.type in graph_types
-               for body in ([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs))
-
-
 def make_lazy(tensor: onnx.TensorProto, folder: Path, expected: int) -> None:
     """Point the external ``tensor`` (its location relative to ``folder``) at its data file by absolute path.
     ``expected``: the byte count its dims and dtype give; a data file too short for it is refused."""

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from onnxmend.core.errors import OnnxmendError, first_line
 from onnxmend.core.fileio import save_model
-from onnxmend.core.lazy import has_lazy
+from onnxmend.core.large import has_lazy
 
 log = logging.getLogger(__name__)
 # onnxruntime logs provider-load failures as C++ errors on stderr; we report them in one sentence instead.

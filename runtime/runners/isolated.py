@@ -23,7 +23,6 @@ import onnx
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.fileio import save_model
 from onnxmend.core.large import is_heavy
-from onnxmend.core.lazy import has_lazy
 from onnxmend.core.specs import TensorSpec, specs_from_model
 from onnxmend.core.worker import Worker
 from onnxmend.runtime.runners.base import Arrays, check_feeds
@@ -97,12 +96,12 @@ class IsolatedOnnxRunner:
 
     def _load(self, model: onnx.ModelProto, key: str | None = None) -> str:
         """Load ``model`` in the worker under ``key`` (by default a hash of the model). A heavy model (64 MiB
-        of weights or more) does not travel as bytes: it is saved with external data, one tensor at a time, to
+        of weights or more, or weights still in a data file) does not travel as bytes: it is saved with external data, one tensor at a time, to
         a temporary folder that the worker loads it from (under a fresh key: hashing the weights would cost
         more than loading them). As bytes, keras VGG16 (0.55 GB) took three copies of itself in this process
         (serialised, pickled, framed) and two more in the worker; past protobuf's 2 GiB it cannot go at all."""
         options = repr(sorted(self.options.items()))
-        if is_heavy(model) or has_lazy(model):  # weights still in a file cannot travel as bytes either
+        if is_heavy(model):
             key = key or f"large-{uuid.uuid4().hex}{options}"
             with tempfile.TemporaryDirectory(prefix="onnxmend-ort-") as folder:
                 path = save_model(model, Path(folder) / "model.onnx", external_threshold=0)

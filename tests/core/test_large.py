@@ -164,7 +164,7 @@ def test_heavy_models_are_written_one_initializer_at_a_time(model, tmp_path, mon
     written: list[int] = []
     streamed = weight_files.write_streamed
     monkeypatch.setattr(fileio, "write_streamed", lambda m, s: (written.append(1), streamed(m, s)))
-    monkeypatch.setattr(fileio, "HEAVY_MODEL_BYTES", 1_000_000)
+    monkeypatch.setattr(large, "HEAVY_MODEL_BYTES", 1_000_000)
     path = save_model(tagged, tmp_path / "m.onnx")
     assert written == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
     assert tensor_hashes(load_model(path)) == tensor_hashes(tagged)
@@ -196,6 +196,11 @@ def test_spilled_models_read_their_big_weights_from_one_file(model, tmp_path) ->
     assert onnx.load_from_string(stream.getvalue()).SerializeToString() == before
     assert tensor_hashes(load_model(save_model(spilled, tmp_path / "out" / "m.onnx", external_threshold=0))) == \
         tensor_hashes(model)
+    # below 64 MiB and saved inline: still a model whose weights are in a file, so streamed with them copied in
+    assert large.has_lazy(spilled) and large.is_heavy(spilled) and large.model_bytes(spilled) < large.HEAVY_MODEL_BYTES
+    inline = save_model(spilled, tmp_path / "inline" / "m.onnx")
+    assert sorted(p.name for p in inline.parent.iterdir()) == ["m.onnx"]
+    assert onnx.load(str(inline)).SerializeToString() == before
 
 
 def test_convert_keeps_a_heavy_exports_weights_in_a_file_that_goes_with_the_export(model) -> None:
