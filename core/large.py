@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 import onnx
 
-from onnxmend.core.lazy import is_lazy
+from onnxmend.core.lazy import is_lazy, tensor_head
 
 LARGE_MODEL_BYTES = 1 << 30
 HEAVY_MODEL_BYTES = 64 << 20
@@ -186,11 +186,7 @@ def adopt_inferred(model: onnx.ModelProto, inferred: onnx.ModelProto) -> onnx.Mo
 
 def external_stub(tensor: onnx.TensorProto, location: str, offset: int | None = None,
                    length: int | None = None) -> onnx.TensorProto:
-    stub = onnx.TensorProto()
-    stub.name, stub.data_type = tensor.name, tensor.data_type
-    if tensor.HasField("doc_string"):  # proto2: an empty one set would be written
-        stub.doc_string = tensor.doc_string
-    stub.dims.extend(tensor.dims)
+    stub = tensor_head(tensor)
     stub.data_location = onnx.TensorProto.EXTERNAL
     entries = [("location", location)] + ([("offset", str(offset)), ("length", str(length))] if length is not None else [])
     for key, value in entries:

@@ -107,13 +107,20 @@ def materialised(tensor: onnx.TensorProto) -> onnx.TensorProto:
     """A copy of a lazy tensor with its bytes inline (the tensor itself when it is not lazy)."""
     if not is_lazy(tensor):
         return tensor
-    copy = onnx.TensorProto()
-    copy.name, copy.data_type = tensor.name, tensor.data_type
-    if tensor.HasField("doc_string"):
-        copy.doc_string = tensor.doc_string
-    copy.dims.extend(tensor.dims)
+    copy = tensor_head(tensor)
     copy.raw_data = read_bytes(tensor)
     return copy
+
+
+def tensor_head(tensor: onnx.TensorProto) -> onnx.TensorProto:
+    """A new tensor with ``tensor``'s name, dtype, doc string and dims, and no values (proto2: a doc string
+    is set only when the tensor has one, since an empty one set would be written)."""
+    head = onnx.TensorProto()
+    head.name, head.data_type = tensor.name, tensor.data_type
+    if tensor.HasField("doc_string"):
+        head.doc_string = tensor.doc_string
+    head.dims.extend(tensor.dims)
+    return head
 
 
 def attach(graph: gs.Graph) -> int:

@@ -27,28 +27,23 @@ from onnxmend.core.large import (
     tensor_bytes,
     with_initializers,
 )
-from onnxmend.core.lazy import LAZY_MIN_BYTES, copy_into, is_lazy, make_lazy, materialised
+from onnxmend.core.lazy import LAZY_MIN_BYTES, copy_into, is_lazy, make_lazy, materialised, tensor_head
 
 
 def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold: int = 1024) -> None:
     """Save ``model`` at ``path`` with every initializer of ``threshold`` bytes or more in ``data_name``
     beside it (one tensor at a time, page-aligned); ``model`` is left as it was."""
     with open(path.parent / data_name, "wb") as data:
-        def spill(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        def place(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
             if is_lazy(tensor):  # still in the input's data file: copied across, a chunk at a time
-                offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
-                data.seek(offset)
+                offset = _pad(data)
                 return external_stub(tensor, data_name, offset, copy_into(tensor, data))
             if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
                     or tensor_bytes(tensor) < threshold):
                 return None
-            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
-                numpy_helper.to_array(tensor))
-            offset = -(-data.tell() // ALIGNMENT) * ALIGNMENT
-            data.seek(offset)
-            data.write(raw)
-            return external_stub(tensor, data_name, offset, len(raw))
-        bones = with_initializers(model, spill)
+            offset = _pad(data)
+            return external_stub(tensor, data_name, offset, data.write(_payload(tensor)))
+        bones = with_initializers(model, place)
     onnx.save_model(bones, str(path))
 
 
@@ -57,27 +52,39 @@ def spill(model: onnx.ModelProto, path: Path, min_bytes: int = LAZY_MIN_BYTES) -
     page-aligned) and read from there when needed (:mod:`onnxmend.core.lazy`); ``model`` is not changed.
     ``path`` must outlive the copy and every model made from it."""
     with open(path, "ab") as data:
-        def out(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
+        def place(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
             if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
                     or tensor_bytes(tensor) < min_bytes):
                 return None
-            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.tobytes_little_endian(
-                numpy_helper.to_array(tensor))
-            return append_lazy(data, path, tensor, raw)
-        return with_initializers(model, out)
+            return append_lazy(data, path, tensor, _payload(tensor))
+        return with_initializers(model, place)
 
 
 def append_lazy(data: BinaryIO, path: Path, like: onnx.TensorProto, payload: bytes | memoryview) -> onnx.TensorProto:
     """Append ``payload`` (the values of a tensor named, typed and shaped as ``like``) to the open data file
     ``data`` at ``path``, page-aligned; returns a tensor that reads them from there lazily."""
-    end = data.seek(0, os.SEEK_END)
-    offset = -(-end // ALIGNMENT) * ALIGNMENT
-    data.write(b"\0" * (offset - end))  # padding written, not sought: the file is open for appending
+    offset = _pad(data)
     length = data.write(payload)
     data.flush()
     stub = external_stub(like, path.name, offset, length)
     make_lazy(stub, path.parent, tensor_bytes(stub))
     return stub
+
+
+def _payload(tensor: onnx.TensorProto) -> bytes:
+    """A tensor's values as the bytes a data file holds (little-endian, C order)."""
+    if tensor.HasField("raw_data"):
+        return tensor.raw_data
+    return numpy_helper.tobytes_little_endian(numpy_helper.to_array(tensor))
+
+
+def _pad(data: BinaryIO) -> int:
+    """Zeros to the next page boundary at the end of ``data`` (written, not sought, so that a file open for
+    appending is padded too); returns that boundary, where the next tensor starts."""
+    end = data.seek(0, os.SEEK_END)
+    offset = -(-end // ALIGNMENT) * ALIGNMENT
+    data.write(b"\0" * (offset - end))
+    return offset
 
 
 def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
@@ -104,7 +111,7 @@ def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
         stream.write(bytes([_INITIALIZER_TAG]) + _varint(size))
         if is_lazy(tensor):
             length = tensor_bytes(tensor)
-            stream.write(_lazy_head(tensor).SerializeToString() + bytes([_RAW_DATA_TAG]) + _varint(length))
+            stream.write(tensor_head(tensor).SerializeToString() + bytes([_RAW_DATA_TAG]) + _varint(length))
             if copy_into(tensor, stream) != length:
                 raise ValueError(f"tensor {tensor.name!r}'s data file holds fewer bytes than its dims say")
             continue
@@ -114,16 +121,6 @@ def write_streamed(model: onnx.ModelProto, stream: BinaryIO) -> None:
         stream.write(data)
 
 
-def _lazy_head(tensor: onnx.TensorProto) -> onnx.TensorProto:
-    """What a file-backed tensor is written with besides its bytes: name, dtype, doc string, dims."""
-    head = onnx.TensorProto()
-    head.name, head.data_type = tensor.name, tensor.data_type
-    if tensor.HasField("doc_string"):
-        head.doc_string = tensor.doc_string
-    head.dims.extend(tensor.dims)
-    return head
-
-
 def _encoded_size(tensor: onnx.TensorProto) -> int:
     """The size of ``tensor``'s encoding, without serialising its ``raw_data`` (``ByteSize`` would): the
     rest of the tensor plus the raw_data field, whose length is what the dims and dtype say."""
@@ -131,7 +128,7 @@ def _encoded_size(tensor: onnx.TensorProto) -> int:
     if not lazy and (not tensor.HasField("raw_data") or dtype_itemsize(tensor.data_type) is None):
         return tensor.ByteSize()
     if lazy:
-        rest = _lazy_head(tensor)
+        rest = tensor_head(tensor)
     else:
         rest = onnx.TensorProto()
         copy_fields(tensor, rest, skip="raw_data")
