@@ -30,6 +30,7 @@ import numpy as np
 import onnx
 
 from onnxmend.core.lazy import is_lazy, tensor_head
+from onnxmend.core.wellformed import graphs
 
 LARGE_MODEL_BYTES = 1 << 30
 HEAVY_MODEL_BYTES = 64 << 20
@@ -126,10 +127,9 @@ def subgraph_initializers(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
 def node_initializers(node: onnx.NodeProto) -> Iterator[onnx.TensorProto]:
     """The initializers of ``node``'s subgraphs and of theirs, depth first."""
     for attribute in node.attribute:
-        bodies = [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs)
-        for body in bodies:
-            yield from body.initializer
-            yield from subgraph_initializers(body)
+        for body in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+            for graph in graphs(body):
+                yield from graph.initializer
 
 
 def _copied(tensor: onnx.TensorProto) -> onnx.TensorProto:

@@ -39,6 +39,7 @@ from onnxmend.core.deps import require
 from onnxmend.core.errors import OnnxmendError
 from onnxmend.core.lazy import materialised
 from onnxmend.core.weight_files import append_lazy
+from onnxmend.core.wellformed import graphs
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,8 @@ def fold_weight_chains(model: onnx.ModelProto, weights: set[str]) -> int:
             continue
         kept.append(node)
     read = {n for node in kept for n in node.input} | {o.name for o in graph.output}
-    read |= {n for node in kept for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH
-             for n in _outer_reads(attr.g)}
+    # and what subgraphs read (outer-scope values among them): only kept nodes have any (FOLDED_OPS have none)
+    read |= {n for body in list(graphs(graph))[1:] for node in body.node for n in node.input}
     del graph.node[:]
     graph.node.extend(kept)
     initializers = [t for name, t in values.items() if name in read or name not in reached | consumed]
@@ -147,13 +148,3 @@ def fold_weight_chains(model: onnx.ModelProto, weights: set[str]) -> int:
     if folded:
         log.info("folded %d data-movement op(s) on the weights after binding them", folded)
     return folded
-
-
-def _outer_reads(graph: onnx.GraphProto) -> set[str]:
-    """Names a subgraph reads, its own nested subgraphs included (outer-scope values among them)."""
-    names = {n for node in graph.node for n in node.input}
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                names |= _outer_reads(attr.g)
-    return names
