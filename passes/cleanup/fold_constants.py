@@ -93,10 +93,15 @@ def has_foldable(graph: gs.Graph) -> bool:
             return True
         if any(isinstance(v, gs.Graph) for v in node.attrs.values()):
             continue
-        present = [t for t in node.inputs if t.name]
-        if present and all(isinstance(t, gs.Constant) for t in present):
+        if constant_inputs(node):
             return True
     return False
+
+
+def constant_inputs(node: gs.Node) -> list[gs.Constant]:
+    """The node's inputs when it has some and every one given is a constant (what a fold evaluates); else []."""
+    present = [t for t in node.inputs if t.name]
+    return present if present and all(isinstance(t, gs.Constant) for t in present) else []
 
 
 def all_graphs(graph: gs.Graph) -> Iterator[gs.Graph]:
@@ -137,11 +142,9 @@ def _read_foldable_inputs(graph: gs.Graph) -> None:
     constant inputs read: what the fold evaluates must be in memory, in this process or the worker."""
     for g in all_graphs(graph):
         for node in g.nodes:
-            present = [t for t in node.inputs if t.name]
-            if present and all(isinstance(t, gs.Constant) for t in present):
-                for tensor in present:
-                    if isinstance(tensor._values, LazyFileValues):
-                        tensor.values  # noqa: B018  (graphsurgeon caches what it loads)
+            for tensor in constant_inputs(node):
+                if isinstance(tensor._values, LazyFileValues):
+                    tensor.values  # noqa: B018  (graphsurgeon caches what it loads)
 
 
 def fold_serialised(data: bytes | None, model: onnx.ModelProto | None = None) -> bytes | onnx.ModelProto:
