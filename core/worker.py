@@ -32,6 +32,10 @@ from onnxmend.core.errors import USER_ERRORS, OnnxmendError
 
 _HEADER = struct.Struct("!Q")
 DEFAULT_TIMEOUT_S = 120.0
+# The child's address-space limit in bytes, set by the child itself before it reads a request: a
+# ``preexec_fn`` would run Python between fork and exec, which can deadlock when another thread of the
+# parent holds a lock (the gate takes its references in a thread while the pipeline starts its worker).
+MEMORY_LIMIT_ENV = "ONNXMEND_WORKER_MEMORY_BYTES"
 
 
 class WorkerFailure(OnnxmendError):
@@ -120,12 +124,12 @@ class Worker:
         self.close()
         self.generation += 1
         self._stderr = tempfile.TemporaryFile()
-        merged = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        limit = str(self.memory_bytes) if self.memory_bytes else None
+        merged = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1", MEMORY_LIMIT_ENV: limit}
         env = {name: value for name, value in merged.items() if value is not None}
-        limit = self.memory_bytes
         self.process = subprocess.Popen(
             [sys.executable, "-m", "onnxmend.core.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr, env=env, preexec_fn=(lambda: _limit_memory(limit)) if limit else None,
+            stderr=self._stderr, env=env,
         )
         return self.process
 
@@ -177,10 +181,13 @@ def _within_hard_limit(limit: int | None) -> int | None:
     return min(limit, hard)
 
 
-def _limit_memory(limit: int) -> None:
+def _limit_memory() -> None:
+    """The address-space limit the parent asked for (:data:`MEMORY_LIMIT_ENV`), on this process."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit = os.environ.pop(MEMORY_LIMIT_ENV, "")
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
 
 
 def _send(stream: BinaryIO | None, value: object) -> None:
@@ -215,6 +222,7 @@ def _read_exactly(stream: BinaryIO, size: int, timeout_s: float | None) -> bytes
 
 def _serve() -> None:
     """The child's loop: read a request, run it, send the result or the exception back."""
+    _limit_memory()
     stdin, stdout = sys.stdin.buffer, _private_stdout()
     while True:
         try:

@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from onnxmend.core.errors import OnnxmendError
-from onnxmend.core.worker import RemoteFailure, Worker, WorkerFailure
+from onnxmend.core.worker import MEMORY_LIMIT_ENV, RemoteFailure, Worker, WorkerFailure
 
 
 def add(a: int, b: int) -> int:
@@ -70,6 +71,31 @@ def test_env_adds_variables_and_none_removes_one(monkeypatch) -> None:
     with Worker(memory_bytes=2 * 2**30, env=env) as w:
         assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_GONE") is None
         assert w.call(f"{TARGET}:environment", actor="python", doing="reading", name="ONNXMEND_TEST_SET") == "2"
+
+
+def address_limit() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def test_the_child_limits_its_own_address_space_and_does_not_pass_the_variable_on(worker: Worker) -> None:
+    # The child sets the limit itself (no preexec_fn, which is unsafe while another thread holds a lock).
+    assert worker.call(f"{TARGET}:address_limit", actor="python", doing="reading") == 2 * 2**30
+    assert worker.call(f"{TARGET}:environment", actor="python", doing="reading", name=MEMORY_LIMIT_ENV) is None
+
+
+def test_workers_start_from_two_threads_at_once() -> None:
+    tests_root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env = {"PYTHONPATH": os.pathsep.join([tests_root, *sys.path])}
+    workers = [Worker(memory_bytes=2 * 2**30, env=env) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            sums = list(pool.map(lambda w: w.call(f"{TARGET}:add", actor="python", doing="adding", a=1, b=2), workers))
+        assert sums == [3, 3, 3, 3]
+    finally:
+        for w in workers:
+            w.close()
 
 
 def test_writes_to_stdout_do_not_corrupt_the_result_stream(worker: Worker) -> None:
