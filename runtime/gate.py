@@ -25,6 +25,7 @@ and the 5e-5 nudge is still caught.
 
 from __future__ import annotations
 
+import threading
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ import onnx
 
 from onnxmend.core.errors import first_line
 from onnxmend.core.interface import source_layout_specs
+from onnxmend.core.large import is_heavy
 from onnxmend.core.worker import Worker
 from onnxmend.runtime.compare import Comparator, Tolerance
 from onnxmend.runtime.runners import SourceLayout
@@ -54,30 +56,76 @@ class NumericGate:
 
     def __init__(self, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                  timeout_s: float = DEFAULT_TIMEOUT_S, worker: Worker | None = None,
-                 samples: Sequence[Mapping[str, np.ndarray]] | None = None) -> None:
+                 samples: Sequence[Mapping[str, np.ndarray]] | None = None, background: bool = False) -> None:
+        """``background``: take the references in a thread (the worker computes, this process goes on with the
+        pipeline); :attr:`unavailable`, :attr:`plan` and :meth:`check` wait for them and raise what taking
+        them raised. A heavy model's references are always taken at once (two copies of its weights in
+        flight at the same time would cost what the memory floor saves)."""
         self.worker = worker or shared_worker()
         self._owns_worker = worker is not None
         self.timeout_s = timeout_s
-        self.unavailable = ""
-        self.plan = SizePlan()
+        self._unavailable = ""
+        self._plan = SizePlan()
         self.noise: dict[str, float] | None = None  # measured on the first numeric difference
         self._input = model
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background and not is_heavy(model):
+            self._thread = threading.Thread(target=self._references_in_thread, args=(feeds, seed, samples),
+                                            name="onnxmend-gate-references", daemon=True)
+            self._thread.start()
+        else:
+            self._take_references(feeds, seed, samples)
+
+    @property
+    def pending(self) -> bool:
+        """True while the references are still being taken in the background."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def unavailable(self) -> str:
+        """Why the gate cannot compare anything (empty when it can)."""
+        self._ready()
+        return self._unavailable
+
+    @property
+    def plan(self) -> SizePlan:
+        """The input sets every rewrite is checked on, with the input model's outputs on each."""
+        self._ready()
+        return self._plan
+
+    def _take_references(self, feeds: Mapping[str, np.ndarray] | None, seed: int,
+                         samples: Sequence[Mapping[str, np.ndarray]] | None) -> None:
+        model = self._input
         try:
             reference = self._runner(model, "the input graph")
         except Exception as exc:  # ORT refuses to load it, or its loader crashed in the worker
-            self.unavailable = f"onnxruntime cannot load the input graph ({first_line(exc)})"
+            self._unavailable = f"onnxruntime cannot load the input graph ({first_line(exc)})"
             return
         specs = source_layout_specs(model)
         try:
             if samples:
-                self.plan = plan_samples(specs, reference.run, samples, "The input graph", seed, more_sizes=True)
+                self._plan = plan_samples(specs, reference.run, samples, "The input graph", seed, more_sizes=True)
             else:
-                self.plan = plan_sizes(specs, reference.run, seed, feeds)
+                self._plan = plan_sizes(specs, reference.run, seed, feeds)
         finally:
             reference.runner.close()  # the references are kept; the session (and its weights) need not be
-        if not self.plan.runnable:
-            self.unavailable = self.plan.unavailable("the input graph")
-            return
+        if not self._plan.runnable:
+            self._unavailable = self._plan.unavailable("the input graph")
+
+    def _references_in_thread(self, *args: object) -> None:
+        try:
+            self._take_references(*args)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - raised again in the thread that asks for the references
+            self._failure = exc
+
+    def _ready(self) -> None:
+        """Wait for references taken in the background; raise again what taking them raised."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._failure is not None:
+            raise self._failure
 
     def _noise_floor(self, model: onnx.ModelProto) -> dict[str, float]:
         """Per float output: how far onnxruntime's own optimisations move it, relative to its scale, at the
@@ -137,7 +185,11 @@ class NumericGate:
             candidate.runner.close()
 
     def close(self) -> None:
-        """Stop a worker that was handed in (the shared one outlives the gate)."""
+        """Wait for references still being taken, then stop a worker that was handed in (the shared one
+        outlives the gate)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         if self._owns_worker:
             self.worker.close()
 

@@ -3,7 +3,8 @@
 A round imports nothing: every pass of the round rewrites the same onnx-graphsurgeon graph, and after a
 pass that changed something the manager sweeps dead nodes, re-sorts and infers the new tensors' shapes
 locally (linear in what changed). At the end of the round the graph is exported once and checked once:
-the ONNX checker, strict shape inference and, when a numeric :class:`Gate` is given, the gate. When that
+the ONNX checker, strict shape inference and, when a numeric :class:`Gate` is given, the gate (asked whether
+it can compare only then: it may take its references in the background while the first round runs). When that
 check fails, the round's passes are bisected (replayed from the round's starting model, each probe
 exporting and checking a prefix) to find the first pass that breaks it; that pass is rejected with the
 reason, never runs again, and the round is redone without it. A pass that raises or gives up halfway is
@@ -25,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import threading
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -73,15 +76,11 @@ def run_passes(
     ctx = ctx or PassContext(opset=model_opset(model))
     report = PipelineReport([p.name for p in passes], ops_before=op_histogram(model),
                             weights_before=weight_bytes(model), max_growth=max_growth)
-    if gate is not None and gate.unavailable:
-        report.unverified_reason = gate.unavailable
-        report.notes["gate"] = [gate.unavailable]
-        gate = None
-    report.verified = gate is not None
     growth = GrowthLimit(report.weights_before, max_growth)
     pipeline = _Pipeline(list(passes), ctx, gate, growth, report, progress)
     with collector_paused():
         model = pipeline.run(infer_shapes_isolated(model), max_rounds)  # untrusted: inference runs in a worker
+    report.verified = pipeline.usable_gate() is not None
     if is_heavy(model):
         # The last round's graph and each round's input model are garbage in reference cycles (graphsurgeon
         # constants still point at their tensors): freed now, not whenever the collector next runs.
@@ -89,6 +88,20 @@ def run_passes(
     report.ops_after = op_histogram(model)
     report.weights_after = weight_bytes(model)
     return model, report
+
+
+def _concurrently(function: Callable[[onnx.ModelProto], str], model: onnx.ModelProto) -> Future[str]:
+    """``function(model)`` in a thread of its own (one that mostly waits for a worker process)."""
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(model))
+        except BaseException as exc:  # noqa: BLE001 - raised again by future.result() in the pipeline's thread
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="onnxmend-gate-check", daemon=True).start()
+    return future
 
 
 @contextlib.contextmanager
@@ -120,6 +133,19 @@ class _Pipeline:
     progress: ProgressHook | None
     disabled: set[str] = field(default_factory=set)
     checked: set[str] = field(default_factory=set)
+    gate_asked: bool = False
+
+    def usable_gate(self) -> Gate | None:
+        """The gate, or None when it cannot compare (the reason goes into the report). Asked when the first
+        check is due, not before: a gate may still be taking its references while the first round runs."""
+        if self.gate is not None and not self.gate_asked:
+            self.gate_asked = True
+            why = self.gate.unavailable
+            if why:
+                self.report.unverified_reason = why
+                self.report.notes["gate"] = [why]
+                self.gate = None
+        return self.gate
 
     def run(self, model: onnx.ModelProto, max_rounds: int) -> onnx.ModelProto:
         graph = import_graph(model)
@@ -170,21 +196,30 @@ class _Pipeline:
         return graph, applied
 
     def _finish(self, graph: gs.Graph, like: onnx.ModelProto, applied: list[Applied]) -> tuple[onnx.ModelProto, str]:
-        """Export the round's graph and check it once: checker, strict shape inference, the gate."""
+        """Export the round's graph and check it once: checker, strict shape inference, the gate.
+
+        The gate runs the exported model in its own worker while this process runs the checker and the
+        shape inference worker (both read the model; a heavy one, which inference writes onto in place, is
+        checked after them): two worker processes busy at once instead of one after the other."""
         try:
             model = export_like(graph, like, [change for a in applied for change in a.result.interface])
+        except Exception as exc:  # graphsurgeon's exporter raises several types
+            return like, f"the rewritten graph is invalid: {first_line(exc)}"
+        gate = self.usable_gate()
+        verdict = _concurrently(gate.check, model) if gate is not None and not is_heavy(model) else None
+        try:
             check_model(model)  # on a skeleton past 64 MiB: the checker does not read the weights
             model = infer_shapes_isolated(model, "the rewritten graph", strict=True, in_place=True)
-        except Exception as exc:  # export, checker and inference raise several types
-            return like, f"the rewritten graph is invalid: {first_line(exc)}"
-        too_big = self.growth.check(model) or (interface_moved(like, model) if self.ctx.keep_interface else "")
-        if too_big:
-            return like, too_big
-        if self.gate is not None:
-            reason = self.gate.check(model)
-            if reason:
-                return like, reason
-        return model, ""
+        except Exception as exc:  # checker and inference raise several types
+            invalid = f"the rewritten graph is invalid: {first_line(exc)}"
+        else:
+            invalid = self.growth.check(model) or (interface_moved(like, model) if self.ctx.keep_interface else "")
+        if verdict is not None:
+            wait([verdict])  # also when it is not needed: the gate's worker runs one check at a time
+        if invalid:
+            return like, invalid
+        reason = verdict.result() if verdict is not None else gate.check(model) if gate is not None else ""
+        return (like, reason) if reason else (model, "")
 
     def _bisect(self, model: onnx.ModelProto, applied: list[Applied], reason: str) -> tuple[Applied, str]:
         """The first applied pass whose prefix fails the round's check, and that prefix's reason."""

@@ -189,4 +189,4 @@ def run_passes(model: onnx.ModelProto, passes: Sequence[Pass], ctx: PassContext 
     from onnxmend.passes.infra.manager import run_passes as run_pipeline
     from onnxmend.runtime.gate import NumericGate
 
-    return run_pipeline(model, passes, ctx, gate=NumericGate(model) if verify else None, **kwargs)
+    return run_pipeline(model, passes, ctx, gate=NumericGate(model, background=True) if verify else None, **kwargs)

@@ -210,6 +210,44 @@ def test_a_reference_run_that_never_ends_is_stopped_at_the_timeout(tmp_path: Pat
                       "finish running the input graph within 2 s; it was stopped)")
 
 
+def test_references_taken_in_the_background_are_waited_for_where_they_are_asked() -> None:
+    gate = NumericGate(_endless_loop(), timeout_s=2, background=True)
+    assert gate.pending  # the constructor returned while onnxruntime still runs the 2 s reference
+    assert gate.unavailable.endswith("onnxruntime did not finish running the input graph within 2 s; it was stopped)")
+    assert not gate.pending and gate.plan.sets == []
+
+
+def test_background_references_are_the_ones_taken_at_once() -> None:
+    model = _conv_bn_chain(depth=3)
+    at_once, behind = NumericGate(model), NumericGate(model, background=True)
+    assert behind.sizes == at_once.sizes and len(behind.sizes) >= 1
+    for a, b in zip(at_once.plan.sets, behind.plan.sets):
+        assert a.outputs.keys() == b.outputs.keys()
+        for name in a.outputs:
+            np.testing.assert_array_equal(a.outputs[name], b.outputs[name])
+    assert behind.check(model) == ""
+
+
+def test_what_taking_references_in_the_background_raised_is_raised_where_they_are_asked() -> None:
+    from onnxmend.core.errors import OnnxmendError
+
+    model = _conv_bn_chain(depth=1)
+    samples = [{"x": np.zeros((1, 3, 8, 8), np.float32)}]  # 3 channels where the graph takes 8
+    gate = NumericGate(model, samples=samples, background=True)
+    for ask in (lambda: gate.unavailable, lambda: gate.plan, lambda: gate.check(model)):
+        with pytest.raises(OnnxmendError, match=r"^The input graph cannot run on loaded sample 0 \(InvalidArgument"):
+            ask()
+    gate.close()
+
+
+def test_a_heavy_models_references_are_taken_at_once(monkeypatch) -> None:
+    from onnxmend.runtime import gate as gate_module
+
+    monkeypatch.setattr(gate_module, "is_heavy", lambda model: True)
+    gate = NumericGate(_endless_loop(), timeout_s=2, background=True)
+    assert not gate.pending and gate.unavailable  # taken (and timed out) before the constructor returned
+
+
 def _conv_bn_chain(depth: int = 12, channels: int = 8, seed: int = 0) -> onnx.ModelProto:
     """Conv → BatchNormalization → Relu, ``depth`` times: onnxruntime's own optimiser folds every BN."""
     rng = np.random.default_rng(seed)

@@ -104,6 +104,53 @@ def test_fixed_point_is_capped():
     assert report.rounds == 3 and len(report.records) == 3
 
 
+class RecordingGate:
+    """Test-only: a gate that logs when the pipeline asks whether it can compare and when it checks."""
+
+    def __init__(self, log: list[str], unavailable: str = "") -> None:
+        self.log, self._unavailable = log, unavailable
+
+    @property
+    def unavailable(self) -> str:
+        self.log.append("asked")
+        return self._unavailable
+
+    def check(self, model) -> str:
+        self.log.append("check")
+        return ""
+
+
+class Logs(Pass):
+    name = "logs"
+    fixes = "nothing"
+
+    def __init__(self, log: list[str], changes: bool) -> None:
+        self.log, self.changes = log, changes
+
+    def apply(self, graph, ctx):
+        self.log.append("apply")
+        if self.changes:
+            graph.nodes[0].name = graph.nodes[0].name + "x"
+        return PassResult(changed=int(self.changes))
+
+
+def test_the_gate_is_asked_whether_it_can_compare_only_when_the_first_check_is_due():
+    # A gate may still be taking its references in the background while the first round runs.
+    from onnxmend.passes.infra.manager import run_passes as run_pipeline
+
+    log: list[str] = []
+    _, report = run_pipeline(conv_relu_model(), [Logs(log, changes=True)], gate=RecordingGate(log), max_rounds=1)
+    assert log == ["apply", "asked", "check"] and report.verified
+    log.clear()
+    _, report = run_pipeline(conv_relu_model(), [Logs(log, changes=False)], gate=RecordingGate(log))
+    assert log == ["apply", "asked"] and report.verified  # nothing to check: asked once, at the end
+    log.clear()
+    _, report = run_pipeline(conv_relu_model(), [Logs(log, changes=True)], gate=RecordingGate(log, "no references"),
+                             max_rounds=2)
+    assert log == ["apply", "asked", "apply"] and not report.verified  # asked once, never checked
+    assert report.unverified_reason == "no references" and report.notes["gate"] == ["no references"]
+
+
 def test_interface_change_is_recorded_and_the_gate_feeds_the_new_layout():
     model = conv_relu_model()
     fixed, report = run_passes(model, [TransposeInput()])
