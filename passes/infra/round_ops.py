@@ -99,18 +99,27 @@ def interface_moved(before: onnx.ModelProto, after: onnx.ModelProto) -> str:
     return ""
 
 
-def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> None:
-    """Give the graph's tensors the shapes and dtypes shape inference found for ``model`` (same names)."""
+def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> int:
+    """Give the graph's tensors the shapes and dtypes shape inference found for ``model`` (same names);
+    returns how many tensors' shape or dtype that changed."""
     infos = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
+    changed = 0
     for node in graph.nodes:
         for tensor in node.outputs:
             info = infos.get(tensor.name)
             if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
-                tensor.shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                                for d in info.type.tensor_type.shape.dim]
+                shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                         for d in info.type.tensor_type.shape.dim]
                 elem = info.type.tensor_type.elem_type
-                if elem:
-                    tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+                dtype = onnx.helper.tensor_dtype_to_np_dtype(elem) if elem else tensor.dtype
+                if shape != _listed(tensor.shape) or dtype != tensor.dtype:
+                    tensor.shape, tensor.dtype = shape, dtype
+                    changed += 1
+    return changed
+
+
+def _listed(shape: object) -> object:
+    return list(shape) if isinstance(shape, (list, tuple)) else shape
 
 
 def _compose(previous: Mapping[str, object] | None, change: InterfaceChange) -> dict[str, object]:
