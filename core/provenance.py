@@ -60,9 +60,10 @@ def read_list(node: onnx.NodeProto, key: str) -> list | None:
 def write_list(node: onnx.NodeProto, key: str, values: Iterable[object]) -> None:
     """Store ``values`` under ``key`` (replacing it); an empty list removes the key."""
     values = list(values)
-    kept = [p for p in node.metadata_props if p.key != key]
-    del node.metadata_props[:]
-    node.metadata_props.extend(kept)
+    if node.metadata_props:  # (a freshly exported node has none: nothing to replace)
+        kept = [p for p in node.metadata_props if p.key != key]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
     if values:
         node.metadata_props.add(key=key, value=json.dumps(values, sort_keys=True))
 
@@ -103,6 +104,8 @@ def exporter_hints(node: onnx.NodeProto, own_weights: set[str] | frozenset[str] 
 def exporter_absorbed(node: onnx.NodeProto) -> list[dict]:
     """What the torch dynamo optimizer merged into ``node``: the BatchNorm's momentum (ONNX convention,
     ``running = m·running + (1 − m)·batch``) and epsilon, read from the merged call's arguments."""
+    if not node.metadata_props:
+        return []
     meta = {p.key: p.value for p in node.metadata_props}
     if "BatchNorm" not in meta.get("pkg.onnxscript.rewriter.rule_name", ""):
         return []

@@ -59,7 +59,8 @@ class PassResult:
     # the model as it was (cheaper than the pass keeping a full backup copy of a big graph).
     discard: bool = False
     # The pass swept dead nodes and sorted the graph after its last edit (push-transposes does between its
-    # sweeps): the manager need not walk the whole graph twice more.
+    # sweeps), or its edits cannot leave a node dead or out of order (dedupe-initializers only points readers
+    # at an equal constant): the manager need not walk the whole graph twice more.
     tidy: bool = False
 
     def skip(self, node: gs.Node | str, reason: str) -> None:

@@ -55,25 +55,42 @@ def toposort(graph: gs.Graph) -> None:
     for first in nodes:
         if id(first) in done:
             continue
-        stack, on_stack = [first], {id(first)}
-        while stack:  # depth first through the producers not placed yet; in a valid order there are none
-            node = stack[-1]
-            pending = [p for t in (*node.inputs, *outer_inputs(node)) for p in t.inputs
-                       if id(p) not in done and id(p) in inside and p is not node]
-            if not pending:
-                stack.pop()
-                on_stack.discard(id(node))
-                if id(node) not in done:
-                    done.add(id(node))
-                    order.append(node)
-                continue
-            producer = pending[0]  # one at a time: the stack is the path, so a producer on it is a cycle
-            if id(producer) in on_stack:
-                raise ValueError("the graph has a cycle; it cannot be sorted")
-            stack.append(producer)
-            on_stack.add(id(producer))
+        if _placeable(first, done, inside):  # the common case: every producer is already placed
+            done.add(id(first))
+            order.append(first)
+            continue
+        _place_producers_first(first, done, inside, order)
     if any(a is not b for a, b in zip(order, nodes)):
         graph.nodes = order
+
+
+def _placeable(node: gs.Node, done: set[int], inside: set[int]) -> bool:
+    for tensor in (*node.inputs, *outer_inputs(node)):
+        for p in tensor.inputs:
+            if p is not node and id(p) not in done and id(p) in inside:
+                return False
+    return True
+
+
+def _place_producers_first(first: gs.Node, done: set[int], inside: set[int], order: list[gs.Node]) -> None:
+    """Depth first from ``first`` through the producers not placed yet, each placed before its readers."""
+    stack, on_stack = [first], {id(first)}
+    while stack:
+        node = stack[-1]
+        pending = [p for t in (*node.inputs, *outer_inputs(node)) for p in t.inputs
+                   if id(p) not in done and id(p) in inside and p is not node]
+        if not pending:
+            stack.pop()
+            on_stack.discard(id(node))
+            if id(node) not in done:
+                done.add(id(node))
+                order.append(node)
+            continue
+        producer = pending[0]  # one at a time: the stack is the path, so a producer on it is a cycle
+        if id(producer) in on_stack:
+            raise ValueError("the graph has a cycle; it cannot be sorted")
+        stack.append(producer)
+        on_stack.add(id(producer))
 
 
 # The standard ops with graph attributes; an op of another domain may have them too.

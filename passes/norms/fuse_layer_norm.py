@@ -107,10 +107,14 @@ def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
     if steps and steps[-1][0] == "Transpose":
         out = _cancel_inverse_transpose(graph, out, frame.perm, steps)
     attrs = {"axis": frame.axis, "epsilon": float(match.epsilon), "stash_type": 1}
-    current = out if not steps else gs.Variable(namer(f"{name}.normalized"), dtype=out.dtype)
+    # The new tensors get their shapes here (a LayerNormalization keeps its input's, a Transpose permutes
+    # it), so the manager's local inference has nothing left to do for them.
+    current = out if not steps else gs.Variable(namer(f"{name}.normalized"), dtype=out.dtype,
+                                                shape=_listed(inputs[0].shape))
     graph.nodes.append(gs.Node("LayerNormalization", name, attrs=attrs, inputs=inputs, outputs=[current]))
     for i, (op, params, op_attrs) in enumerate(steps):
-        dst = out if i == len(steps) - 1 else gs.Variable(namer(f"{name}.{op.lower()}_out"), dtype=out.dtype)
+        shape = _permuted(current.shape, op_attrs["perm"]) if op == "Transpose" else None
+        dst = out if i == len(steps) - 1 else gs.Variable(namer(f"{name}.{op.lower()}_out"), dtype=out.dtype, shape=shape)
         graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), attrs=op_attrs, inputs=[current, *params], outputs=[dst]))
         current = dst
     log.debug("fused LayerNorm %s (axis %d, perm %s, eps %g)", name, frame.axis, frame.perm, match.epsilon)
@@ -124,10 +128,21 @@ def _node_input(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> gs.Tens
     before = inverse_transpose_before(match)
     if before is not None:
         return before.inputs[0]
-    moved = gs.Variable(namer(f"{match.x.name}.normalized_last"), dtype=match.x.dtype)
+    moved = gs.Variable(namer(f"{match.x.name}.normalized_last"), dtype=match.x.dtype,
+                        shape=_permuted(match.x.shape, perm))
     graph.nodes.append(gs.Node("Transpose", namer(f"{match.x.name}.transpose"), attrs={"perm": list(perm)},
                                inputs=[match.x], outputs=[moved]))
     return moved
+
+
+def _listed(shape: object) -> list | None:
+    return list(shape) if isinstance(shape, (list, tuple)) else None
+
+
+def _permuted(shape: object, perm: list[int] | tuple[int, ...]) -> list | None:
+    """``shape`` transposed by ``perm``; None when the shape is unknown or its rank is not the perm's."""
+    dims = _listed(shape)
+    return [dims[p] for p in perm] if dims is not None and len(dims) == len(perm) else None
 
 
 def _cancel_inverse_transpose(graph: gs.Graph, out: gs.Variable, perm: tuple[int, ...], steps: list) -> gs.Variable:

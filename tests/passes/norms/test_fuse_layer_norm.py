@@ -207,6 +207,22 @@ def test_channel_axis_of_nchw_is_moved_last_with_transposes() -> None:
     assert_idempotent(out)
 
 
+def test_the_tensors_a_channel_fusion_adds_come_with_their_shapes() -> None:
+    # Set by the rewrite, so the manager's local inference (0.08 ms a node) has nothing to do for them.
+    import onnx_graphsurgeon as gs
+
+    from onnxmend.core.graph import infer_shapes
+    from tests.builders import context
+
+    model = infer_shapes(decomposed_ln(shape=(2, 4, 3, 5), axes=(1,), gamma_shape=(1, 4, 1, 1), affine="both"))
+    graph = gs.import_onnx(model)
+    assert FuseLayerNorm().apply(graph, context(model)).changed == 1
+    new = [n for n in graph.nodes if n.op in ("Transpose", "LayerNormalization")]
+    assert [(n.op, n.outputs[0].shape) for n in new] == [
+        ("Transpose", [2, 3, 5, 4]), ("LayerNormalization", [2, 3, 5, 4]), ("Transpose", [2, 4, 3, 5])]
+    assert all(n.outputs[0].dtype == np.float32 for n in new)
+
+
 def test_pinned_layout_leaves_a_channel_norm_that_needs_a_transpose_pair_decomposed() -> None:
     model = decomposed_ln(shape=(2, 4, 3, 3), axes=(1,), gamma_shape=(1, 4, 1, 1), affine="scale")
     out, result = fused(model, fusions_may_transpose=False)
