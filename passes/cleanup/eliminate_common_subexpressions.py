@@ -46,25 +46,29 @@ class EliminateCommonSubexpressions(Pass):
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
         outputs = output_ids(graph)
-        seen: dict[Hashable, gs.Node] = {}
+        # Nodes by op and inputs; their attributes are compared (and keyed) only where two share those.
+        seen: dict[Hashable, list[_Seen]] = {}
         for node in list(graph.nodes):
-            key = node_key(node)
+            key = op_and_inputs(node)
             if key is None or not node.outputs:
                 continue
-            first = seen.setdefault(key, node)
-            if first is node:
+            bucket = seen.setdefault(key, [])
+            mine = _Seen(node)
+            first = next((s for s in bucket if s.attrs() is not None and s.attrs() == mine.attrs()), None)
+            if first is None:
+                bucket.append(mine)
                 continue
-            keep, drop = first, node
-            if _writes_output(node, outputs) and not _writes_output(first, outputs):
-                keep, drop = node, first  # the graph output keeps its producer
+            keep, drop = first.node, node
+            if _writes_output(node, outputs) and not _writes_output(first.node, outputs):
+                keep, drop = node, first.node  # the graph output keeps its producer
             if _writes_output(drop, outputs):
-                result.skip(node, f"it duplicates {first.name or first.op}, and both write graph outputs")
+                result.skip(node, f"it duplicates {first.node.name or first.node.op}, and both write graph outputs")
                 continue
             for old, new in zip(drop.outputs, keep.outputs):
                 replace_uses(old, new)
             drop.outputs.clear()
             drop.inputs.clear()
-            seen[key] = keep
+            first.node = keep
             result.changed += 1
         return result
 
@@ -73,17 +77,37 @@ def _writes_output(node: gs.Node, graph_outputs: set[int]) -> bool:
     return any(id(t) in graph_outputs for t in node.outputs)
 
 
-def node_key(node: gs.Node) -> Hashable | None:
-    """What makes two nodes compute the same values, or None for a node that is never merged."""
+def op_and_inputs(node: gs.Node) -> Hashable | None:
+    """Op, domain, input tensors and output count: what two nodes that compute the same values share
+    before their attributes are compared; None for a node that is never merged."""
     if node.op in RANDOM_OPS:
         return None
+    inputs = tuple(id(t) if t.name else "" for t in node.inputs)
+    return (node.op, node.domain or "", inputs, len(node.outputs))
+
+
+def attributes_key(node: gs.Node) -> Hashable | None:
+    """The node's attributes by value; None for a node with a subgraph, which is never merged."""
     attrs = []
     for name, value in sorted(node.attrs.items()):
         if isinstance(value, gs.Graph):
             return None
         attrs.append((name, _attr_key(value)))
-    inputs = tuple(id(t) if t.name else "" for t in node.inputs)
-    return (node.op, node.domain or "", inputs, tuple(attrs), len(node.outputs))
+    return tuple(attrs)
+
+
+class _Seen:
+    """A node kept for comparison, its attributes keyed on first use (most nodes never need them)."""
+
+    _UNKEYED = object()
+
+    def __init__(self, node: gs.Node) -> None:
+        self.node, self._attrs = node, self._UNKEYED
+
+    def attrs(self) -> Hashable | None:
+        if self._attrs is self._UNKEYED:
+            self._attrs = attributes_key(self.node)
+        return self._attrs
 
 
 def _attr_key(value: object) -> Hashable:

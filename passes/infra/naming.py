@@ -6,25 +6,33 @@ import onnx_graphsurgeon as gs
 
 
 class Namer:
-    """Fresh tensor/node names for one pass over one graph (collects the taken names once)."""
+    """Fresh tensor/node names for one pass over one graph. The taken names are collected on the first
+    request, from the graph as it is then (a pass that makes a Namer and names nothing walks nothing)."""
 
     def __init__(self, graph: gs.Graph) -> None:
+        self.graph = graph
+        self._taken: set[str] | None = None
+        self._next_suffix: dict[str, int] = {}  # per stem, so asking for one stem n times stays linear
+
+    def __call__(self, stem: str) -> str:
+        taken = self._taken if self._taken is not None else self._collect()
+        name, i = stem, self._next_suffix.get(stem, 0)
+        if i:
+            name = f"{stem}_{i}"
+        while name in taken:
+            i += 1
+            name = f"{stem}_{i}"
+        self._next_suffix[stem] = i + 1
+        taken.add(name)
+        return name
+
+    def _collect(self) -> set[str]:
+        graph = self.graph
         taken = {t.name for t in (*graph.inputs, *graph.outputs)}  # graph.tensors()'s names, without its map
         for node in graph.nodes:
             taken.update(t.name for t in node.inputs)
             taken.update(t.name for t in node.outputs)
         taken.discard("")  # omitted optional tensors, which graph.tensors() leaves out
         taken.update(n.name for n in graph.nodes)
-        self.taken = taken
-        self._next_suffix: dict[str, int] = {}  # per stem, so asking for one stem n times stays linear
-
-    def __call__(self, stem: str) -> str:
-        name, i = stem, self._next_suffix.get(stem, 0)
-        if i:
-            name = f"{stem}_{i}"
-        while name in self.taken:
-            i += 1
-            name = f"{stem}_{i}"
-        self._next_suffix[stem] = i + 1
-        self.taken.add(name)
-        return name
+        self._taken = taken
+        return taken
