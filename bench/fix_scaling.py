@@ -115,6 +115,8 @@ class Phases:
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             name = label if isinstance(label, str) else label(*args, **kwargs)
+            beside = threading.current_thread() is not threading.main_thread()
+            name += " (its own thread)" if beside else ""
             wall, cpu = time.perf_counter(), time.thread_time()
             self._stack.append([0.0, 0.0])
             try:
@@ -124,7 +126,7 @@ class Phases:
                 dw, dc = time.perf_counter() - wall, time.thread_time() - cpu
                 spent = self.spent.setdefault(name, Spent())
                 spent.wall, spent.cpu, spent.calls = spent.wall + dw - inner[0], spent.cpu + dc - inner[1], spent.calls + 1
-                spent.beside = threading.current_thread() is not threading.main_thread()
+                spent.beside = beside
                 if self._stack:
                     self._stack[-1][0] += dw
                     self._stack[-1][1] += dc
@@ -163,7 +165,7 @@ def instrument(phases: Phases, passes: list, gate: Any) -> None:
     phases.wrap_everywhere(graph_ops.toposort, "toposort")
     phases.wrap_everywhere(graph_ops.op_counts, "op counts")
     phases.wrap_everywhere(shapes.infer_new, "local shape inference")
-    phases.wrap(naming.Namer, "__init__", "namer")
+    phases.wrap(naming.Namer, "_collect", "namer (the taken names)")
     for p in passes:
         phases.wrap(p, "apply", f"pass {p.name}")
     if gate is not None:
@@ -252,13 +254,12 @@ def print_profile(nodes: int, ours: Timed, gated: Timed | None) -> None:
     for name in names:
         mine = ours.phases.get(name, Spent())
         extra = f"{gated.phases[name].wall:8.2f}" if gated and name in gated.phases else "       —"
-        beside = " (its own thread)" if gated and name in gated.phases and gated.phases[name].beside else ""
-        print(f"  {name:34s} {mine.wall:7.2f} {mine.cpu:7.2f} {mine.calls:5d} {extra}{beside}")
+        print(f"  {name:50s} {mine.wall:7.2f} {mine.cpu:7.2f} {mine.calls:5d} {extra}")
     rest_w = total_w - sum(s.wall for s in ours.phases.values())
     rest_c = total_c - sum(s.cpu for s in ours.phases.values())
     rest_g = f"{gated.wall - sum(s.wall for s in gated.phases.values() if not s.beside):8.2f}" if gated else "       —"
-    print(f"  {'manager (the rest)':34s} {rest_w:7.2f} {rest_c:7.2f}       {rest_g}")
-    print(f"  {'total':34s} {total_w:7.2f} {total_c:7.2f}       {f'{gated.wall:8.2f}' if gated else '       —'}")
+    print(f"  {'manager (the rest)':50s} {rest_w:7.2f} {rest_c:7.2f}       {rest_g}")
+    print(f"  {'total':50s} {total_w:7.2f} {total_c:7.2f}       {f'{gated.wall:8.2f}' if gated else '       —'}")
 
 
 def main() -> None:
