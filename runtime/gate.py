@@ -13,6 +13,10 @@ rewrite as not verified. Loaded ``samples`` (``--load-inputs``, in the source's 
 the second size and batch 3 are still checked beside them with synthesised inputs: a rewrite must hold at
 every size, not only the user's. A loaded sample the input graph cannot run is one sentence.
 
+``fix`` and ``convert`` build the gate with ``background=True``: the references are taken in a thread (the
+worker builds the input graph's session and runs it while the pipeline's first round runs in this process)
+and whatever asks for them first waits; at 100,000 nodes they take about 9 s, and a gated fix went from 49 to 43 s.
+
 The one exception to the dtype's tolerance is the rounding a deep graph cannot avoid: folding 53
 BatchNorms into ResNet50's Convs moves its float32 output by ~1.6e-5 of its scale, exactly as
 onnxruntime's own Conv+BatchNorm fusion does. So when a rewrite first differs by more than the

@@ -139,7 +139,7 @@ def gate_for(model: onnx.ModelProto, loaded: LoadedInputs | None, feeds: Mapping
     """The numeric gate of ``model`` on the loaded samples when there are any, else on ``feeds`` (None: the
     sizes the gate finds); ``convert`` and ``fix`` build theirs here. It takes its references in the
     background: onnxruntime builds the input graph's session in its worker while the pipeline's first round
-    runs here (at 100,000 nodes that is 9 of the gated run's 49 s)."""
+    runs here (at 100,000 nodes the references take about 9 s of a gated run)."""
     samples = loaded.take(GATE_CAP) if loaded is not None else None
     return NumericGate(model, None if samples else feeds, seed=seed, timeout_s=timeout_s, samples=samples,
                        background=True)

@@ -215,7 +215,7 @@ class _Pipeline:
         return graph, applied
 
     def _finish(self, graph: gs.Graph, like: onnx.ModelProto, applied: list[Applied]) -> tuple[onnx.ModelProto, str]:
-        """Export the round's graph and check it once: checker, strict shape inference, the gate.
+        """Export the rounds' graph and check it once: checker, strict shape inference, the gate.
 
         The gate runs the exported model in its own worker while this process runs the checker and the
         shape inference worker (both read the model; a heavy one, which inference writes onto in place, is
