@@ -37,7 +37,6 @@ def weight_bytes(model: onnx.ModelProto) -> int:
     return sum(tensor_bytes(t) for t in tensors)
 
 
-
 def human_bytes(count: float) -> str:
     """``36.5 KB``, ``3.2 MB``: decimal units, as file sizes are shown."""
     for unit in ("B", "KB", "MB", "GB"):

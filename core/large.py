@@ -89,7 +89,7 @@ def is_heavy(model: onnx.ModelProto) -> bool:
 def has_lazy(model: onnx.ModelProto) -> bool:
     """Whether an initializer of the graph, or of a subgraph (graphsurgeon moves an outer weight that only a
     branch reads into that branch), reads its bytes from a file (:mod:`onnxmend.core.lazy`)."""
-    if any(t.data_location == onnx.TensorProto.EXTERNAL and is_lazy(t) for t in model.graph.initializer):
+    if any(is_lazy(t) for t in model.graph.initializer):
         return True
     return any(is_lazy(t) for node in model.graph.node if _may_hold_subgraphs(node) for t in node_initializers(node))
 

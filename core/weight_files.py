@@ -38,8 +38,7 @@ def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold
             if is_lazy(tensor):  # still in the input's data file: copied across, a chunk at a time
                 offset = _pad(data)
                 return external_stub(tensor, data_name, offset, copy_into(tensor, data))
-            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
-                    or tensor_bytes(tensor) < threshold):
+            if _stays(tensor, threshold):
                 return None
             offset = _pad(data)
             return external_stub(tensor, data_name, offset, data.write(_payload(tensor)))
@@ -53,8 +52,7 @@ def spill(model: onnx.ModelProto, path: Path, min_bytes: int = LAZY_MIN_BYTES) -
     ``path`` must outlive the copy and every model made from it."""
     with open(path, "ab") as data:
         def place(tensor: onnx.TensorProto) -> onnx.TensorProto | None:
-            if (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
-                    or tensor_bytes(tensor) < min_bytes):
+            if _stays(tensor, min_bytes):
                 return None
             return append_lazy(data, path, tensor, _payload(tensor))
         return with_initializers(model, place)
@@ -69,6 +67,12 @@ def append_lazy(data: BinaryIO, path: Path, like: onnx.TensorProto, payload: byt
     stub = external_stub(like, path.name, offset, length)
     make_lazy(stub, path.parent, tensor_bytes(stub))
     return stub
+
+
+def _stays(tensor: onnx.TensorProto, min_bytes: int) -> bool:
+    """A tensor a writer leaves where it is: already external, strings, or smaller than ``min_bytes``."""
+    return (tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING
+            or tensor_bytes(tensor) < min_bytes)
 
 
 def _payload(tensor: onnx.TensorProto) -> bytes:

@@ -8,9 +8,10 @@ Conversion wraps the model in a ``tf.function`` with an input signature and runs
 ``tf2onnx.convert.from_function`` (``from_keras`` breaks with Keras 3), with the workarounds of
 :mod:`onnxmend.exporters.keras.tf_compat` active only while tracing; models with more than 256 MB of weights
 are traced with their weights as inputs (:mod:`onnxmend.exporters.keras.weights_as_inputs`). Inputs stay
-NHWC (layout ``"NHWC"`` for 4-D, ``"NLC"`` for 3-D inputs). The batch axis is static 1 unless ``--dynamic-batch`` (then ``"batch"``)
-or ``--input name:2x224x224x3`` says otherwise. ONNX input and output names are the Keras input and
-output layer names (``predictions`` for keras.applications), sanitised for TensorFlow.
+NHWC (layout ``"NHWC"`` for 4-D, ``"NLC"`` for 3-D inputs). The batch axis is static 1 unless
+``--dynamic-batch`` (then ``"batch"``) or ``--input name:2x224x224x3`` says otherwise. ONNX input and
+output names are the Keras input and output layer names (``predictions`` for keras.applications),
+sanitised for TensorFlow.
 
 The export carries the untouched model as its :class:`~onnxmend.exporters.base.SourceModel`; the runtime
 runs it in a ``tf.function`` with ``training=False``.
