@@ -6,12 +6,16 @@
 - :func:`write_streamed` writes a heavy model inline, one initializer at a time: ``onnx.save_model``
   serialises the whole model first (keras VGG16: 1.5 GB more at the moment a 0.55 GB model was saved);
 - :func:`spill` and :func:`append_lazy` put weights into a file that the model then reads them from
-  (:mod:`onnxmend.core.lazy`), so that the models made from it share that one copy.
+  (:mod:`onnxmend.core.lazy`), so that the models made from it share that one copy; such a file lives in a
+  :func:`weights_folder` that goes with the object holding the model (:func:`remove_with`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,6 +48,16 @@ def write_external(model: onnx.ModelProto, path: Path, data_name: str, threshold
             return external_stub(tensor, data_name, offset, data.write(_payload(tensor)))
         bones = with_initializers(model, place)
     onnx.save_model(bones, str(path))
+
+
+def weights_folder() -> Path:
+    """A new temporary folder for weights kept aside on disk."""
+    return Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))
+
+
+def remove_with(owner: object, folder: Path) -> None:
+    """Remove ``folder`` when ``owner`` is garbage collected, or at exit."""
+    weakref.finalize(owner, shutil.rmtree, str(folder), True)
 
 
 def spill(model: onnx.ModelProto, path: Path, min_bytes: int = LAZY_MIN_BYTES) -> onnx.ModelProto:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import difflib
 import logging
 import shutil
-import tempfile
 import time
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -34,6 +32,7 @@ import numpy as np
 from onnxmend.core.deps import require
 from onnxmend.core.errors import BadSourceError, OnnxmendError, first_line
 from onnxmend.core.specs import TensorSpec
+from onnxmend.core.weight_files import remove_with, weights_folder
 from onnxmend.exporters.base import Export, SourceModel
 from onnxmend.exporters.keras import weights_as_inputs
 from onnxmend.exporters.keras.calls import call_model, tf_name, tf_shape
@@ -111,7 +110,7 @@ def export_keras_model(
     notes = []
     store = None
     if weights > HEAVY_KERAS_BYTES:
-        store = Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))
+        store = weights_folder()
         try:
             onnx_model, rewrites, note = _export_weights_as_inputs(model, signature, out_names, options, what, store)
         except BaseException:
@@ -137,7 +136,7 @@ def export_keras_model(
         declared_inputs=own_inputs, declared_outputs=own_outputs,
     )
     if store is not None:  # the weights' file lives as long as the export (or to the end of the process)
-        weakref.finalize(exported, shutil.rmtree, str(store), True)
+        remove_with(exported, store)
     return exported
 
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
-import shutil
-import tempfile
 import time
-import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -25,7 +22,7 @@ from onnxmend.core.graph import model_opset
 from onnxmend.core.interface import set_metadata
 from onnxmend.core.large import is_heavy
 from onnxmend.core.outputs import claim_dir
-from onnxmend.core.weight_files import spill
+from onnxmend.core.weight_files import remove_with, spill, weights_folder
 from onnxmend.exporters import Export, export
 from onnxmend.flows.bench import bench
 from onnxmend.flows.convert_report import convert_markdown
@@ -209,8 +206,8 @@ def keep_weights_on_disk(exported: Export) -> None:
     (:func:`onnxmend.core.weight_files.spill`): the raw export, the fixed graph and the models of every round share
     that one copy (keras VGG16: three 0.55 GB copies in memory otherwise). The file goes when ``exported``
     does (or at exit)."""
-    folder = Path(tempfile.mkdtemp(prefix="onnxmend-weights-"))
-    weakref.finalize(exported, shutil.rmtree, str(folder), True)
+    folder = weights_folder()
+    remove_with(exported, folder)
     exported.model = spill(exported.model, folder / "raw.weights")
     gc.collect()  # the in-memory model is garbage in reference cycles left by the exporter: freed now
 
