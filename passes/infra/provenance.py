@@ -65,6 +65,13 @@ def set_hints(node: gs.Node, values: tuple[str, ...] | list[str], taken: tuple[d
         setattr(node, _ABSORBED, tuple(taken))
 
 
+def forget(node: gs.Node) -> None:
+    """``node`` is reused for a new job (push-transposes moves a Transpose below the op it fed): it answers
+    for what a node made there would, nothing of its own (:func:`stamp` gives it its output's writer's)."""
+    for key in (_HINTS, _ABSORBED):
+        node.__dict__.pop(key, None)
+
+
 def import_graph(model: onnx.ModelProto) -> gs.Graph:
     """:func:`onnxmend.core.graph.import_graph` (one sentence for a graph graphsurgeon cannot read) with every
     node's hints and absorbed records attached."""

@@ -32,7 +32,7 @@ def compose(first: Sequence[int], second: Sequence[int]) -> Perm:
 
 
 def is_identity(perm: Sequence[int]) -> bool:
-    return all(i == p for i, p in enumerate(perm))
+    return tuple(perm) == tuple(range(len(perm)))
 
 
 def normalize_axis(axis: int, rank: int) -> int:
@@ -130,7 +130,7 @@ def perm_of(node: gs.Node) -> Perm:
     if perm is None:
         shape = node.inputs[0].shape if node.inputs else None
         return tuple(reversed(range(len(shape) if shape is not None else 0)))
-    return tuple(int(p) for p in perm)
+    return tuple(map(int, perm))
 
 
 def transpose_count(graph: gs.Graph) -> int:

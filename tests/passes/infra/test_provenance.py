@@ -99,3 +99,15 @@ def test_a_sweep_pass_that_rewrites_nodes_keeps_their_hints_by_output_name() -> 
     out, _ = run_passes(labelled(sandwich([node("Relu", ["y"], "z")])), [PushTransposes()], verify=False)
     (relu,) = [n for n in out.graph.node if n.op_type == "Relu"]
     assert recorded_hints(relu) == ["L:z"]
+
+
+def test_a_transpose_pushed_down_a_chain_answers_for_the_tensor_it_writes_not_for_where_it_started() -> None:
+    # the Transpose moves below Relu, then below Sigmoid (push-transposes moves the one node): it ends up
+    # writing z, so it answers for z's writer, as a Transpose made there would; the ops keep their own
+    chain = [node("Relu", ["y"], "r"), node("Sigmoid", ["r"], "z")]
+    m = labelled(make_model([node("Transpose", ["x"], "y", perm=[0, 2, 3, 1]), *chain],
+                            {"x": ((1, 3, 4, 5), F32)}, ["z"]))
+    out, _ = run_passes(m, [PushTransposes()], verify=False)
+    assert [n.op_type for n in out.graph.node] == ["Relu", "Sigmoid", "Transpose"]
+    assert [recorded_hints(n) for n in out.graph.node] == [["L:r"], ["L:z"], ["L:z"]]
+
