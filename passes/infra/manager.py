@@ -17,6 +17,10 @@ The check also holds the weights to a growth limit (:mod:`onnxmend.passes.infra.
 ``max_growth`` times the input's, 1.5 by default): a pass whose rewrite makes them larger is rejected with
 the growth stated, found by the same bisection.
 
+A pass is not run again while the graph is still the one it last found nothing to change on (passes are
+deterministic): the last round, which only confirms the fixed point, runs just the passes that have not yet
+seen the final graph.
+
 Before a pass first runs, its precondition (:meth:`Pass.requires`) is checked once; a pass whose
 precondition fails is recorded under ``not_run`` with the reason and never runs.
 
@@ -137,6 +141,8 @@ class _Pipeline:
     disabled: set[str] = field(default_factory=set)
     checked: set[str] = field(default_factory=set)
     gate_asked: bool = False
+    edits: int = 0  # how many times the rounds' graph has changed (a pass, new shapes, a new import)
+    found_nothing_at: dict[str, int] = field(default_factory=dict)  # pass → ``edits`` when it last did nothing
 
     def usable_gate(self) -> Gate | None:
         """The gate, or None when it cannot compare (the reason goes into the report). Asked when the first
@@ -172,12 +178,15 @@ class _Pipeline:
             new_model, reason = self._finish(graph, model, applied)
             if not reason:
                 self.report.records += [a.record for a in applied]
-                return new_model, graph, refresh_shapes(graph, new_model) > 0
+                reshaped = refresh_shapes(graph, new_model) > 0
+                self.edits += reshaped
+                return new_model, graph, reshaped
             culprit, why = self._bisect(model, applied, reason)
             self._reject(culprit.record, why)
             del graph  # the rounds' graph and the bisection's replays: garbage in reference cycles
             gc.collect()
             graph = import_graph(model)
+            self.edits += 1
 
     def _rounds(self, model: onnx.ModelProto, graph: gs.Graph, max_rounds: int) -> tuple[gs.Graph, list[Applied]]:
         """Every pass in order, round after round on the same graph, until a round changes nothing."""
@@ -199,6 +208,8 @@ class _Pipeline:
         for p in self.passes:
             if p.name in self.disabled or not self._precondition_holds(graph, p):
                 continue
+            if self.found_nothing_at.get(p.name) == self.edits:
+                continue  # the graph is still the one it found nothing to change on (passes are deterministic)
             if self.progress:
                 self.progress(f"round {round_no}: {p.name}")
             outcome = apply_once(graph, p, self.ctx, round_no, counts)
@@ -210,8 +221,12 @@ class _Pipeline:
                 del graph  # drop the partial edits (a graph in reference cycles: collected here)
                 gc.collect()
                 graph, counts = self._replay(model, earlier + applied), None
+                self.edits += 1
             elif outcome.result.changed:
                 applied.append(outcome)
+                self.edits += 1
+            else:
+                self.found_nothing_at[p.name] = self.edits
         return graph, applied
 
     def _finish(self, graph: gs.Graph, like: onnx.ModelProto, applied: list[Applied]) -> tuple[onnx.ModelProto, str]:

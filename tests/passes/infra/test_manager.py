@@ -134,6 +134,32 @@ class Logs(Pass):
         return PassResult(changed=int(self.changes))
 
 
+def test_a_pass_is_not_run_again_on_the_graph_it_found_nothing_to_change_on():
+    # round 1: first changes, second finds nothing; round 2: first finds nothing, and the graph is still
+    # the one second found nothing on, so second does not run; no round 3
+    log_first, log_second = [], []
+
+    class ChangesOnce(Logs):
+        name = "changes-once"
+
+        def apply(self, graph, ctx):
+            result = super().apply(graph, ctx)
+            self.changes = False
+            return result
+
+    first, second = ChangesOnce(log_first, changes=True), Logs(log_second, changes=False)
+    _, report = run_passes(conv_relu_model(), [first, second], verify=False)
+    assert log_first == ["apply", "apply"] and log_second == ["apply"]
+    assert report.rounds == 2 and [r.name for r in report.records] == ["changes-once"]
+
+
+def test_a_pass_runs_again_once_an_other_pass_changed_the_graph():
+    log_first, log_second = [], []
+    _, report = run_passes(conv_relu_model(), [Logs(log_first, changes=False), AlwaysChanges()],
+                           verify=False, max_rounds=3)
+    assert log_first == ["apply"] * 3 and report.rounds == 3
+
+
 def test_the_gate_is_asked_whether_it_can_compare_only_when_the_first_check_is_due():
     # A gate may still be taking its references in the background while the first round runs.
     from onnxmend.passes.infra.manager import run_passes as run_pipeline
