@@ -16,7 +16,7 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
-from onnxmend.passes.infra.graph_ops import sweep
+from onnxmend.passes.infra.graph_ops import dead_nodes, sweep
 
 
 class EliminateDeadNodes(Pass):
@@ -25,11 +25,12 @@ class EliminateDeadNodes(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
-        nodes_before = len(graph.nodes)
-        consts_before = len(constants(graph))
-        sweep(graph)
-        result.changed = (nodes_before - len(graph.nodes)) + (consts_before - len(constants(graph)))
         result.tidy = True  # the sweep keeps the order of the nodes it keeps
+        if not dead_nodes(graph):
+            return result  # every node is live, so every constant is read
+        consts_before = len(constants(graph))
+        removed = sweep(graph)
+        result.changed = removed + (consts_before - len(constants(graph)))
         return result
 
 

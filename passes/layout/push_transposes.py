@@ -105,8 +105,8 @@ def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str], han
     outputs = output_ids(graph)
     changed = 0
     for node in list(graph.nodes):
-        if not any(o.outputs or id(o) in outputs for o in node.outputs):
-            continue  # dead: its consumers were moved away earlier in this sweep
+        if node.op != "Transpose" and node.op not in handlers or not _read(node, outputs):
+            continue  # nothing to do with it, or dead: its consumers were moved away earlier in this sweep
         if node.op == "Transpose":
             changed += _simplify_transpose(graph, node, names, outputs)
         elif node.op in handlers:
@@ -116,6 +116,13 @@ def _sweep(graph: gs.Graph, names: Namer, opset: int, skips: dict[str, str], han
             else:
                 changed += outcome
     return changed
+
+
+def _read(node: gs.Node, outputs: set[int]) -> bool:
+    for out in node.outputs:
+        if out.outputs or id(out) in outputs:
+            return True
+    return False
 
 
 def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Namer, outputs: set[int]) -> int:
