@@ -69,10 +69,14 @@ def model_bytes(model: onnx.ModelProto, stop_at: int | None = None) -> int:
             return size
     tensor_type = onnx.AttributeProto.TENSOR
     for node in model.graph.node:
-        for attribute in node.attribute:
-            if attribute.type == tensor_type:
-                size += tensor_bytes(attribute.t)
+        if node.op_type in _TENSOR_VALUED or node.domain not in ("", "ai.onnx"):  # only these have tensor attributes
+            for attribute in node.attribute:
+                if attribute.type == tensor_type:
+                    size += tensor_bytes(attribute.t)
     return size
+
+
+_TENSOR_VALUED = frozenset({"Constant", "ConstantOfShape"})  # the standard ops with a tensor attribute
 
 
 def is_large(model: onnx.ModelProto) -> bool:
