@@ -18,6 +18,7 @@ copied through numpy: keras VGG16 held its 0.55 GB of weights once more for each
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 
@@ -60,21 +61,34 @@ PASS = DedupeInitializers
 
 def _key(const: gs.Constant) -> tuple[str, tuple[int, ...], str]:
     """dtype, shape and SHA-1 of the values: from the stored bytes of an unloaded tensor when it has them in
-    ``raw_data`` (the bytes numpy would give, little-endian C order), else from the loaded array."""
+    ``raw_data`` (the bytes numpy would give, little-endian C order) or in a data file, else from the loaded
+    array. An unloaded tensor's key is kept on it: its proto is never edited, so the next round (and the
+    next pass of a weight in a data file through its bytes) costs nothing."""
     lazy = const._values
     if isinstance(lazy, gs.ir.tensor.LazyValues):
-        dims = tuple(int(d) for d in lazy.tensor.dims)
-        if _in_file(lazy.tensor):
-            return _dtype(lazy.tensor), dims, digest(lazy.tensor)
-        raw = _raw_bytes(lazy.tensor)
-        if raw is not None:
-            return _dtype(lazy.tensor), dims, hashlib.sha1(raw).hexdigest()
+        key = lazy.__dict__.get(_STORED_KEY, False)
+        if key is False:
+            key = lazy.__dict__[_STORED_KEY] = _stored_key(lazy.tensor)
+        if key is not None:
+            return key
     values = np.asarray(const.values)
     return str(values.dtype), values.shape, hashlib.sha1(values.tobytes()).hexdigest()
 
 
-def _dtype(tensor: onnx.TensorProto) -> str:
-    return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)))
+_STORED_KEY = "_onnxmend_dedupe_key"
+
+
+def _stored_key(tensor: onnx.TensorProto) -> tuple[str, tuple[int, ...], str] | None:
+    dims = tuple(int(d) for d in tensor.dims)
+    if _in_file(tensor):
+        return _dtype(tensor.data_type), dims, digest(tensor)
+    raw = _raw_bytes(tensor)
+    return None if raw is None else (_dtype(tensor.data_type), dims, hashlib.sha1(raw).hexdigest())
+
+
+@functools.lru_cache(maxsize=None)
+def _dtype(data_type: int) -> str:
+    return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)))
 
 
 def _in_file(tensor: onnx.TensorProto) -> bool:

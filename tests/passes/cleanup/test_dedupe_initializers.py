@@ -53,3 +53,28 @@ def test_dedupe_hashes_unloaded_constants_from_their_bytes_and_leaves_them_unloa
     assert all(isinstance(tensors[n]._values, gs.ir.tensor.LazyValues) for n in ("A", "S", "R", "I"))
     fixed, _ = run_passes(model, [DedupeInitializers()])
     assert sorted(t.name for t in fixed.graph.initializer) == ["A", "I", "R", "S"]
+
+
+def test_an_unloaded_constant_is_hashed_once_per_pipeline_and_a_replaced_value_is_hashed_anew(monkeypatch):
+    """Round after round the pass meets the same unloaded constants: their key, kept on the tensor, is not
+    computed again. A constant whose values a pass replaced is keyed by its new values."""
+    import onnx_graphsurgeon as gs
+
+    from onnxmend.passes.cleanup import dedupe_initializers as module
+    from onnxmend.passes.infra.base import PassContext
+    from tests.builders import init as const
+
+    a = np.arange(4, dtype=np.float32)
+    nodes = [helper.make_node("Add", ["x", "A"], ["t"]), helper.make_node("Mul", ["t", "B"], ["y"])]
+    graph = gs.import_onnx(make_model(nodes, [value("x", [4])], [value("y", [4])],
+                                      [const("A", a), const("B", a + 1)]))
+    computed = []
+    stored_key = module._stored_key
+    monkeypatch.setattr(module, "_stored_key", lambda tensor: computed.append(tensor.name) or stored_key(tensor))
+    ctx = PassContext(opset=17)
+    assert module.DedupeInitializers().apply(graph, ctx).changed == 0 and sorted(computed) == ["A", "B"]
+    assert module.DedupeInitializers().apply(graph, ctx).changed == 0 and sorted(computed) == ["A", "B"]
+    b = graph.nodes[1].inputs[1]
+    b.values = a.copy()  # a pass rewrote B's values: B now equals A
+    assert module.DedupeInitializers().apply(graph, ctx).changed == 1
+    assert graph.nodes[1].inputs[1] is graph.nodes[0].inputs[1]
