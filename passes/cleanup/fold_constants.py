@@ -51,7 +51,7 @@ from onnxmend.core.lazy import LazyFileValues
 from onnxmend.core.worker import RemoteFailure, WorkerFailure
 from onnxmend.passes.cleanup.shape_reads import fold_shape_reads
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
-from onnxmend.passes.infra.graph_ops import sweep
+from onnxmend.passes.infra.graph_ops import may_hold_subgraphs, sweep
 
 # The IR version of the partitions evaluated while folding: one every onnxruntime since 1.17 loads.
 FOLD_IR_VERSION = 10
@@ -91,7 +91,7 @@ def has_foldable(graph: gs.Graph) -> bool:
     for node in graph.nodes:
         if node.op == "Constant" or (node.op == "Shape" and node.inputs and node.inputs[0].shape is not None):
             return True
-        if any(isinstance(v, gs.Graph) for v in node.attrs.values()):
+        if may_hold_subgraphs(node) and any(isinstance(v, gs.Graph) for v in node.attrs.values()):
             continue
         if constant_inputs(node):
             return True
@@ -100,17 +100,23 @@ def has_foldable(graph: gs.Graph) -> bool:
 
 def constant_inputs(node: gs.Node) -> list[gs.Constant]:
     """The node's inputs when it has some and every one given is a constant (what a fold evaluates); else []."""
-    present = [t for t in node.inputs if t.name]
-    return present if present and all(isinstance(t, gs.Constant) for t in present) else []
+    present = []
+    for tensor in node.inputs:
+        if tensor.name:
+            if not isinstance(tensor, gs.Constant):
+                return []  # (most nodes, at their first input)
+            present.append(tensor)
+    return present
 
 
 def all_graphs(graph: gs.Graph) -> Iterator[gs.Graph]:
     """``graph`` and every subgraph (If branches, Loop and Scan bodies), depth first."""
     yield graph
     for node in graph.nodes:
-        for value in node.attrs.values():
-            if isinstance(value, gs.Graph):
-                yield from all_graphs(value)
+        if may_hold_subgraphs(node):
+            for value in node.attrs.values():
+                if isinstance(value, gs.Graph):
+                    yield from all_graphs(value)
 
 
 def count_nodes(graph: gs.Graph) -> int:
