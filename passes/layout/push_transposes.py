@@ -135,9 +135,14 @@ def _simplify_transpose(graph: gs.Graph, node: gs.Node, names: Namer, outputs: s
         return 1
     before = producer(source)
     if before is not None and before.op == "Transpose":
-        # transpose(transpose(x, q), p) == transpose(x, q∘p)
+        # transpose(transpose(x, q), p) == transpose(x, q∘p); an inverse pair cancels at once
         node.attrs["perm"] = list(compose(perm_of(before), perm_of(node)))
         node.inputs[0] = before.inputs[0]
+        if not _read(before, outputs):
+            before.inputs.clear()  # nothing reads the first any more: gone now, so that bypass may
+            before.outputs.clear()  # hand a graph output to the producer it read
+        if is_identity(perm_of(node)):
+            bypass(node, outputs)  # (when it cannot go, the next sweep finds it as it does any identity)
         return 1
     if is_identity(perm_of(node)):
         return int(bypass(node, outputs))

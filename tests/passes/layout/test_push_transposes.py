@@ -314,3 +314,11 @@ def test_pipeline_on_convnext_block_is_gated_and_reaches_a_fixed_point():
     out, report = run_passes(m, [IoLayout(), PushTransposes()], PassContext(opset=17, layout="nchw"))
     assert not report.rejected and "Transpose" not in report.ops_after
     assert inspect_layout(m)["transposes"] == 2 and inspect_layout(out)["transposes"] == 0
+
+
+def test_an_inverse_pair_cancels_in_the_visit_that_merges_it():
+    # x ─T(0,2,3,1)─ Relu ─T(0,3,1,2)─ out: the Transpose moves below Relu and meets its inverse; the merge
+    # leaves an identity, removed at once: two changes (the push, the cancelled pair), not a third in a
+    # sweep of its own
+    out, result = pushed(sandwich([helper.make_node("Relu", ["y"], ["z"])]))
+    assert op_counts(out) == {"Relu": 1} and result.changed == 2
