@@ -52,7 +52,10 @@ class EliminateCommonSubexpressions(Pass):
             key = op_and_inputs(node)
             if key is None or not node.outputs:
                 continue
-            bucket = seen.setdefault(key, [])
+            bucket = seen.get(key)
+            if bucket is None:  # (most nodes: the first with their op and inputs)
+                seen[key] = [_Seen(node)]
+                continue
             mine = _Seen(node)
             first = next((s for s in bucket if s.attrs() is not None and s.attrs() == mine.attrs()), None)
             if first is None:
@@ -82,7 +85,7 @@ def op_and_inputs(node: gs.Node) -> Hashable | None:
     before their attributes are compared; None for a node that is never merged."""
     if node.op in RANDOM_OPS:
         return None
-    inputs = tuple(id(t) if t.name else "" for t in node.inputs)
+    inputs = tuple([id(t) if t.name else "" for t in node.inputs])
     return (node.op, node.domain or "", inputs, len(node.outputs))
 
 

@@ -53,7 +53,9 @@ class RemoveNeutralElementwise(MatchingPass):
         neutral, slots = NEUTRAL[node.op]
         for slot in slots:
             value = const_value(node.inputs[slot])
-            if value is None or value.size == 0 or value.dtype.kind not in "fiu" or not np.all(value == neutral):
+            if value is None or value.size == 0 or value.dtype.kind not in "fiu":
+                continue
+            if value.flat[0] != neutral or not np.all(value == neutral):  # (most constants: their first value)
                 continue
             x = node.inputs[1 - slot]
             reason = _broadcast_blocker(x, value.shape) or _output_blocker(graph, node, x)
