@@ -91,10 +91,10 @@ def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
     shape = norm_shape(match.x, frame)
     dtype = tensor_dtype(match.x) or np.dtype(np.float32)
     name = namer(f"{match.nodes[0].name or 'layer_norm'}_fused")
-    scale = np.ones(shape, dtype) if match.scale is None else fit(const_value(match.scale), match.x, frame)
+    scale = np.ones(shape, dtype) if match.scale is None else _fitted(match.fitted_scale, match.scale, match)
     inputs = [_node_input(graph, match, namer), gs_const(namer(f"{name}.scale"), scale.astype(dtype))]
     if match.bias is not None:
-        inputs.append(gs_const(namer(f"{name}.bias"), fit(const_value(match.bias), match.x, frame).astype(dtype)))
+        inputs.append(gs_const(namer(f"{name}.bias"), _fitted(match.fitted_bias, match.bias, match).astype(dtype)))
     out = match.output
     for node in match.nodes:
         node.inputs.clear()
@@ -118,6 +118,11 @@ def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
         graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), attrs=op_attrs, inputs=[current, *params], outputs=[dst]))
         current = dst
     log.debug("fused LayerNorm %s (axis %d, perm %s, eps %g)", name, frame.axis, frame.perm, match.epsilon)
+
+
+def _fitted(value: np.ndarray | None, tensor: gs.Tensor, match: LayerNormMatch) -> np.ndarray:
+    """γ or β in the normalized shape: as matching fitted it, or fitted now."""
+    return value if value is not None else fit(const_value(tensor), match.x, match.frame)
 
 
 def _node_input(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> gs.Tensor:

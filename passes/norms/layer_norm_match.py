@@ -9,7 +9,7 @@ all read norms through this one matcher.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -79,6 +79,9 @@ class LayerNormMatch:
     trailing_scale: gs.Tensor | None  # γ that must stay a Mul after the node
     trailing_bias: gs.Tensor | None
     nodes: tuple[gs.Node, ...]
+    # γ/β fitted to the normalized shape (:func:`fit`), when matching already computed them
+    fitted_scale: np.ndarray | None = field(default=None, compare=False, repr=False)
+    fitted_bias: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def match_layer_norm(graph: gs.Graph, anchor: gs.Node) -> LayerNormMatch:
@@ -198,17 +201,20 @@ def _with_affine(
 ) -> LayerNormMatch:
     """Absorb a following constant ``Mul γ`` then ``Add β`` while they fit the normalized shape."""
     gamma = beta = None
+    fitted: dict[str, np.ndarray] = {}
     for op in ("Mul", "Add"):
         users = consumers(out)
         if len(users) != 1 or users[0].op != op or is_graph_output(graph, out):
             continue
         param = other_input(users[0], out)
         value = const_value(param)
-        if value is None or fit(value, x, frame) is None:
+        fitted_value = None if value is None else fit(value, x, frame)
+        if fitted_value is None:
             break  # stays after the node, as it was
         gamma, beta = (param, beta) if op == "Mul" else (gamma, param)
+        fitted[op] = fitted_value
         nodes, out = nodes + (users[0],), users[0].outputs[0]
-    return LayerNormMatch(x, frame, eps, out, gamma, beta, None, None, nodes)
+    return LayerNormMatch(x, frame, eps, out, gamma, beta, None, None, nodes, fitted.get("Mul"), fitted.get("Add"))
 
 
 def _affine_from(
