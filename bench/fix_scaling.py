@@ -153,7 +153,7 @@ def instrument(phases: Phases, passes: list, gate: Any) -> None:
 
     from onnxmend.core import graph as core_graph
     from onnxmend.core import isolated
-    from onnxmend.passes.infra import graph_ops, naming, round_ops, shapes
+    from onnxmend.passes.infra import graph_ops, naming, provenance, round_ops, shapes
 
     phases.wrap(gs, "import_onnx", "graphsurgeon import")
     phases.wrap(onnx.checker, "check_model", "onnx checker")
@@ -161,6 +161,7 @@ def instrument(phases: Phases, passes: list, gate: Any) -> None:
     phases.wrap_everywhere(isolated.infer_shapes_isolated, "shape inference (worker round trip)")
     phases.wrap_everywhere(round_ops.export_like, "export")
     phases.wrap_everywhere(round_ops.refresh_shapes, "shapes back onto the graph")
+    phases.wrap_everywhere(provenance.read_seeds, "provenance read from the input's nodes")
     phases.wrap_everywhere(graph_ops.sweep, "sweep")
     phases.wrap_everywhere(graph_ops.toposort, "toposort")
     phases.wrap_everywhere(graph_ops.op_counts, "op counts")

@@ -33,14 +33,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import threading
-from concurrent.futures import Future, wait
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol, Sequence
 
 import onnx
 import onnx_graphsurgeon as gs
 
+from onnxmend.core.background import in_thread
 from onnxmend.core.errors import first_line
 from onnxmend.core.graph import model_opset, op_histogram, weight_bytes
 from onnxmend.core.isolated import infer_shapes_isolated
@@ -49,7 +49,14 @@ from onnxmend.passes.infra.base import Pass, PassContext
 from onnxmend.passes.infra.growth import DEFAULT_MAX_GROWTH, GrowthLimit
 from onnxmend.passes.infra.provenance import import_graph
 from onnxmend.passes.infra.records import PassRecord, PipelineReport
-from onnxmend.passes.infra.round_ops import Applied, apply_once, export_like, interface_moved, refresh_shapes
+from onnxmend.passes.infra.round_ops import (
+    Applied,
+    apply_once,
+    export_like,
+    first_graph,
+    interface_moved,
+    refresh_shapes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,7 @@ def run_passes(
     growth = GrowthLimit(report.weights_before, max_growth)
     pipeline = _Pipeline(list(passes), ctx, gate, growth, report, progress)
     with collector_paused():
-        model = pipeline.run(infer_shapes_isolated(model), max_rounds)  # untrusted: inference runs in a worker
+        model = pipeline.run(model, max_rounds)
     report.verified = pipeline.usable_gate() is not None
     if is_heavy(model):
         # The last round's graph and each round's input model are garbage in reference cycles (graphsurgeon
@@ -95,20 +102,6 @@ def run_passes(
     report.ops_after = op_histogram(model)
     report.weights_after = weight_bytes(model)
     return model, report
-
-
-def _concurrently(function: Callable[[onnx.ModelProto], str], model: onnx.ModelProto) -> Future[str]:
-    """``function(model)`` in a thread of its own (one that mostly waits for a worker process)."""
-    future: Future[str] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(function(model))
-        except BaseException as exc:  # noqa: BLE001 - raised again by future.result() in the pipeline's thread
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="onnxmend-gate-check", daemon=True).start()
-    return future
 
 
 @contextlib.contextmanager
@@ -157,7 +150,7 @@ class _Pipeline:
         return self.gate
 
     def run(self, model: onnx.ModelProto, max_rounds: int) -> onnx.ModelProto:
-        graph = import_graph(model)
+        model, graph = first_graph(model)  # untrusted: its shapes are inferred in a worker
         while self.report.rounds < max_rounds:
             model, graph, go_on = self._checked_rounds(model, graph, max_rounds)
             if not go_on:
@@ -240,7 +233,7 @@ class _Pipeline:
         except Exception as exc:  # graphsurgeon's exporter raises several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"
         gate = self.usable_gate()
-        verdict = _concurrently(gate.check, model) if gate is not None and not is_heavy(model) else None
+        verdict = in_thread(gate.check, model, name="onnxmend-gate-check") if gate is not None and not is_heavy(model) else None
         try:
             check_model(model)  # on a skeleton past 64 MiB: the checker does not read the weights
             model = infer_shapes_isolated(model, "the rewritten graph", strict=True, in_place=True)

@@ -72,38 +72,56 @@ def forget(node: gs.Node) -> None:
         node.__dict__.pop(key, None)
 
 
-def import_graph(model: onnx.ModelProto) -> gs.Graph:
+def import_graph(model: onnx.ModelProto, seeds: Seeds | None = None) -> gs.Graph:
     """:func:`onnxmend.core.graph.import_graph` (one sentence for a graph graphsurgeon cannot read) with every
-    node's hints and absorbed records attached."""
+    node's hints and absorbed records attached: ``seeds`` when they were read from ``model``'s nodes before
+    (:func:`read_seeds`; the manager reads them while the graph worker infers the shapes), else read now."""
     graph = core_import_graph(model)
-    seed(graph, model)
+    attach_seeds(graph, seeds if seeds is not None else read_seeds(model))
     return graph
 
 
-def seed(graph: gs.Graph, model: onnx.ModelProto) -> None:
-    protos = list(model.graph.node)
-    if len(protos) != len(graph.nodes) or any(p.name != n.name for p, n in zip(protos, graph.nodes)):
-        by_name = {p.name: p for p in protos if p.name}
-        pairs = [(n, by_name.get(n.name)) for n in graph.nodes]
-    else:
-        pairs = list(zip(graph.nodes, protos))
+@dataclasses.dataclass
+class Seeds:
+    """What a model's nodes say about their source layers, read from the model alone: per node (in order)
+    its name, hints and absorbed records, and the hints of each output tensor's writer."""
+
+    names: list[str]
+    hints: list[tuple[tuple[str, ...], tuple[dict, ...]]]
+    producers: dict[str, tuple[str, ...]]
+
+
+def read_seeds(model: onnx.ModelProto) -> Seeds:
     weights = single_use_initializers(model)
-    producers: dict[str, tuple[str, ...]] = {}
-    for node, proto in pairs:
-        if proto is None:
-            continue
+    seeds = Seeds([], [], {})
+    for proto in model.graph.node:
         if proto.metadata_props:
             recorded = recorded_hints(proto)
             node_hints = tuple(recorded) if recorded is not None else tuple(exporter_hints(proto, weights))
             taken = tuple(recorded_absorbed(proto)) or tuple(exporter_absorbed(proto))
         else:  # nothing recorded and nothing merged into it: most nodes of most exports (0.8 s → 0.5 s at 100k)
             node_hints, taken = tuple(exporter_hints(proto, weights)), ()
+        seeds.names.append(proto.name)
+        seeds.hints.append((node_hints, taken))
+        if node_hints:
+            for out in proto.output:
+                if out:
+                    seeds.producers[out] = node_hints
+    return seeds
+
+
+def attach_seeds(graph: gs.Graph, seeds: Seeds) -> None:
+    """Give the nodes of ``graph`` (imported from the model ``seeds`` were read from) their hints."""
+    nodes = graph.nodes
+    if len(seeds.names) == len(nodes) and all(name == n.name for name, n in zip(seeds.names, nodes)):
+        pairs = zip(nodes, seeds.hints)
+    else:  # matched by name (a nameless node, or one of a name another took, gets none)
+        by_name = {name: found for name, found in zip(seeds.names, seeds.hints) if name}
+        pairs = ((n, by_name.get(n.name, ((), ()))) for n in nodes)
+    for node, (node_hints, taken) in pairs:
         if node_hints or taken:
             set_hints(node, node_hints, taken)
-        for out in proto.output:
-            if out and node_hints:
-                producers[out] = node_hints
-    setattr(graph, _PRODUCERS, producers)
+    setattr(graph, _PRODUCERS, seeds.producers)
 
 
 @contextlib.contextmanager

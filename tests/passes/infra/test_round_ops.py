@@ -102,3 +102,35 @@ def test_the_collector_is_paused_during_the_pipeline_and_left_as_it_was(enabled:
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_the_first_graph_is_the_inferred_model_imported_with_the_provenance_read_beside_the_inference(monkeypatch):
+    """first_graph reads the nodes' provenance while the worker infers: the graph has the inferred shapes,
+    every node the hints importing the inferred model gives it, and the read ran before inference returned."""
+    from onnx import TensorProto
+
+    from onnxmend.core.provenance import PROVENANCE_KEY, write_list
+    from onnxmend.passes.infra.provenance import hints, import_graph
+    from tests.builders import make_model, node
+
+    model = make_model([node("Relu", ["x"], "r"), node("Sigmoid", ["r"], "y")],
+                       {"x": ((1, 3, 4), TensorProto.FLOAT)}, ["y"])
+    write_list(model.graph.node[0], PROVENANCE_KEY, ["L:relu"])
+    order: list[str] = []
+    read, infer = round_ops.read_seeds, round_ops.infer_shapes_isolated
+
+    def slow_inference(m):
+        import time
+        time.sleep(0.3)
+        order.append("inferred")
+        return infer(m)
+
+    monkeypatch.setattr(round_ops, "infer_shapes_isolated", slow_inference)
+    monkeypatch.setattr(round_ops, "read_seeds", lambda m: order.append("read") or read(m))
+    inferred, graph = round_ops.first_graph(model)
+    assert order == ["read", "inferred"]
+    assert inferred is not model and [vi.name for vi in inferred.graph.value_info] == ["r"]
+    expected = import_graph(inferred)
+    assert [(n.name, hints(n)) for n in graph.nodes] == [(n.name, hints(n)) for n in expected.nodes]
+    assert hints(graph.nodes[0]) == ("L:relu",)
+    assert [t.shape for t in graph.nodes[0].outputs] == [[1, 3, 4]]
