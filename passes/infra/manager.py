@@ -225,24 +225,26 @@ class _Pipeline:
     def _finish(self, graph: gs.Graph, like: onnx.ModelProto, applied: list[Applied]) -> tuple[onnx.ModelProto, str]:
         """Export the rounds' graph and check it once: checker, strict shape inference, the gate.
 
-        The gate runs the exported model in its own worker while this process runs the checker and the
-        shape inference worker (both read the model; a heavy one, which inference writes onto in place, is
-        checked after them): two worker processes busy at once instead of one after the other."""
+        The gate and shape inference run the exported model in their own workers while this process runs
+        the checker (all three read the model; a heavy one, which inference writes onto in place, is
+        inferred and judged after the checker): the workers busy at once instead of one after the other."""
         try:
             model = export_like(graph, like, [change for a in applied for change in a.result.interface])
         except Exception as exc:  # graphsurgeon's exporter raises several types
             return like, f"the rewritten graph is invalid: {first_line(exc)}"
-        gate = self.usable_gate()
-        verdict = in_thread(gate.check, model, name="onnxmend-gate-check") if gate is not None and not is_heavy(model) else None
+        gate, heavy = self.usable_gate(), is_heavy(model)
+        verdict = in_thread(gate.check, model, name="onnxmend-gate-check") if gate is not None and not heavy else None
+        inferred = None if heavy else in_thread(infer_shapes_isolated, model, "the rewritten graph", True,
+                                                name="onnxmend-shapes-check")
         try:
             check_model(model)  # on a skeleton past 64 MiB: the checker does not read the weights
-            model = infer_shapes_isolated(model, "the rewritten graph", strict=True, in_place=True)
+            model = inferred.result() if inferred else infer_shapes_isolated(model, "the rewritten graph",
+                                                                             strict=True, in_place=True)
         except Exception as exc:  # checker and inference raise several types
             invalid = f"the rewritten graph is invalid: {first_line(exc)}"
         else:
             invalid = self.growth.check(model) or (interface_moved(like, model) if self.ctx.keep_interface else "")
-        if verdict is not None:
-            wait([verdict])  # also when it is not needed: the gate's worker runs one check at a time
+        wait([f for f in (verdict, inferred) if f is not None])  # also when not needed: one call per worker at a time
         if invalid:
             return like, invalid
         reason = verdict.result() if verdict is not None else gate.check(model) if gate is not None else ""
