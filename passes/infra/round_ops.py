@@ -122,12 +122,17 @@ def interface_moved(before: onnx.ModelProto, after: onnx.ModelProto) -> str:
 
 
 def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> int:
-    """Give the graph's tensors the shapes and dtypes shape inference found for ``model`` (same names);
-    returns how many tensors' shape or dtype that changed."""
+    """Give the graph's tensors the shapes and dtypes strict shape inference found for ``model`` (exported
+    from ``graph``, same names); returns how many tensors' shape or dtype that changed.
+
+    A tensor with a dtype and a static shape is left as it is: it went out as value_info, and strict
+    inference refuses one it would type otherwise and keeps it as given (most tensors, each 5 µs of parsing)."""
     infos = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
     changed = 0
     for node in graph.nodes:
         for tensor in node.outputs:
+            if tensor.dtype is not None and _static(tensor.shape):
+                continue
             info = infos.get(tensor.name)
             if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
                 shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
@@ -138,6 +143,15 @@ def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> int:
                     tensor.shape, tensor.dtype = shape, dtype
                     changed += 1
     return changed
+
+
+def _static(shape: object) -> bool:
+    if not isinstance(shape, (list, tuple)):
+        return False
+    for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            return False
+    return True
 
 
 def _listed(shape: object) -> object:

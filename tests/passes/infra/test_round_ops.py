@@ -134,3 +134,21 @@ def test_the_first_graph_is_the_inferred_model_imported_with_the_provenance_read
     assert [(n.name, hints(n)) for n in graph.nodes] == [(n.name, hints(n)) for n in expected.nodes]
     assert hints(graph.nodes[0]) == ("L:relu",)
     assert [t.shape for t in graph.nodes[0].outputs] == [[1, 3, 4]]
+
+
+def test_refresh_shapes_refines_what_is_not_static_and_reads_nothing_for_what_is():
+    """After a strict check a static, typed tensor is as inference has it (inference refuses any other):
+    it is not read again; a tensor with an unknown dim or no dtype takes what inference found."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph, nodes = relu_chain(2)
+    known, unknown = nodes[0].outputs[0], nodes[1].outputs[0]
+    unknown.shape, unknown.dtype = [1, None], None
+    infos = [helper.make_tensor_value_info("t0", TensorProto.DOUBLE, [7, 7]),  # never read: t0 is static
+             helper.make_tensor_value_info("t1", TensorProto.FLOAT, [1, 4])]
+    model = helper.make_model(helper.make_graph([], "g", [], [], value_info=infos))
+    assert round_ops.refresh_shapes(graph, model) == 1
+    assert (known.shape, known.dtype) == ([1, 4], np.float32)
+    assert (list(unknown.shape), unknown.dtype) == ([1, 4], np.float32)
+    assert round_ops.refresh_shapes(graph, onnx.ModelProto()) == 0
