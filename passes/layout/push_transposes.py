@@ -33,7 +33,6 @@ from onnxmend.core.graph import bypass, const_value, output_ids, producer, repla
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
 from onnxmend.passes.infra.graph_ops import sweep, toposort
 from onnxmend.passes.infra.naming import Namer
-from onnxmend.passes.infra.provenance import forget
 from onnxmend.passes.layout.perm import (
     Perm,
     compose,
@@ -44,6 +43,7 @@ from onnxmend.passes.layout.perm import (
     permute_broadcast_operand,
     transpose_count,
 )
+from onnxmend.passes.layout.push_rewrite import rewrite_node
 from onnxmend.passes.layout.transpose_handlers import ALL, DATA_INPUTS, HANDLERS, Rewrite
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def _push(graph: gs.Graph, node: gs.Node, names: Namer, opset: int, outputs: set
     added = sum(1 for out, q in zip(node.outputs, rewrite.out_perms) if _adds_transpose(out, q, outputs))
     if added > removed:
         return f"moving the Transpose below {node.op} would add {added} Transposes and remove {removed}"
-    _rewrite_node(graph, node, names, rewrite, replacements, outputs)
+    rewrite_node(graph, node, names, rewrite, replacements, outputs)
     return 1
 
 
@@ -274,53 +274,6 @@ def _move_constant(values: np.ndarray, perm: Perm, broadcast: bool) -> np.ndarra
 def _layout_free(tensor: gs.Tensor, rank: int) -> bool:
     shape = tensor.shape
     return shape is not None and len(shape) <= rank and all(d == 1 for d in shape)
-
-
-def _rewrite_node(graph: gs.Graph, node: gs.Node, names: Namer, rewrite: Rewrite,
-                  replacements: dict[int, gs.Tensor | np.ndarray], outputs: set[int]) -> None:
-    base = node.name or node.op
-    makers = [producer(node.inputs[i]) for i, value in replacements.items() if isinstance(value, gs.Tensor)]
-    for i, value in replacements.items():
-        if isinstance(value, np.ndarray):
-            value = gs.Constant(names(f"{node.inputs[i].name}_{base}_permuted"), value)
-        node.inputs[i] = value
-    for i, values in rewrite.aux.items():
-        while len(node.inputs) <= i:
-            node.inputs.append(gs.Variable.empty())
-        old = node.inputs[i].name or "axes"
-        node.inputs[i] = gs.Constant(names(f"{old}_{base}_permuted"), values)
-    node.attrs.update(rewrite.attrs)
-    if rewrite.op:
-        node.op = rewrite.op
-    unique = list({id(m): m for m in makers}.values())  # (graphsurgeon nodes are not hashable)
-    freed = [m for m in unique if not m.outputs[0].outputs and id(m.outputs[0]) not in outputs]
-    for k, q in enumerate(rewrite.out_perms):
-        out = node.outputs[k]
-        if is_identity(q):
-            continue
-        shape = None if out.shape is None else [out.shape[j] for j in inverse(q)]
-        inner_name = names(f"{out.name}_untransposed")
-        transpose_name = names(f"{base}_transpose_out{k}")
-        if freed:
-            _move_below(freed.pop(), node, k, q, inner_name, transpose_name, shape)
-            continue
-        inner = gs.Variable(inner_name, dtype=out.dtype, shape=shape)
-        node.outputs[k] = inner
-        graph.nodes.append(gs.Node("Transpose", transpose_name, {"perm": list(q)}, [inner], [out]))
-
-
-def _move_below(transpose: gs.Node, node: gs.Node, k: int, perm: Perm, inner_name: str, name: str,
-                shape: list | None) -> None:
-    """The Transpose that fed ``node`` (no reader left) becomes the one after its output ``k``: its output
-    tensor is ``node``'s new un-transposed output, so a Transpose pushed down a chain is one node moving,
-    not one made and one swept per op. Named and answering for its place as a new node would."""
-    middle, out = transpose.outputs[0], node.outputs[k]
-    middle.name, middle.dtype, middle.shape = inner_name, out.dtype, shape
-    node.outputs[k] = middle
-    transpose.outputs[0] = out
-    transpose.inputs[0] = middle
-    transpose.name, transpose.attrs = name, {"perm": list(perm)}
-    forget(transpose)
 
 
 PASS = PushTransposes
