@@ -16,7 +16,7 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from onnxmend.passes.infra.base import Pass, PassContext, PassResult
-from onnxmend.passes.infra.graph_ops import dead_nodes, sweep
+from onnxmend.passes.infra.graph_ops import dead_nodes, remove_nodes
 
 
 class EliminateDeadNodes(Pass):
@@ -26,11 +26,11 @@ class EliminateDeadNodes(Pass):
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         result = PassResult()
         result.tidy = True  # the sweep keeps the order of the nodes it keeps
-        if not dead_nodes(graph):
+        dead = dead_nodes(graph)
+        if not dead:
             return result  # every node is live, so every constant is read
         consts_before = len(constants(graph))
-        removed = sweep(graph)
-        result.changed = removed + (consts_before - len(constants(graph)))
+        result.changed = remove_nodes(graph, dead) + (consts_before - len(constants(graph)))
         return result
 
 

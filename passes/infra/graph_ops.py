@@ -15,7 +15,11 @@ import onnx_graphsurgeon as gs
 
 def sweep(graph: gs.Graph) -> int:
     """Remove nodes that no graph output depends on; returns how many were removed. Graph inputs stay."""
-    dead = dead_nodes(graph)
+    return remove_nodes(graph, dead_nodes(graph))
+
+
+def remove_nodes(graph: gs.Graph, dead: list[gs.Node]) -> int:
+    """Take ``dead`` (nodes nothing live reads, :func:`dead_nodes`) out of ``graph``, disconnected."""
     if dead:
         dying = {id(node) for node in dead}
         graph.nodes = [node for node in graph.nodes if id(node) not in dying]

@@ -14,6 +14,7 @@ import onnx_graphsurgeon as gs
 
 from onnxmend.core.background import in_thread
 from onnxmend.core.errors import first_line
+from onnxmend.core.graph import static_dims
 from onnxmend.core.interface import read_interface, write_interface
 from onnxmend.core.isolated import infer_shapes_isolated
 from onnxmend.core.large import is_heavy
@@ -127,31 +128,23 @@ def refresh_shapes(graph: gs.Graph, model: onnx.ModelProto) -> int:
 
     A tensor with a dtype and a static shape is left as it is: it went out as value_info, and strict
     inference refuses one it would type otherwise and keeps it as given (most tensors, each 5 µs of parsing)."""
+    unsettled = [t for node in graph.nodes for t in node.outputs
+                 if t.dtype is None or static_dims(t, range(len(t.shape or ()))) is None]
+    if not unsettled:
+        return 0  # (after a fix, usually: then the value_info is not even indexed)
     infos = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.input, *model.graph.output)}
     changed = 0
-    for node in graph.nodes:
-        for tensor in node.outputs:
-            if tensor.dtype is not None and _static(tensor.shape):
-                continue
-            info = infos.get(tensor.name)
-            if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
-                shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                         for d in info.type.tensor_type.shape.dim]
-                elem = info.type.tensor_type.elem_type
-                dtype = onnx.helper.tensor_dtype_to_np_dtype(elem) if elem else tensor.dtype
-                if shape != _listed(tensor.shape) or dtype != tensor.dtype:
-                    tensor.shape, tensor.dtype = shape, dtype
-                    changed += 1
+    for tensor in unsettled:
+        info = infos.get(tensor.name)
+        if info is not None and info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
+            shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                     for d in info.type.tensor_type.shape.dim]
+            elem = info.type.tensor_type.elem_type
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(elem) if elem else tensor.dtype
+            if shape != _listed(tensor.shape) or dtype != tensor.dtype:
+                tensor.shape, tensor.dtype = shape, dtype
+                changed += 1
     return changed
-
-
-def _static(shape: object) -> bool:
-    if not isinstance(shape, (list, tuple)):
-        return False
-    for dim in shape:
-        if not isinstance(dim, int) or dim < 0:
-            return False
-    return True
 
 
 def _listed(shape: object) -> object:

@@ -114,7 +114,8 @@ def _rewrite(graph: gs.Graph, match: LayerNormMatch, namer: Namer) -> None:
     graph.nodes.append(gs.Node("LayerNormalization", name, attrs=attrs, inputs=inputs, outputs=[current]))
     for i, (op, params, op_attrs) in enumerate(steps):
         shape = _permuted(current.shape, op_attrs["perm"]) if op == "Transpose" else None
-        dst = out if i == len(steps) - 1 else gs.Variable(namer(f"{name}.{op.lower()}_out"), dtype=out.dtype, shape=shape)
+        dst = out if i == len(steps) - 1 else gs.Variable(namer(f"{name}.{op.lower()}_out"), dtype=out.dtype,
+                                                          shape=shape)
         graph.nodes.append(gs.Node(op, namer(f"{name}.{op.lower()}"), attrs=op_attrs, inputs=[current, *params], outputs=[dst]))
         current = dst
     log.debug("fused LayerNorm %s (axis %d, perm %s, eps %g)", name, frame.axis, frame.perm, match.epsilon)

@@ -98,8 +98,9 @@ class IsolatedOnnxRunner:
         """Load ``model`` in the worker under ``key`` (by default a hash of the model). A heavy model (64 MiB
         of weights or more, or weights still in a data file) does not travel as bytes: it is saved with
         external data, one tensor at a time, to a temporary folder that the worker loads it from (under a
-        fresh key: hashing the weights would cost more than loading them). As bytes, keras VGG16 (0.55 GB) took three copies of itself in this process
-        (serialised, pickled, framed) and two more in the worker; past protobuf's 2 GiB it cannot go at all."""
+        fresh key: hashing the weights would cost more than loading them). As bytes, keras VGG16 (0.55 GB)
+        took three copies of itself in this process (serialised, pickled, framed) and two more in the worker;
+        past protobuf's 2 GiB it cannot go at all."""
         options = repr(sorted(self.options.items()))
         if is_heavy(model):
             key = key or f"large-{uuid.uuid4().hex}{options}"
